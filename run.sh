@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Build Steering Lab if needed, make sure PostgreSQL is up, and start the app.
+#   ./run.sh [extra arguments for the app]
+# Environment: LAB_PORT (8080), LAB_DB_URL, LAB_DB_USER, LAB_DB_PASSWORD, LAB_MODELS_DIR,
+# LAB_DEVICE (auto|cpu|cuda|cuda:N), LAB_LOG_LEVEL are read by the app; JAVA_OPTS is
+# passed to the JVM. LAB_DEVICE=cuda* builds with the CUDA natives (./mvnw -Dgpu).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+JAR=target/quarkus-app/quarkus-run.jar
+FLAVOR_STAMP=target/lab-build-flavor
+PORT=${LAB_PORT:-8080}
+case ${LAB_DEVICE:-auto} in
+  cuda*) flavor=gpu; mvn_flavor=(-Dgpu) ;;
+  *) flavor=cpu; mvn_flavor=() ;;
+esac
+
+needs_build() {
+  [[ -f $JAR ]] || return 0
+  [[ $(cat "$FLAVOR_STAMP" 2>/dev/null || true) == "$flavor" ]] || return 0
+  local inputs=() p
+  for p in pom.xml src db .mvn; do [[ -e $p ]] && inputs+=("$p"); done
+  [[ -n $(find "${inputs[@]}" -newer "$JAR" -print -quit 2>/dev/null || true) ]]
+}
+
+./scripts/ensure-build-tools.sh
+if needs_build; then
+  echo "run.sh: building ($flavor): ./mvnw -B package -DskipTests${mvn_flavor[*]:+ ${mvn_flavor[*]}}"
+  ./mvnw -B -ntp package -DskipTests "${mvn_flavor[@]}"
+  [[ -f $JAR ]] || { echo "run.sh: ERROR: build finished but $JAR is missing" >&2; exit 1; }
+  echo "$flavor" > "$FLAVOR_STAMP"
+fi
+
+./db/ensure-postgres.sh
+
+echo "run.sh: starting Steering Lab on http://localhost:$PORT  (Ctrl-C stops it)"
+# shellcheck disable=SC2086 # JAVA_OPTS is a list of JVM options
+exec java ${JAVA_OPTS:-} -Dquarkus.http.port="$PORT" -jar "$JAR" "$@"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Same set-up as ./run.sh (build tools, PostgreSQL), plus Chromium for the browser
+# tests, then the whole test suite: ./mvnw -B verify [extra Maven arguments].
+set -euo pipefail
+cd "$(dirname "$0")"
+
+./scripts/ensure-build-tools.sh
+./db/ensure-postgres.sh
+
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+  [[ $(id -u) -eq 0 ]] || { echo "test.sh: ERROR: /usr/bin/chromium or /usr/bin/chromedriver missing; run as root to install them" >&2; exit 1; }
+  echo "test.sh: installing chromium and chromium-driver (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q chromium chromium-driver >/dev/null
+fi
+
+exec ./mvnw -B verify "$@"
