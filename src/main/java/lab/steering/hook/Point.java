@@ -1,0 +1,34 @@
+package lab.steering.hook;
+
+/** Where inside the network a {@link Site} sits. Names follow TransformerLens. */
+public enum Point {
+    /** Token embeddings after any scaling: HF hidden_states[0]. Not per layer. */
+    EMBED("hook_embed"),
+    /** Residual stream entering a layer: HF hidden_states[layer]. */
+    RESID_PRE("hook_resid_pre"),
+    /** Attention block output (after o_proj), before it is added to the residual. */
+    ATTN_OUT("hook_attn_out"),
+    /** Residual stream between attention and MLP. */
+    RESID_MID("hook_resid_mid"),
+    /** MLP block output (after down_proj), before it is added to the residual. */
+    MLP_OUT("hook_mlp_out"),
+    /** Residual stream leaving a layer. */
+    RESID_POST("hook_resid_post"),
+    /** Output of the final norm, the input of lm_head. Not per layer. */
+    FINAL_NORM("ln_final.hook_normalized");
+
+    private final String hookName;
+
+    Point(String hookName) {
+        this.hookName = hookName;
+    }
+
+    public String hookName() {
+        return hookName;
+    }
+
+    /** True for points that exist once per layer. */
+    public boolean perLayer() {
+        return this != EMBED && this != FINAL_NORM;
+    }
+}

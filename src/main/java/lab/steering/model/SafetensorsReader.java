@@ -1,0 +1,238 @@
+package lab.steering.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Reads tensors from a Hugging Face folder's {@code model.safetensors}, or from the shards listed in
+ * {@code model.safetensors.index.json}. Plain Java, no tensor library: the header is parsed here and each
+ * tensor's bytes are memory-mapped on demand and converted to float32 (F32, F16, BF16) or float64 (F64).
+ */
+public final class SafetensorsReader implements AutoCloseable {
+
+    /** One tensor's place in a file. */
+    public record TensorInfo(String name, String dtype, long[] shape, Path file, long offset, long length) {
+        public long elements() {
+            long n = 1;
+            for (long s : shape) {
+                n *= s;
+            }
+            return n;
+        }
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Map<String, Integer> DTYPE_BYTES = Map.of("F32", 4, "F16", 2, "BF16", 2, "F64", 8);
+
+    private final Map<String, TensorInfo> tensors;
+    private final Map<Path, FileChannel> channels = new HashMap<>();
+
+    private SafetensorsReader(Map<String, TensorInfo> tensors) {
+        this.tensors = tensors;
+    }
+
+    /** Opens the weights of a model folder: a single file or a sharded index. */
+    public static SafetensorsReader open(Path folder) {
+        Path single = folder.resolve("model.safetensors");
+        Path index = folder.resolve("model.safetensors.index.json");
+        Map<String, TensorInfo> all = new LinkedHashMap<>();
+        if (Files.isRegularFile(single)) {
+            all.putAll(readHeader(single));
+        } else if (Files.isRegularFile(index)) {
+            JsonNode map;
+            try {
+                map = JSON.readTree(index.toFile()).get("weight_map");
+            } catch (IOException e) {
+                throw new ModelLoadException(index, "not valid JSON: " + e.getMessage());
+            }
+            if (map == null || !map.isObject()) {
+                throw new ModelLoadException(index, "has no 'weight_map' object");
+            }
+            Map<String, Map<String, TensorInfo>> shards = new LinkedHashMap<>();
+            for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                String shard = e.getValue().asText();
+                Map<String, TensorInfo> header = shards.computeIfAbsent(shard, s -> {
+                    Path p = folder.resolve(s).normalize();
+                    if (!p.startsWith(folder.normalize()) || !Files.isRegularFile(p)) {
+                        throw new ModelLoadException(index, "names shard '" + s + "', which is missing");
+                    }
+                    return readHeader(p);
+                });
+                TensorInfo info = header.get(e.getKey());
+                if (info == null) {
+                    throw new ModelLoadException(folder.resolve(shard), "tensor '" + e.getKey()
+                            + "' listed in the index is not in this shard");
+                }
+                all.put(e.getKey(), info);
+            }
+        } else {
+            throw new ModelLoadException(single, "missing (nor is there a model.safetensors.index.json)");
+        }
+        return new SafetensorsReader(all);
+    }
+
+    /** Parses one file's header: 8-byte little-endian length, then a JSON object of tensors. */
+    static Map<String, TensorInfo> readHeader(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long size = ch.size();
+            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            if (size < 8 || ch.read(lenBuf, 0) != 8) {
+                throw new ModelLoadException(file, "too short to be a safetensors file");
+            }
+            long headerLen = lenBuf.flip().getLong();
+            if (headerLen <= 1 || headerLen > 100_000_000 || 8 + headerLen > size) {
+                throw new ModelLoadException(file, "bad safetensors header length " + headerLen);
+            }
+            ByteBuffer header = ByteBuffer.allocate((int) headerLen);
+            ch.read(header, 8);
+            JsonNode root = JSON.readTree(header.array());
+            long dataStart = 8 + headerLen;
+            Map<String, TensorInfo> out = new LinkedHashMap<>();
+            for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                if (e.getKey().equals("__metadata__")) {
+                    continue;
+                }
+                JsonNode t = e.getValue();
+                String dtype = t.path("dtype").asText();
+                JsonNode shapeNode = t.path("shape");
+                JsonNode offs = t.path("data_offsets");
+                if (!shapeNode.isArray() || !offs.isArray() || offs.size() != 2) {
+                    throw new ModelLoadException(file, "tensor '" + e.getKey() + "' has a malformed header entry");
+                }
+                long[] shape = new long[shapeNode.size()];
+                for (int i = 0; i < shape.length; i++) {
+                    shape[i] = shapeNode.get(i).asLong();
+                }
+                long begin = offs.get(0).asLong();
+                long end = offs.get(1).asLong();
+                TensorInfo info = new TensorInfo(e.getKey(), dtype, shape, file, dataStart + begin, end - begin);
+                Integer width = DTYPE_BYTES.get(dtype);
+                if (width != null && info.elements() * width != info.length()) {
+                    throw new ModelLoadException(file, "tensor '" + e.getKey() + "' has " + info.length()
+                            + " bytes but shape " + Arrays.toString(shape) + " of " + dtype + " needs "
+                            + info.elements() * width);
+                }
+                if (begin < 0 || end < begin || dataStart + end > size) {
+                    throw new ModelLoadException(file, "tensor '" + e.getKey() + "' lies outside the file");
+                }
+                out.put(e.getKey(), info);
+            }
+            return out;
+        } catch (IOException e) {
+            throw new ModelLoadException(file, "cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    public Set<String> names() {
+        return Collections.unmodifiableSet(tensors.keySet());
+    }
+
+    public boolean contains(String name) {
+        return tensors.containsKey(name);
+    }
+
+    /** The tensor's header entry, or an error naming the missing tensor. */
+    public TensorInfo info(String name) {
+        TensorInfo info = tensors.get(name);
+        if (info == null) {
+            throw new ModelLoadException(anyFile(), "tensor '" + name + "' is missing");
+        }
+        return info;
+    }
+
+    private Path anyFile() {
+        return tensors.values().stream().map(TensorInfo::file).findFirst().orElse(Path.of("model.safetensors"));
+    }
+
+    /**
+     * The tensor as native-order float32 in a direct buffer (ready for a tensor library), after checking that
+     * its shape is {@code expected}.
+     */
+    public FloatBuffer readFloat32(String name, long... expected) {
+        TensorInfo info = info(name);
+        if (!Arrays.equals(info.shape(), expected)) {
+            throw new ModelLoadException(info.file(), "tensor '" + name + "' has shape "
+                    + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(expected));
+        }
+        if (info.elements() > Integer.MAX_VALUE / 4) {
+            throw new ModelLoadException(info.file(), "tensor '" + name + "' is too large (" + info.elements()
+                    + " elements) for one float32 buffer");
+        }
+        ByteBuffer src = map(info);
+        int n = (int) info.elements();
+        FloatBuffer dst = ByteBuffer.allocateDirect(n * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        switch (info.dtype()) {
+            case "F32" -> dst.put(src.asFloatBuffer());
+            case "F64" -> {
+                for (int i = 0; i < n; i++) {
+                    dst.put(i, (float) src.getDouble(i * 8));
+                }
+            }
+            case "BF16" -> {
+                for (int i = 0; i < n; i++) {
+                    dst.put(i, Float.intBitsToFloat((src.getShort(i * 2) & 0xffff) << 16));
+                }
+            }
+            case "F16" -> {
+                for (int i = 0; i < n; i++) {
+                    dst.put(i, Half.toFloat(src.getShort(i * 2)));
+                }
+            }
+            default -> throw new ModelLoadException(info.file(), "tensor '" + name + "' has dtype " + info.dtype()
+                    + " (supported: F32, F16, BF16, F64)");
+        }
+        dst.rewind();
+        return dst;
+    }
+
+    /** The tensor as a float32 array (tests, small tensors). */
+    public float[] readFloats(String name) {
+        TensorInfo info = info(name);
+        FloatBuffer b = readFloat32(name, info.shape());
+        float[] out = new float[b.remaining()];
+        b.get(out);
+        return out;
+    }
+
+    private ByteBuffer map(TensorInfo info) {
+        try {
+            FileChannel ch = channels.get(info.file());
+            if (ch == null) {
+                ch = FileChannel.open(info.file(), StandardOpenOption.READ);
+                channels.put(info.file(), ch);
+            }
+            return ch.map(FileChannel.MapMode.READ_ONLY, info.offset(), info.length()).order(ByteOrder.LITTLE_ENDIAN);
+        } catch (IOException e) {
+            throw new ModelLoadException(info.file(), "cannot map tensor '" + info.name() + "': " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        for (FileChannel ch : channels.values()) {
+            try {
+                ch.close();
+            } catch (IOException ignored) {
+                // closing a read-only channel: nothing to recover
+            }
+        }
+        channels.clear();
+    }
+}

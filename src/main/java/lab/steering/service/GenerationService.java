@@ -1,0 +1,61 @@
+package lab.steering.service;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import jakarta.transaction.Transactional;
+import java.time.OffsetDateTime;
+import java.util.List;
+import lab.steering.generate.Generation;
+import lab.steering.generate.GenerationParams;
+import lab.steering.generate.Generator;
+import lab.steering.hook.Hooks;
+import lab.steering.model.LanguageModel;
+import lab.steering.store.GenerationRun;
+
+/** Plain generation: tokenize, decode, record the run. */
+@ApplicationScoped
+public class GenerationService {
+
+    @Inject
+    ObjectMapper json;
+
+    /** The outcome and the id of the stored run. */
+    public record Result(Generation generation, long runId) {
+    }
+
+    public Generation generate(LanguageModel model, long[] promptIds, GenerationParams params) {
+        return Generator.generate(model, promptIds, params, Hooks.NONE);
+    }
+
+    @Transactional
+    public long record(LanguageModel model, String prompt, GenerationParams params, Generation g) {
+        GenerationRun run = new GenerationRun();
+        run.createdAt = OffsetDateTime.now();
+        run.modelId = model.id();
+        run.prompt = prompt;
+        run.params = write(params);
+        run.promptTokens = g.promptIds().length;
+        run.completion = g.completion();
+        run.tokens = write(g.tokens());
+        run.finishReason = g.finishReason().name();
+        run.promptMs = g.promptMs();
+        run.perTokenMs = g.perTokenMs();
+        run.persist();
+        return run.id;
+    }
+
+    public List<GenerationRun> recent(int limit) {
+        return GenerationRun.find("order by createdAt desc, id desc").page(0, limit).list();
+    }
+
+    private String write(Object o) {
+        try {
+            return json.writeValueAsString(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+}

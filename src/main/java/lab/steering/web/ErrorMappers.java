@@ -1,0 +1,72 @@
+package lab.steering.web;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import jakarta.ws.rs.WebApplicationException;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.util.stream.Collectors;
+import org.jboss.logging.Logger;
+import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
+
+/** Maps every failure to {"error", "message"} JSON: 4xx for bad requests, 500 without a stack trace otherwise. */
+public class ErrorMappers {
+
+    private static final Logger LOG = Logger.getLogger(ErrorMappers.class);
+
+    static Response json(int status, String code, String message) {
+        return Response.status(status).type(MediaType.APPLICATION_JSON).entity(new ErrorBody(code, message)).build();
+    }
+
+    @ServerExceptionMapper
+    public Response api(ApiException e) {
+        return json(e.status(), e.code(), e.getMessage());
+    }
+
+    @ServerExceptionMapper
+    public Response badValue(InvalidFormatException e) {
+        return badJson(e);
+    }
+
+    @ServerExceptionMapper
+    public Response badInput(MismatchedInputException e) {
+        return badJson(e);
+    }
+
+    @ServerExceptionMapper
+    public Response badJson(JsonProcessingException e) {
+        if (e instanceof MismatchedInputException mi && !mi.getPath().isEmpty()) {
+            String field = mi.getPath().stream().map(r -> r.getFieldName() != null ? r.getFieldName()
+                    : "[" + r.getIndex() + "]").collect(Collectors.joining("."));
+            String want = mi instanceof InvalidFormatException ife ? " (expected " + ife.getTargetType().getSimpleName()
+                    + ", got " + ife.getValue() + ")" : " has the wrong type";
+            return json(400, "invalid_" + field, field + want);
+        }
+        return json(400, "bad_json", "request body is not valid JSON: " + e.getOriginalMessage());
+    }
+
+    @ServerExceptionMapper
+    public Response web(WebApplicationException e) {
+        int status = e.getResponse().getStatus();
+        String code = switch (status) {
+            case 404 -> "not_found";
+            case 405 -> "method_not_allowed";
+            case 406 -> "not_acceptable";
+            case 415 -> "unsupported_media_type";
+            default -> status < 500 ? "bad_request" : "internal";
+        };
+        if (status == 400 && e.getCause() instanceof JsonProcessingException jpe) {
+            return badJson(jpe);
+        }
+        return json(status, code, e.getMessage() == null ? Response.Status.fromStatusCode(status).getReasonPhrase()
+                : e.getMessage());
+    }
+
+    @ServerExceptionMapper
+    public Response unexpected(RuntimeException e) {
+        LOG.error("unexpected error", e);
+        return json(500, "internal", "internal error: " + e.getClass().getSimpleName()
+                + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+    }
+}

@@ -1,0 +1,92 @@
+package lab.steering.web;
+
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import lab.steering.config.LabConfig;
+import lab.steering.generate.Generation;
+import lab.steering.generate.GenerationParams;
+import lab.steering.model.LanguageModel;
+import lab.steering.service.GenerationService;
+import lab.steering.service.ModelRegistry;
+
+/** POST /api/generate: validate, delegate, shape the answer. */
+@Path("/api/generate")
+@Consumes(MediaType.APPLICATION_JSON)
+@Produces(MediaType.APPLICATION_JSON)
+public class GenerateResource {
+
+    @Inject
+    ModelRegistry registry;
+    @Inject
+    GenerationService generation;
+    @Inject
+    LabConfig config;
+
+    /** A validated request: the model, the prompt's ids and the parameters. */
+    public record Checked(LanguageModel model, String prompt, long[] promptIds, GenerationParams params) {
+    }
+
+    @POST
+    public GenerateResponse generate(GenerateRequest req) {
+        Checked c = check(req, registry, config);
+        Generation g = generation.generate(c.model(), c.promptIds(), c.params());
+        long runId = generation.record(c.model(), c.prompt(), c.params(), g);
+        List<GenerateResponse.PromptToken> prompt = new ArrayList<>();
+        for (int i = 0; i < g.promptIds().length; i++) {
+            prompt.add(new GenerateResponse.PromptToken(g.promptIds()[i], g.promptPieces()[i]));
+        }
+        return new GenerateResponse(c.model().id(), prompt, g.completion(),
+                g.tokens().stream().map(t -> new GenerateResponse.Token(t.id(), t.text(), t.logprob())).toList(),
+                g.finishReason().name(), c.params().seed(),
+                new GenerateResponse.Timings(g.promptMs(), g.perTokenMs()), runId);
+    }
+
+    /** Checks every field, naming the first bad one; shared by the JSON API and the page form. */
+    public static Checked check(GenerateRequest req, ModelRegistry registry, LabConfig config) {
+        if (req == null) {
+            throw new ApiException(400, "missing_body", "a JSON body is required");
+        }
+        LanguageModel model = registry.resolve(req.model()).orElseThrow(() -> req.model() == null
+                ? new ApiException(404, "no_model", "no model is loaded")
+                : ApiException.notFound("unknown_model", "model '" + req.model() + "' is not loaded (loaded: "
+                        + registry.all().stream().map(LanguageModel::id).toList() + ")"));
+        if (req.prompt() == null || req.prompt().isEmpty()) {
+            throw ApiException.badField("prompt", "must not be empty");
+        }
+        int maxNew = req.maxNewTokens() == null ? 32 : req.maxNewTokens();
+        if (maxNew < 1 || maxNew > config.maxNewTokens()) {
+            throw ApiException.badField("maxNewTokens", "must be between 1 and " + config.maxNewTokens()
+                    + ", got " + maxNew);
+        }
+        double temperature = req.temperature() == null ? 0 : req.temperature();
+        if (!(temperature >= 0 && temperature <= 100)) {
+            throw ApiException.badField("temperature", "must be between 0 and 100, got " + req.temperature());
+        }
+        int topK = req.topK() == null ? 0 : req.topK();
+        if (topK < 0) {
+            throw ApiException.badField("topK", "must be >= 0 (0 = off), got " + topK);
+        }
+        double topP = req.topP() == null ? 1 : req.topP();
+        if (!(topP > 0 && topP <= 1)) {
+            throw ApiException.badField("topP", "must be in (0, 1], got " + req.topP());
+        }
+        long seed = req.seed() != null ? req.seed() : ThreadLocalRandom.current().nextLong(1L << 48);
+        long[] ids = model.tokenizer().encode(req.prompt());
+        int context = model.config().maxPositions();
+        if (ids.length == 0) {
+            throw ApiException.badField("prompt", "encodes to no tokens");
+        }
+        if (ids.length >= context) {
+            throw ApiException.badField("prompt", "is " + ids.length + " tokens; model '" + model.id()
+                    + "' has a context of " + context + " tokens");
+        }
+        return new Checked(model, req.prompt(), ids, new GenerationParams(maxNew, temperature, topK, topP, seed));
+    }
+}

@@ -1,0 +1,45 @@
+package lab.steering.web;
+
+import jakarta.inject.Inject;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import java.util.Collection;
+import java.util.List;
+import lab.steering.model.LanguageModel;
+import lab.steering.model.ModelConfig;
+import lab.steering.service.ModelRegistry;
+
+/** GET /api/models: what is loaded, and which folders failed. */
+@Path("/api/models")
+@Produces(MediaType.APPLICATION_JSON)
+public class ModelsResource {
+
+    @Inject
+    ModelRegistry registry;
+
+    /** One loaded model. */
+    public record ModelInfo(String id, String architecture, int layers, int hiddenSize, int vocabSize,
+                            long parameters, String dtype, String device, int heads, int kvHeads,
+                            int intermediateSize, int contextLength, boolean isDefault) {
+    }
+
+    @GET
+    public List<ModelInfo> list() {
+        return registry.all().stream().map(m -> info(m, registry.defaultId())).toList();
+    }
+
+    @GET
+    @Path("/failures")
+    public Collection<ModelRegistry.Failure> failures() {
+        return registry.failures();
+    }
+
+    static ModelInfo info(LanguageModel m, String defaultId) {
+        ModelConfig c = m.config();
+        return new ModelInfo(m.id(), c.modelType(), c.numLayers(), c.hiddenSize(), c.vocabSize(), c.parameterCount(),
+                m.dataType().name().toLowerCase(), m.device().toString(), c.numHeads(), c.numKvHeads(),
+                c.intermediateSize(), c.maxPositions(), m.id().equals(defaultId));
+    }
+}

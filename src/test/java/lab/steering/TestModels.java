@@ -1,0 +1,68 @@
+package lab.steering;
+
+import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * Writes the models folder the test app scans (target/test-models, see application.properties): broken folders
+ * that must be reported without stopping the app. ../shared/models is scanned as well when present.
+ */
+public class TestModels implements QuarkusTestResourceLifecycleManager {
+
+    public static final Path DIR = Path.of("target", "test-models");
+
+    @Override
+    public Map<String, String> start() {
+        try {
+            write();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return Map.of();
+    }
+
+    static void write() throws IOException {
+        if (Files.exists(DIR)) {
+            try (var walk = Files.walk(DIR)) {
+                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+        Files.createDirectories(DIR);
+        Path unknown = Files.createDirectories(DIR.resolve("broken-unknown-arch"));
+        Files.writeString(unknown.resolve("config.json"), "{\"model_type\": \"mamba\", \"hidden_size\": 8}");
+        Path noWeights = Files.createDirectories(DIR.resolve("broken-no-weights"));
+        Files.writeString(noWeights.resolve("config.json"), """
+                {"model_type": "llama", "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
+                 "num_attention_heads": 2, "vocab_size": 4}""");
+        Files.writeString(noWeights.resolve("tokenizer.json"), wordLevelTokenizer(4));
+        if (SharedModels.present(SharedModels.STORIES)) {
+            Path src = SharedModels.root().resolve(SharedModels.STORIES);
+            Path shape = Files.createDirectories(DIR.resolve("broken-wrong-shape"));
+            Files.writeString(shape.resolve("config.json"),
+                    Files.readString(src.resolve("config.json")).replace("\"intermediate_size\": 172",
+                            "\"intermediate_size\": 100"));
+            Files.copy(src.resolve("tokenizer.json"), shape.resolve("tokenizer.json"));
+            Files.createSymbolicLink(shape.resolve("model.safetensors"),
+                    src.resolve("model.safetensors").toAbsolutePath());
+        }
+    }
+
+    /** A WordLevel tokenizer.json over t0..t{n-1}, like stories260K's. */
+    public static String wordLevelTokenizer(int n) {
+        StringBuilder vocab = new StringBuilder();
+        for (int i = 0; i < n; i++) {
+            vocab.append(i == 0 ? "" : ",").append("\"t").append(i).append("\":").append(i);
+        }
+        return "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[],\"normalizer\":null,"
+                + "\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},\"post_processor\":null,\"decoder\":null,"
+                + "\"model\":{\"type\":\"WordLevel\",\"vocab\":{" + vocab + "},\"unk_token\":\"t0\"}}";
+    }
+
+    @Override
+    public void stop() {
+    }
+}

@@ -1,0 +1,164 @@
+package lab.steering.web;
+
+import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.everyItem;
+import static org.hamcrest.Matchers.greaterThan;
+import static org.hamcrest.Matchers.hasItem;
+import static org.hamcrest.Matchers.hasItems;
+import static org.hamcrest.Matchers.not;
+import static org.hamcrest.Matchers.notNullValue;
+import static org.hamcrest.Matchers.startsWith;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.restassured.http.ContentType;
+import java.util.List;
+import java.util.Map;
+import lab.steering.SharedModels;
+import lab.steering.TestModels;
+import lab.steering.store.GenerationRun;
+import org.junit.jupiter.api.Test;
+
+@QuarkusTest
+@QuarkusTestResource(TestModels.class)
+class ApiTest {
+
+    private static Map<String, Object> body(Object... kv) {
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
+    @Test
+    void shouldListLoadedModelsWithShapes() {
+        SharedModels.require(SharedModels.STORIES_TEXT);
+        given().get("/api/models").then().statusCode(200)
+                .body("id", hasItems("stories260K", "stories260K-text"))
+                .body("find { it.id == 'stories260K' }.layers", equalTo(5))
+                .body("find { it.id == 'stories260K' }.hiddenSize", equalTo(64))
+                .body("find { it.id == 'stories260K' }.vocabSize", equalTo(512))
+                .body("find { it.id == 'stories260K' }.architecture", equalTo("llama"))
+                .body("find { it.id == 'stories260K' }.dtype", equalTo("float32"))
+                .body("find { it.id == 'stories260K' }.device", startsWith("cpu"))
+                .body("id", not(hasItem("broken-unknown-arch")));
+    }
+
+    @Test
+    void shouldReportBrokenFoldersAndStillStart() {
+        given().get("/api/models/failures").then().statusCode(200)
+                .body("find { it.id == 'broken-unknown-arch' }.error",
+                        containsString("config.json: model_type 'mamba' is not supported"))
+                .body("find { it.id == 'broken-no-weights' }.error", containsString("model.safetensors: missing"));
+        if (SharedModels.present(SharedModels.STORIES)) {
+            given().get("/api/models/failures").then()
+                    .body("find { it.id == 'broken-wrong-shape' }.error",
+                            containsString("tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64], expected [100, 64]"));
+        }
+    }
+
+    @Test
+    void shouldGenerateGreedyTextAndRecordTheRun() {
+        SharedModels.require(SharedModels.STORIES_TEXT);
+        long before = countRuns();
+        given().contentType(ContentType.JSON)
+                .body(body("model", "stories260K-text", "prompt", "Once upon a time", "maxNewTokens", 12))
+                .post("/api/generate").then().statusCode(200)
+                .body("model", equalTo("stories260K-text"))
+                .body("promptTokens.id", equalTo(List.of(1, 403, 407, 261, 378)))
+                .body("completion", startsWith(", there was a little girl named Lily"))
+                .body("tokens.size()", equalTo(12))
+                .body("tokens.logprob", everyItem(not(greaterThan(0f))))
+                .body("finishReason", equalTo("length"))
+                .body("timings.promptMs", notNullValue())
+                .body("runId", notNullValue());
+        assertEquals(before + 1, countRuns());
+    }
+
+    @Test
+    void sameSeedGivesSameTextAndOtherSeedsDiffer() {
+        SharedModels.require(SharedModels.STORIES_TEXT);
+        Map<String, Object> req = body("model", "stories260K-text", "prompt", "Once upon a time", "maxNewTokens", 40,
+                "temperature", 1.0, "topK", 40, "topP", 0.95, "seed", 7);
+        String a = given().contentType(ContentType.JSON).body(req).post("/api/generate").then().statusCode(200)
+                .extract().path("completion");
+        String b = given().contentType(ContentType.JSON).body(req).post("/api/generate").then().statusCode(200)
+                .extract().path("completion");
+        req.put("seed", 8);
+        String c = given().contentType(ContentType.JSON).body(req).post("/api/generate").then().statusCode(200)
+                .extract().path("completion");
+        assertEquals(a, b);
+        assertNotEquals(a, c);
+    }
+
+    @Test
+    void shouldRejectUnknownModel() {
+        given().contentType(ContentType.JSON).body(body("model", "nope", "prompt", "hi"))
+                .post("/api/generate").then().statusCode(404)
+                .body("error", equalTo("unknown_model")).body("message", containsString("'nope'"));
+    }
+
+    @Test
+    void shouldRejectBadFieldsNamingThem() {
+        SharedModels.require(SharedModels.STORIES_TEXT);
+        record Case(Map<String, Object> body, String field) {
+        }
+        for (Case c : List.of(
+                new Case(body("model", "stories260K-text", "prompt", ""), "prompt"),
+                new Case(body("model", "stories260K-text"), "prompt"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "maxNewTokens", 0), "maxNewTokens"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "maxNewTokens", 5000), "maxNewTokens"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "temperature", -1), "temperature"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "topP", 0), "topP"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "topK", -3), "topK"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "maxNewTokens", "many"), "maxNewTokens"),
+                new Case(body("model", "stories260K-text", "prompt", "Lily ".repeat(600)), "prompt"))) {
+            given().contentType(ContentType.JSON).body(c.body()).post("/api/generate").then()
+                    .statusCode(400)
+                    .body("error", equalTo("invalid_" + c.field()))
+                    .body("message", startsWith(c.field()))
+                    .body(not(containsString("at lab.steering")));
+        }
+    }
+
+    @Test
+    void shouldRejectMalformedJson() {
+        given().contentType(ContentType.JSON).body("{\"prompt\": ").post("/api/generate").then().statusCode(400)
+                .body("error", equalTo("bad_json"));
+    }
+
+    @Test
+    void healthIncludesDatabaseAndModels() {
+        given().get("/q/health").then().statusCode(200)
+                .body("checks.name", hasItems("models", "Database connections health check"));
+    }
+
+    @Test
+    void openApiAndHomePageAreServed() {
+        given().get("/q/openapi").then().statusCode(200).body(containsString("/api/generate"));
+        given().get("/").then().statusCode(200).body(containsString("hx-post=\"/ui/generate\""));
+        given().get("/webjars/htmx.org/dist/htmx.min.js").then().statusCode(200);
+    }
+
+    @Test
+    void homePageFormGeneratesAFragmentOrAnInlineError() {
+        SharedModels.require(SharedModels.STORIES_TEXT);
+        given().formParam("model", "stories260K-text").formParam("prompt", "Once upon a time")
+                .formParam("maxNewTokens", "8").post("/ui/generate").then().statusCode(200)
+                .body(containsString("there was a little girl")).body(not(containsString("<html")));
+        given().formParam("model", "stories260K-text").formParam("prompt", "<b>x</b>")
+                .formParam("maxNewTokens", "0").post("/ui/generate").then().statusCode(200)
+                .body(containsString("maxNewTokens: must be between 1 and 1024"))
+                .body(not(containsString("<b>x</b>")));
+    }
+
+    @jakarta.transaction.Transactional
+    long countRuns() {
+        return GenerationRun.count();
+    }
+}
