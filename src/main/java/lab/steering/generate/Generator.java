@@ -26,15 +26,16 @@ public final class Generator {
     }
 
     public static Generation generate(LanguageModel model, long[] promptIds, GenerationParams params, Hooks hooks) {
-        return generate(model, promptIds, params, hooks, true, t -> { });
+        return generate(model, promptIds, params, hooks, true, true, t -> { });
     }
 
     /**
-     * @param useCache false: re-encode the full text at every step (slow; for tests and benchmarks)
-     * @param onToken  called after each token (streaming)
+     * @param useCache  false: re-encode the full text at every step (slow; for tests and benchmarks)
+     * @param stopAtEos false: keep going past EOS (benchmarks that need an exact length)
+     * @param onToken   called after each token (streaming)
      */
     public static Generation generate(LanguageModel model, long[] promptIds, GenerationParams params, Hooks hooks,
-                                      boolean useCache, Consumer<GeneratedToken> onToken) {
+                                      boolean useCache, boolean stopAtEos, Consumer<GeneratedToken> onToken) {
         if (promptIds.length == 0) {
             throw new IllegalArgumentException("empty prompt");
         }
@@ -63,7 +64,7 @@ public final class Generator {
                 if (step == 0) {
                     tFirst = System.nanoTime();
                 }
-                if (eos.contains(next)) {
+                if (stopAtEos && eos.contains(next)) {
                     finish = Generation.FinishReason.eos;
                     break;
                 }

@@ -123,7 +123,13 @@ public record ModelConfig(
                 throw new ModelLoadException(file, bias + "=true is not supported for " + type);
             }
         }
-        RopeScaling scaling = readRopeScaling(file, root.get("rope_scaling"));
+        // transformers 5 writes rope_parameters {rope_type, rope_theta, ...}; older configs rope_theta + rope_scaling
+        JsonNode ropeParams = root.get("rope_parameters");
+        JsonNode ropeNode = ropeParams != null && !ropeParams.isNull() ? ropeParams : root.get("rope_scaling");
+        int maxPositions = root.hasNonNull("max_position_embeddings") ? r.positiveInt("max_position_embeddings") : 2048;
+        RopeScaling scaling = readRopeScaling(file, ropeNode, maxPositions);
+        double ropeTheta = ropeParams != null && ropeParams.hasNonNull("rope_theta")
+                ? ropeParams.get("rope_theta").asDouble() : root.path("rope_theta").asDouble(10000.0);
         List<Integer> eos = new ArrayList<>(r.ids("eos_token_id"));
         Path gen = folder.resolve("generation_config.json");
         if (Files.isRegularFile(gen)) {
@@ -147,35 +153,37 @@ public record ModelConfig(
                 kvHeads,
                 headDim,
                 r.positiveInt("vocab_size"),
-                root.hasNonNull("max_position_embeddings") ? r.positiveInt("max_position_embeddings") : 2048,
+                maxPositions,
                 root.path("rms_norm_eps").asDouble(1e-6),
-                root.path("rope_theta").asDouble(10000.0),
+                ropeTheta,
                 scaling,
                 root.path("tie_word_embeddings").asBoolean(false),
                 root.hasNonNull("bos_token_id") ? root.get("bos_token_id").asInt() : -1,
                 List.copyOf(eos),
-                root.path("torch_dtype").asText(root.path("dtype").asText("float32")));
+                root.hasNonNull("torch_dtype") ? root.get("torch_dtype").asText() : root.path("dtype").asText("float32"));
     }
 
-    private static RopeScaling readRopeScaling(Path file, JsonNode node) {
+    private static RopeScaling readRopeScaling(Path file, JsonNode node, int maxPositions) {
         if (node == null || node.isNull()) {
             return null;
         }
-        String type = node.hasNonNull("rope_type") ? node.get("rope_type").asText() : node.path("type").asText("");
+        String type = node.hasNonNull("rope_type") ? node.get("rope_type").asText() : node.path("type").asText("default");
         double factor = node.path("factor").asDouble(1.0);
         return switch (type) {
             case "default" -> null;
             case "linear" -> new RopeScaling(type, factor, 0, 0, 0);
             case "llama3" -> {
-                for (String f : List.of("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")) {
+                for (String f : List.of("factor", "low_freq_factor", "high_freq_factor")) {
                     if (!node.hasNonNull(f)) {
-                        throw new ModelLoadException(file, "rope_scaling of type llama3 needs '" + f + "'");
+                        throw new ModelLoadException(file, "rope scaling of type llama3 needs '" + f + "'");
                     }
                 }
+                // HF falls back to max_position_embeddings when original_max_position_embeddings is absent
                 yield new RopeScaling(type, factor, node.get("low_freq_factor").asDouble(),
-                        node.get("high_freq_factor").asDouble(), node.get("original_max_position_embeddings").asInt());
+                        node.get("high_freq_factor").asDouble(),
+                        node.path("original_max_position_embeddings").asInt(maxPositions));
             }
-            default -> throw new ModelLoadException(file, "rope_scaling type '" + type
+            default -> throw new ModelLoadException(file, "rope scaling type '" + type
                     + "' is not supported (supported: default, linear, llama3)");
         };
     }

@@ -63,8 +63,8 @@ class KvCacheTest {
     void greedyWithCacheEqualsGreedyWithoutCache() {
         long[] ids = model.tokenizer().encode("Once upon a time");
         var params = lab.steering.generate.GenerationParams.greedy(40);
-        var cached = Generator.generate(model, ids, params, Hooks.NONE, true, t -> { });
-        var full = Generator.generate(model, ids, params, Hooks.NONE, false, t -> { });
+        var cached = Generator.generate(model, ids, params, Hooks.NONE, true, true, t -> { });
+        var full = Generator.generate(model, ids, params, Hooks.NONE, false, true, t -> { });
         assertArrayEquals(full.tokens().stream().mapToLong(t -> t.id()).toArray(),
                 cached.tokens().stream().mapToLong(t -> t.id()).toArray());
         System.out.println(cached.completion());

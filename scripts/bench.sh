@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Benchmarks, separate from the tests. Usage:
+#   scripts/bench.sh generation [model folder ...]   (default: the default model and ../shared/models/stories260K)
+# Builds the classes if needed, then runs the benchmark's main class on the CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-generation}
+shift || true
+if [ ! -f target/classes/lab/steering/bench/GenerationBench.class ] || [ -n "$(find src/main -newer target/classes/lab/steering/bench/GenerationBench.class -print -quit)" ]; then
+  ./mvnw -B -q compile
+fi
+if [ ! -f target/bench-classpath.txt ] || [ pom.xml -nt target/bench-classpath.txt ]; then
+  ./mvnw -B -q dependency:build-classpath -Dmdep.outputFile=target/bench-classpath.txt -Dmdep.includeScope=runtime
+fi
+cp="target/classes:$(cat target/bench-classpath.txt)"
+case "$what" in
+  generation)
+    if [ $# -eq 0 ]; then
+      set -- $(ls -d models/*/ 2>/dev/null | head -n 1) ../shared/models/stories260K
+    fi
+    exec java -Xmx4g -cp "$cp" lab.steering.bench.GenerationBench "$@" ;;
+  *) echo "unknown benchmark '$what' (known: generation)" >&2; exit 2 ;;
+esac

@@ -1,0 +1,107 @@
+package lab.steering.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import ai.djl.Device;
+import java.util.ArrayList;
+import java.util.List;
+import lab.steering.SharedModels;
+import lab.steering.generate.Generator;
+import lab.steering.hook.Hook;
+import lab.steering.hook.Hooks;
+import lab.steering.hook.Point;
+import lab.steering.hook.Site;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class HooksTest {
+
+    static LanguageModel model;
+
+    @BeforeAll
+    static void load() {
+        model = LanguageModel.load(SharedModels.require(SharedModels.STORIES), Device.cpu());
+    }
+
+    @AfterAll
+    static void close() {
+        if (model != null) {
+            model.close();
+        }
+    }
+
+    @Test
+    void siteNamesFollowTransformerLensAndParseBack() {
+        assertEquals("blocks.3.hook_resid_pre", Site.residPre(3).name());
+        assertEquals("hook_embed", Site.embed().name());
+        for (List<Site> sites : Hooks.sitesOf(5).values()) {
+            for (Site s : sites) {
+                assertEquals(s, Site.parse(s.name()));
+            }
+        }
+    }
+
+    @Test
+    void everySiteIsVisitedOnceInForwardOrderWithItsShape() {
+        List<String> seen = new ArrayList<>();
+        Hook record = (site, x, ctx) -> {
+            seen.add(site.name() + x.getShape());
+            return x;
+        };
+        Hooks.Builder b = Hooks.builder();
+        Hooks.sitesOf(model.config().numLayers()).values().forEach(l -> l.forEach(s -> b.add(s, record)));
+        long[] ids = {1, 403, 20, 9};
+        double[][] plain = Generator.allLogits(model, ids, Hooks.NONE);
+        double[][] hooked = Generator.allLogits(model, ids, b.build());
+        assertArrayEquals(plain[3], hooked[3], 0.0, "read-only hooks must not change the output");
+        assertEquals(2 + 5 * 5, seen.size());
+        assertEquals("hook_embed(1, 4, 64)", seen.get(0));
+        assertEquals("blocks.0.hook_resid_pre(1, 4, 64)", seen.get(1));
+        assertEquals("blocks.0.hook_attn_out(1, 4, 64)", seen.get(2));
+        assertEquals("ln_final.hook_normalized(1, 4, 64)", seen.get(seen.size() - 1));
+    }
+
+    @Test
+    void residualHooksSeeHuggingFaceHiddenStates() {
+        // resid_post of layer l is resid_pre of layer l+1 (HF hidden_states[l+1])
+        List<float[]> post = new ArrayList<>();
+        List<float[]> pre = new ArrayList<>();
+        Hooks hooks = Hooks.builder()
+                .add(Site.residPost(1), (s, x, c) -> { post.add(x.toFloatArray()); return x; })
+                .add(Site.residPre(2), (s, x, c) -> { pre.add(x.toFloatArray()); return x; })
+                .build();
+        Generator.allLogits(model, new long[] {1, 403, 20}, hooks);
+        assertArrayEquals(post.get(0), pre.get(0));
+    }
+
+    @Test
+    void aHookCanChangeTheActivation() {
+        long[] ids = {1, 403, 20, 9};
+        Hook zeroMlp = (site, x, ctx) -> x.zerosLike();
+        double[][] plain = Generator.allLogits(model, ids, Hooks.NONE);
+        double[][] ablated = Generator.allLogits(model, ids, Hooks.builder()
+                .add(new Site(2, Point.MLP_OUT), zeroMlp).build());
+        assertNotEquals(plain[3][0], ablated[3][0]);
+        // scaling the embedding by 1 is the identity, exactly
+        Hook identity = (site, x, ctx) -> x.mul(1.0f);
+        double[][] same = Generator.allLogits(model, ids, Hooks.builder().add(Site.embed(), identity).build());
+        assertArrayEquals(plain[3], same[3], 0.0);
+    }
+
+    @Test
+    void hookContextGivesAbsolutePositionsWithTheCache() {
+        List<Integer> starts = new ArrayList<>();
+        Hook h = (site, x, ctx) -> {
+            starts.add(ctx.start());
+            return x;
+        };
+        long[] prompt = {1, 403, 20};
+        Generator.generate(model, prompt, lab.steering.generate.GenerationParams.greedy(3),
+                Hooks.builder().add(Site.embed(), h).build());
+        assertEquals(List.of(0, 3, 4), starts);
+    }
+
+}
