@@ -33,6 +33,15 @@ fi
 
 ./db/ensure-postgres.sh
 
+# The shared real checkpoints (stories260K), when they sit beside the project, are offered too.
+if [[ -d ../shared/models ]]; then
+  shared_models=$(cd ../shared/models && pwd)
+  case ":${LAB_MODELS_DIR:-}:" in
+    *":$shared_models:"*) ;;
+    *) export LAB_MODELS_DIR="${LAB_MODELS_DIR:+$LAB_MODELS_DIR:}$shared_models" ;;
+  esac
+fi
+
 echo "run.sh: starting Steering Lab on http://localhost:$PORT  (Ctrl-C stops it)"
 # shellcheck disable=SC2086 # JAVA_OPTS is a list of JVM options
 exec java ${JAVA_OPTS:-} -Dquarkus.http.port="$PORT" -jar "$JAR" "$@"

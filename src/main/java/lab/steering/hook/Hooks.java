@@ -31,6 +31,11 @@ public final class Hooks {
         return bySite.isEmpty();
     }
 
+    /** True when a hook is registered at {@code site} (lets the forward pass skip work only a hook would see). */
+    public boolean has(Site site) {
+        return !bySite.isEmpty() && bySite.containsKey(site);
+    }
+
     /** Runs the hooks at {@code site} in registration order and returns the (possibly replaced) activation. */
     public NDArray run(Site site, NDArray activation, HookContext ctx) {
         if (bySite.isEmpty()) {

@@ -6,14 +6,24 @@ public enum Point {
     EMBED("hook_embed"),
     /** Residual stream entering a layer: HF hidden_states[layer]. */
     RESID_PRE("hook_resid_pre"),
+    /** (batch, t, 1) the attention norm's scale rsqrt(mean(x^2) + eps) per position. */
+    LN1_SCALE("ln1.hook_scale"),
+    /** (batch, heads, t, keys) attention probabilities after softmax. */
+    ATTN_PATTERN("attn.hook_pattern"),
     /** Attention block output (after o_proj), before it is added to the residual. */
     ATTN_OUT("hook_attn_out"),
     /** Residual stream between attention and MLP. */
     RESID_MID("hook_resid_mid"),
+    /** (batch, t, 1) the MLP norm's scale per position. */
+    LN2_SCALE("ln2.hook_scale"),
+    /** (batch, t, intermediate) the MLP's gate activation act(gate(x)), which multiplies up(x). */
+    MLP_GATE("mlp.hook_gate"),
     /** MLP block output (after down_proj), before it is added to the residual. */
     MLP_OUT("hook_mlp_out"),
     /** Residual stream leaving a layer. */
     RESID_POST("hook_resid_post"),
+    /** (batch, t, 1) the final norm's scale per position. Not per layer. */
+    FINAL_SCALE("ln_final.hook_scale"),
     /** Output of the final norm, the input of lm_head. Not per layer. */
     FINAL_NORM("ln_final.hook_normalized");
 
@@ -29,6 +39,6 @@ public enum Point {
 
     /** True for points that exist once per layer. */
     public boolean perLayer() {
-        return this != EMBED && this != FINAL_NORM;
+        return this != EMBED && this != FINAL_NORM && this != FINAL_SCALE;
     }
 }

@@ -17,6 +17,7 @@ public final class LanguageModel implements AutoCloseable {
     private final NDManager manager;
     private final Transformer transformer;
     private final TextTokenizer tokenizer;
+    private final java.util.Map<DataType, Transformer> twins = new java.util.EnumMap<>(DataType.class);
 
     private LanguageModel(String id, Path folder, ModelConfig config, NDManager manager, Transformer transformer,
                           TextTokenizer tokenizer) {
@@ -63,6 +64,20 @@ public final class LanguageModel implements AutoCloseable {
 
     public Transformer transformer() {
         return transformer;
+    }
+
+    /**
+     * The forward pass in another dtype (e.g. float64 for exact Jacobians): the weights are converted once, on
+     * first use, and kept.
+     */
+    public synchronized Transformer transformer(DataType dtype) {
+        if (dtype == transformer.dataType()) {
+            return transformer;
+        }
+        return twins.computeIfAbsent(dtype, d -> {
+            NDManager twin = manager.newSubManager();
+            return new Transformer(config, transformer.weights().to(twin, d), twin);
+        });
     }
 
     public TextTokenizer tokenizer() {

@@ -9,6 +9,7 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
 import lab.steering.hook.HookContext;
 import lab.steering.hook.Hooks;
+import lab.steering.hook.Point;
 import lab.steering.hook.Site;
 
 /**
@@ -70,11 +71,12 @@ public final class Transformer {
         for (int l = 0; l < c.numLayers(); l++) {
             Weights.Layer lw = w.layers().get(l);
             x = hooks.run(Site.residPre(l), x, ctx);
-            NDArray attn = attention(l, lw, rmsNorm(x, lw.attnNorm()), cosSin, mask, cache);
+            NDArray attn = attention(l, lw, rmsNorm(x, lw.attnNorm(), new Site(l, Point.LN1_SCALE), hooks, ctx),
+                    cosSin, mask, cache, hooks, ctx);
             attn = hooks.run(Site.attnOut(l), attn, ctx);
             x = x.add(attn);
-            x = hooks.run(new Site(l, lab.steering.hook.Point.RESID_MID), x, ctx);
-            NDArray mlp = mlp(lw, rmsNorm(x, lw.mlpNorm()));
+            x = hooks.run(new Site(l, Point.RESID_MID), x, ctx);
+            NDArray mlp = mlp(l, lw, rmsNorm(x, lw.mlpNorm(), new Site(l, Point.LN2_SCALE), hooks, ctx), hooks, ctx);
             mlp = hooks.run(Site.mlpOut(l), mlp, ctx);
             x = x.add(mlp);
             x = hooks.run(Site.residPost(l), x, ctx);
@@ -82,7 +84,7 @@ public final class Transformer {
         if (cache != null) {
             cache.advance(t);
         }
-        x = rmsNorm(x, w.finalNorm());
+        x = rmsNorm(x, w.finalNorm(), new Site(-1, Point.FINAL_SCALE), hooks, ctx);
         return hooks.run(Site.finalNorm(), x, ctx);
     }
 
@@ -91,13 +93,20 @@ public final class Transformer {
         return Linear.linear(hidden, w.lmHead()).singletonOrThrow();
     }
 
-    /** {@code x * rsqrt(mean(x^2) + eps) * weight} over the last axis. */
-    NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray inv = x.square().mean(new int[] {-1}, true).add(c.rmsNormEps()).pow(-0.5);
+    /** {@code x * rsqrt(mean(x^2) + eps) * weight} over the last axis; the scale (batch, t, 1) is a hook site. */
+    NDArray rmsNorm(NDArray x, NDArray weight, Site scaleSite, Hooks hooks, HookContext ctx) {
+        NDArray inv = rmsScale(x);
+        inv = hooks.run(scaleSite, inv, ctx);
         return x.mul(inv).mul(weight);
     }
 
-    private NDArray attention(int layer, Weights.Layer lw, NDArray h, NDArray[] cosSin, NDArray mask, KvCache cache) {
+    /** rsqrt(mean(x^2) + eps) over the last axis, kept as (..., 1). */
+    public NDArray rmsScale(NDArray x) {
+        return x.square().mean(new int[] {-1}, true).add(c.rmsNormEps()).pow(-0.5);
+    }
+
+    private NDArray attention(int layer, Weights.Layer lw, NDArray h, NDArray[] cosSin, NDArray mask, KvCache cache,
+                              Hooks hooks, HookContext ctx) {
         long b = h.getShape().get(0);
         long t = h.getShape().get(1);
         int hd = c.headDim();
@@ -121,7 +130,12 @@ public final class Transformer {
         if (mask != null) {
             scores = scores.add(mask);
         }
-        NDArray probs = scores.softmax(-1).reshape(b, kvh, g * t, s);
+        NDArray probs = scores.softmax(-1);
+        Site patternSite = new Site(layer, Point.ATTN_PATTERN);
+        if (hooks.has(patternSite)) { // (b, heads, t, s): head h = kvHead * g + j, as HF's repeat_kv
+            probs = hooks.run(patternSite, probs.reshape(b, c.numHeads(), t, s), ctx);
+        }
+        probs = probs.reshape(b, kvh, g * t, s);
         NDArray out = probs.matMul(v)                // (b, kvHeads, g * t, hd)
                 .reshape(b, c.numHeads(), t, hd)
                 .transpose(0, 2, 1, 3)
@@ -133,11 +147,16 @@ public final class Transformer {
         return x.mul(cosSin[0]).add(x.matMul(rotateHalf).mul(cosSin[1]));
     }
 
-    private NDArray mlp(Weights.Layer lw, NDArray h) {
+    private NDArray mlp(int layer, Weights.Layer lw, NDArray h, Hooks hooks, HookContext ctx) {
         NDArray gate = Linear.linear(h, lw.gate()).singletonOrThrow();
         NDArray up = Linear.linear(h, lw.up()).singletonOrThrow();
-        NDArray act = gate.mul(Activation.sigmoid(gate)); // silu
+        NDArray act = hooks.run(new Site(layer, Point.MLP_GATE), silu(gate), ctx);
         return Linear.linear(act.mul(up), lw.down()).singletonOrThrow();
+    }
+
+    /** silu(x) = x * sigmoid(x). */
+    public static NDArray silu(NDArray x) {
+        return x.mul(Activation.sigmoid(x));
     }
 
     /** (t, start + t): 0 where query start + i may see key j (j <= start + i), -inf elsewhere. */

@@ -57,11 +57,14 @@ class HooksTest {
         double[][] plain = Generator.allLogits(model, ids, Hooks.NONE);
         double[][] hooked = Generator.allLogits(model, ids, b.build());
         assertArrayEquals(plain[3], hooked[3], 0.0, "read-only hooks must not change the output");
-        assertEquals(2 + 5 * 5, seen.size());
-        assertEquals("hook_embed(1, 4, 64)", seen.get(0));
-        assertEquals("blocks.0.hook_resid_pre(1, 4, 64)", seen.get(1));
-        assertEquals("blocks.0.hook_attn_out(1, 4, 64)", seen.get(2));
-        assertEquals("ln_final.hook_normalized(1, 4, 64)", seen.get(seen.size() - 1));
+        assertEquals(3 + 5 * 9, seen.size());
+        assertEquals(List.of("hook_embed(1, 4, 64)", "blocks.0.hook_resid_pre(1, 4, 64)",
+                "blocks.0.ln1.hook_scale(1, 4, 1)", "blocks.0.attn.hook_pattern(1, 8, 4, 4)",
+                "blocks.0.hook_attn_out(1, 4, 64)", "blocks.0.hook_resid_mid(1, 4, 64)",
+                "blocks.0.ln2.hook_scale(1, 4, 1)", "blocks.0.mlp.hook_gate(1, 4, 172)",
+                "blocks.0.hook_mlp_out(1, 4, 64)", "blocks.0.hook_resid_post(1, 4, 64)"), seen.subList(0, 10));
+        assertEquals(List.of("ln_final.hook_scale(1, 4, 1)", "ln_final.hook_normalized(1, 4, 64)"),
+                seen.subList(seen.size() - 2, seen.size()));
     }
 
     @Test

@@ -1,0 +1,256 @@
+package lab.steering.jacobian;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.core.Linear;
+import lab.steering.hook.Hook;
+import lab.steering.hook.Hooks;
+import lab.steering.hook.Point;
+import lab.steering.hook.Site;
+import lab.steering.model.ModelConfig;
+import lab.steering.model.Transformer;
+import lab.steering.model.Weights;
+
+/**
+ * The detached network of one prompt (METHOD.md section 1): the ordinary forward pass is run once with read hooks
+ * that record every nonlinear factor (norm scales, attention probabilities, MLP gate activations); with those
+ * frozen, the network from the input embeddings to any residual is linear. This class evaluates that linear
+ * network ({@link #forward}) and its transpose ({@link #layerT} and the branch transposes), batched over many
+ * inputs or cotangents at once.
+ *
+ * <p>All arrays live until the caller's NDScope closes. Batch 1 for recorded arrays; B for inputs/cotangents.
+ */
+final class FrozenNetwork {
+
+    final Transformer tf;
+    final ModelConfig c;
+    final Weights w;
+    final int tokens;
+    final long[] ids;
+
+    final NDArray[] resid;      // L + 1 of (1, T, d): resid[l] = HF hidden_states[l] (resid[L] before the final norm)
+    final NDArray[] ln1;        // L of (1, T, 1) attention-norm scales
+    final NDArray[] pattern;    // L of (1, heads, T, T) attention probabilities
+    final NDArray[] attnOut;    // L of (1, T, d)
+    final NDArray[] ln2;        // L of (1, T, 1) MLP-norm scales
+    final NDArray[] gate;       // L of (1, T, intermediate) silu(gate(x))
+    final NDArray[] mlpOut;     // L of (1, T, d)
+    NDArray finalScale;         // (1, T, 1)
+    NDArray output;             // (1, T, d) final-normed hidden states of the ordinary pass
+
+    private FrozenNetwork(Transformer tf, long[] ids) {
+        this.tf = tf;
+        this.c = tf.config();
+        this.w = tf.weights();
+        this.ids = ids;
+        this.tokens = ids.length;
+        int layers = c.numLayers();
+        resid = new NDArray[layers + 1];
+        ln1 = new NDArray[layers];
+        pattern = new NDArray[layers];
+        attnOut = new NDArray[layers];
+        ln2 = new NDArray[layers];
+        gate = new NDArray[layers];
+        mlpOut = new NDArray[layers];
+    }
+
+    /** Runs the ordinary forward pass on {@code ids} in {@code tf}'s dtype and records the frozen factors. */
+    static FrozenNetwork record(Transformer tf, NDManager m, long[] ids) {
+        FrozenNetwork f = new FrozenNetwork(tf, ids);
+        int layers = f.c.numLayers();
+        Hooks.Builder b = Hooks.builder();
+        for (int l = 0; l < layers; l++) {
+            b.add(Site.residPre(l), store(f.resid, l));
+            b.add(new Site(l, Point.LN1_SCALE), store(f.ln1, l));
+            b.add(new Site(l, Point.ATTN_PATTERN), store(f.pattern, l));
+            b.add(Site.attnOut(l), store(f.attnOut, l));
+            b.add(new Site(l, Point.LN2_SCALE), store(f.ln2, l));
+            b.add(new Site(l, Point.MLP_GATE), store(f.gate, l));
+            b.add(Site.mlpOut(l), store(f.mlpOut, l));
+        }
+        b.add(Site.residPost(layers - 1), store(f.resid, layers));
+        b.add(new Site(-1, Point.FINAL_SCALE), (s, x, ctx) -> {
+            f.finalScale = x;
+            return x;
+        });
+        NDArray input = m.create(ids, new Shape(1, ids.length));
+        f.output = tf.forward(input, null, b.build());
+        return f;
+    }
+
+    private static Hook store(NDArray[] into, int index) {
+        return (site, x, ctx) -> {
+            into[index] = x;
+            return x;
+        };
+    }
+
+    DataType dtype() {
+        return tf.dataType();
+    }
+
+    /** The input embeddings (1, T, d): HF hidden_states[0]. */
+    NDArray embeddings() {
+        return resid[0];
+    }
+
+    // ---------------------------------------------------------------- forward of the frozen (linear) network
+
+    /**
+     * The frozen network from the residual entering decoder layer {@code from} to the residual leaving layer
+     * {@code to - 1}; the same DJL ops in the same order as {@link Transformer#forward}, so with the recorded
+     * input it reproduces the ordinary pass bit for bit.
+     *
+     * @param x (B, T, d)
+     */
+    NDArray layers(NDArray x, int from, int to) {
+        for (int l = from; l < to; l++) {
+            x = x.add(attnBranch(l, x));
+            x = x.add(mlpBranch(l, x));
+        }
+        return x;
+    }
+
+    /** Frozen final norm: (B, T, d) -> (B, T, d) with the recorded scales. */
+    NDArray finalNorm(NDArray x) {
+        return x.mul(finalScale).mul(w.finalNorm());
+    }
+
+    NDArray attnBranch(int l, NDArray x) {
+        Weights.Layer lw = w.layers().get(l);
+        long b = x.getShape().get(0);
+        int hd = c.headDim();
+        int kvh = c.numKvHeads();
+        int g = c.groupSize();
+        NDArray h = x.mul(ln1[l]).mul(lw.attnNorm());
+        NDArray v = Linear.linear(h, lw.wv()).singletonOrThrow().reshape(b, tokens, kvh, hd).transpose(0, 2, 1, 3);
+        NDArray probs = pattern[l].reshape(1, kvh, (long) g * tokens, tokens);
+        NDArray out = probs.matMul(v)
+                .reshape(b, c.numHeads(), tokens, hd)
+                .transpose(0, 2, 1, 3)
+                .reshape(b, tokens, (long) c.numHeads() * hd);
+        return Linear.linear(out, lw.wo()).singletonOrThrow();
+    }
+
+    NDArray mlpBranch(int l, NDArray x) {
+        Weights.Layer lw = w.layers().get(l);
+        NDArray h = x.mul(ln2[l]).mul(lw.mlpNorm());
+        NDArray up = Linear.linear(h, lw.up()).singletonOrThrow();
+        return Linear.linear(gate[l].mul(up), lw.down()).singletonOrThrow();
+    }
+
+    // ---------------------------------------------------------------- transpose (cotangents, batched)
+
+    /** Transpose of {@link #attnBranch}: cotangent (B, T, d) at the block output -> (B, T, d) at its input. */
+    NDArray attnBranchT(int l, NDArray cot) {
+        Weights.Layer lw = w.layers().get(l);
+        long b = cot.getShape().get(0);
+        int hd = c.headDim();
+        int kvh = c.numKvHeads();
+        int g = c.groupSize();
+        NDArray u = cot.matMul(lw.wo())                                   // (B, T, heads * hd)
+                .reshape(b, tokens, c.numHeads(), hd).transpose(0, 2, 1, 3); // (B, heads, T, hd)
+        NDArray vBar = pattern[l].transpose(0, 1, 3, 2).matMul(u)        // A^T per head: (B, heads, T, hd)
+                .reshape(b, kvh, g, tokens, hd).sum(new int[] {2})       // heads sharing a kv head add up
+                .transpose(0, 2, 1, 3).reshape(b, tokens, (long) kvh * hd);
+        return vBar.matMul(lw.wv()).mul(ln1[l]).mul(lw.attnNorm());
+    }
+
+    /** Transpose of {@link #mlpBranch}. */
+    NDArray mlpBranchT(int l, NDArray cot) {
+        Weights.Layer lw = w.layers().get(l);
+        return cot.matMul(lw.down()).mul(gate[l]).matMul(lw.up()).mul(ln2[l]).mul(lw.mlpNorm());
+    }
+
+    /** Transpose of decoder layer {@code l} (residual adds included). */
+    NDArray layerT(int l, NDArray cot) {
+        NDArray mid = cot.add(mlpBranchT(l, cot));
+        return mid.add(attnBranchT(l, mid));
+    }
+
+    /**
+     * Cotangents (B, T, d) at the target's output site, seeded at the last position with
+     * {@code seed * s * w_final}, where s is the final-norm scale of the target's activation at the last position
+     * (recorded for the model output; computed from the recorded activation for sweep targets).
+     *
+     * @param seed (B, d) output-space cotangents
+     */
+    NDArray seedAtLastPosition(NDArray seed, NDArray scaleLast) {
+        NDManager m = seed.getManager();
+        long b = seed.getShape().get(0);
+        NDArray lastRow = seed.mul(scaleLast).mul(w.finalNorm()).reshape(b, 1, c.hiddenSize());
+        if (tokens == 1) {
+            return lastRow;
+        }
+        NDArray zeros = m.zeros(new Shape(b, tokens - 1, c.hiddenSize()), dtype());
+        return zeros.concat(lastRow, 1);
+    }
+
+    /** The activation (1, T, d) whose final norm at the last position is the target's output. */
+    NDArray targetActivation(Target t) {
+        return switch (t.component()) {
+            case LAYER -> resid[t.layer()];
+            case ATTN -> attnOut[t.layer() - 1];
+            case MLP -> mlpOut[t.layer() - 1];
+        };
+    }
+
+    /** (1, 1, 1) final-norm scale of the target activation at the last position (recorded for the output). */
+    NDArray targetScale(Target t) {
+        if (t.component() == Target.Component.LAYER && t.layer() == c.numLayers()) {
+            return finalScale.get(new NDIndex(":, -1:, :"));
+        }
+        return tf.rmsScale(targetActivation(t).get(new NDIndex(":, -1:, :")));
+    }
+
+    /** The target's output y (d), frozen-network value at the recorded input: finalnorm(activation)[T-1]. */
+    NDArray targetOutput(Target t) {
+        NDArray last = targetActivation(t).get(new NDIndex(0, -1));
+        return last.mul(targetScale(t).reshape(1)).mul(w.finalNorm());
+    }
+
+    /** The input the target's Jacobian is taken with respect to (1, T, d). */
+    NDArray targetInput(Target t) {
+        return t.mode() == Target.Mode.CUMULATIVE ? resid[0] : resid[t.layer() - 1];
+    }
+
+    /**
+     * Pushes output-space cotangents (B, d) back to the target's input: the rows {@code seed J_i} for every token i,
+     * as (B, T, d).
+     */
+    NDArray transpose(Target t, NDArray seed) {
+        NDArray cot = seedAtLastPosition(seed, targetScale(t).reshape(1));
+        int top = t.layer() - 1; // decoder layer whose output (or sub-block) the target reads
+        int bottom = t.mode() == Target.Mode.CUMULATIVE ? 0 : top;
+        switch (t.component()) {
+            case LAYER -> cot = layerT(top, cot);
+            case ATTN -> cot = attnBranchT(top, cot);
+            case MLP -> {
+                NDArray mid = mlpBranchT(top, cot);
+                cot = mid.add(attnBranchT(top, mid));
+            }
+        }
+        for (int l = top - 1; l >= bottom; l--) {
+            cot = layerT(l, cot);
+        }
+        return cot;
+    }
+
+    /** The frozen map itself, target input (B, T, d) -> target output (B, d): J applied to inputs. */
+    NDArray apply(Target t, NDArray x) {
+        int top = t.layer() - 1;
+        int bottom = t.mode() == Target.Mode.CUMULATIVE ? 0 : top;
+        NDArray h = layers(x, bottom, top);
+        NDArray act = switch (t.component()) {
+            case LAYER -> layers(h, top, top + 1);
+            case ATTN -> attnBranch(top, h);
+            case MLP -> mlpBranch(top, h.add(attnBranch(top, h)));
+        };
+        long b = act.getShape().get(0);
+        NDArray last = act.get(new NDIndex(":, -1, :")).reshape(b, c.hiddenSize());
+        return last.mul(targetScale(t).reshape(1)).mul(w.finalNorm());
+    }
+}

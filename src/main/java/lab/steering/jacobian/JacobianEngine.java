@@ -1,0 +1,146 @@
+package lab.steering.jacobian;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
+import java.util.function.IntConsumer;
+import lab.steering.hook.Hooks;
+import lab.steering.hook.Site;
+import lab.steering.model.LanguageModel;
+import lab.steering.model.Transformer;
+
+/**
+ * Full detached Jacobians (METHOD.md sections 1-3): one recording pass, then the identity cotangents pushed through
+ * the transposed frozen network in chunks. Also the two autograd computations the method is compared with: the
+ * ordinary (not frozen) Jacobian, and the autograd oracle of the detached one (tests).
+ */
+public final class JacobianEngine {
+
+    private JacobianEngine() {
+    }
+
+    public static DataType dtype(String name) {
+        return switch (name) {
+            case "float32" -> DataType.FLOAT32;
+            case "float64" -> DataType.FLOAT64;
+            default -> throw new IllegalArgumentException("dtype must be float32 or float64, got " + name);
+        };
+    }
+
+    /** Output dims per transpose chunk so that the largest intermediate stays under {@code bytes}. */
+    static int chunkSize(LanguageModel model, int tokens, DataType dtype, long bytes) {
+        var c = model.config();
+        long widest = Math.max(Math.max(c.intermediateSize(), c.hiddenSize()), (long) c.numHeads() * c.headDim());
+        long perRow = (long) tokens * widest * dtype.getNumOfBytes() * 6; // a few live intermediates per row
+        return (int) Math.max(1, Math.min(c.hiddenSize(), bytes / Math.max(1, perRow)));
+    }
+
+    /** The full stack [T, d, d] for a target, by the transpose pass. {@code progress} gets the rows done so far. */
+    public static JacobianStack full(LanguageModel model, long[] ids, DataType dtype, Target target, long chunkBytes,
+                                     IntConsumer progress) {
+        Transformer tf = model.transformer(dtype);
+        int d = tf.config().hiddenSize();
+        int t = ids.length;
+        try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            FrozenNetwork f = FrozenNetwork.record(tf, m, ids);
+            double[][] jac = new double[t][d * d];
+            int chunk = chunkSize(model, t, dtype, chunkBytes);
+            for (int r0 = 0; r0 < d; r0 += chunk) {
+                int r1 = Math.min(d, r0 + chunk);
+                try (NDScope inner = new NDScope()) {
+                    inner.suppressNotUsedWarning();
+                    NDArray seed = m.eye(d, d, 0, dtype).get(new NDIndex("{}:{}, :", r0, r1));
+                    double[] g = f.transpose(target, seed).toType(DataType.FLOAT64, false).toDoubleArray(); // (B,T,d)
+                    int b = r1 - r0;
+                    for (int row = 0; row < b; row++) {
+                        for (int i = 0; i < t; i++) {
+                            System.arraycopy(g, (row * t + i) * d, jac[i], (r0 + row) * d, d);
+                        }
+                    }
+                }
+                progress.accept(r1);
+            }
+            double[][] inputs = rows(f.targetInput(target));
+            double[] y = f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray();
+            return new JacobianStack(ids, d, jac, inputs, y, new double[d], dtype == DataType.FLOAT64 ? "float64" : "float32");
+        }
+    }
+
+    static double[][] rows(NDArray x) {
+        long t = x.getShape().get(1);
+        int d = (int) x.getShape().get(2);
+        double[] flat = x.toType(DataType.FLOAT64, false).toDoubleArray();
+        double[][] out = new double[(int) t][];
+        for (int i = 0; i < t; i++) {
+            out[i] = java.util.Arrays.copyOfRange(flat, i * d, (i + 1) * d);
+        }
+        return out;
+    }
+
+    /**
+     * The ordinary Jacobian of the model output (no freezing) by autograd: the embeddings are repeated d times as a
+     * batch, copy r back-propagates output dimension r. Returns the stack with the same inputs and output.
+     */
+    public static JacobianStack ordinary(LanguageModel model, long[] ids, DataType dtype) {
+        Transformer tf = model.transformer(dtype);
+        int d = tf.config().hiddenSize();
+        int t = ids.length;
+        try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            NDArray input = m.create(ids, new Shape(1, t));
+            NDArray x0 = tf.weights().embed().get(new NDIndex("{}", input)).duplicate();
+            NDArray xs = x0.repeat(0, d);
+            xs.setRequiresGradient(true);
+            NDArray y;
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                NDArray out = tf.forward(input, null, Hooks.builder().add(Site.embed(), (s, x, c) -> xs).build());
+                y = out.get(new NDIndex(":, -1, :")); // (d, d): copy r's output
+                NDArray picked = y.mul(m.eye(d, d, 0, dtype)).sum();
+                gc.backward(picked);
+            }
+            double[] g = xs.getGradient().toType(DataType.FLOAT64, false).toDoubleArray(); // (d, T, d)
+            double[][] jac = new double[t][d * d];
+            for (int r = 0; r < d; r++) {
+                for (int i = 0; i < t; i++) {
+                    System.arraycopy(g, (r * t + i) * d, jac[i], r * d, d);
+                }
+            }
+            double[] yv = y.get(0).toType(DataType.FLOAT64, false).toDoubleArray();
+            return new JacobianStack(ids, d, jac, rows(x0), yv, new double[d], dtype == DataType.FLOAT64 ? "float64" : "float32");
+        }
+    }
+
+    /** The detached Jacobian by autograd through the frozen network's forward (the slow test oracle). */
+    public static JacobianStack autogradOracle(LanguageModel model, long[] ids, DataType dtype, Target target) {
+        Transformer tf = model.transformer(dtype);
+        int d = tf.config().hiddenSize();
+        int t = ids.length;
+        try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            FrozenNetwork f = FrozenNetwork.record(tf, m, ids);
+            NDArray x0 = f.targetInput(target);
+            NDArray xs = x0.repeat(0, d).duplicate();
+            xs.setRequiresGradient(true);
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                NDArray y = f.apply(target, xs); // (d, d)
+                gc.backward(y.mul(m.eye(d, d, 0, dtype)).sum());
+            }
+            double[] g = xs.getGradient().toType(DataType.FLOAT64, false).toDoubleArray();
+            double[][] jac = new double[t][d * d];
+            for (int r = 0; r < d; r++) {
+                for (int i = 0; i < t; i++) {
+                    System.arraycopy(g, (r * t + i) * d, jac[i], r * d, d);
+                }
+            }
+            return new JacobianStack(ids, d, jac, rows(x0),
+                    f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray(), new double[d],
+                    dtype == DataType.FLOAT64 ? "float64" : "float32");
+        }
+    }
+}
