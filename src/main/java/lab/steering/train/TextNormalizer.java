@@ -59,38 +59,37 @@ public final class TextNormalizer {
         return collapseSpaces(b);
     }
 
+    /** A UTF-8 byte sequence read as Latin-1: lead byte and continuation bytes as characters U+0080..U+00FF. */
+    private static final java.util.regex.Pattern MOJIBAKE = java.util.regex.Pattern.compile(
+            "[\u00c2-\u00df][\u0080-\u00bf]|[\u00e0-\u00ef][\u0080-\u00bf]{2}|[\u00f0-\u00f4][\u0080-\u00bf]{3}");
+
     /**
-     * Undoes UTF-8 text that was decoded as Latin-1 (possibly several times): when the string holds only characters
-     * up to U+00FF, contains a UTF-8 lead byte followed by a continuation byte, and its Latin-1 bytes are valid
-     * UTF-8, the decoded string replaces it. Repeats while that applies (at most 3 times). Ordinary Latin-1 text
-     * such as "naïve" is left alone because it is not valid UTF-8 when encoded as Latin-1.
+     * Undoes UTF-8 text that was decoded as Latin-1 (possibly several times): every run of characters that are the
+     * Latin-1 reading of one valid UTF-8 sequence is replaced by the character it encodes, repeated while that
+     * applies (at most 3 times). Ordinary accented text such as "naïve" or "café" is left alone because an accented
+     * letter is not followed by characters U+0080..U+00BF.
      */
     public static String repairMojibake(String s) {
         String t = s;
         for (int round = 0; round < 3; round++) {
-            boolean suspicious = false;
-            for (int i = 0; i < t.length(); i++) {
-                char c = t.charAt(i);
-                if (c > 0xFF) {
-                    return t;
-                }
-                if (c >= 0xC2 && c <= 0xF4 && i + 1 < t.length() && t.charAt(i + 1) >= 0x80
-                        && t.charAt(i + 1) <= 0xBF) {
-                    suspicious = true;
-                }
-            }
-            if (!suspicious) {
+            java.util.regex.Matcher m = MOJIBAKE.matcher(t);
+            if (!m.find()) {
                 return t;
             }
-            try {
-                t = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
-                        .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
-                        .decode(java.nio.ByteBuffer.wrap(t.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1)))
-                        .toString();
-            } catch (java.nio.charset.CharacterCodingException e) {
+            StringBuilder b = new StringBuilder(t.length());
+            int last = 0;
+            do {
+                b.append(t, last, m.start());
+                String decoded = new String(m.group().getBytes(java.nio.charset.StandardCharsets.ISO_8859_1),
+                        java.nio.charset.StandardCharsets.UTF_8);
+                b.append(decoded.indexOf('\uFFFD') >= 0 ? m.group() : decoded);
+                last = m.end();
+            } while (m.find());
+            b.append(t, last, t.length());
+            if (b.toString().equals(t)) {
                 return t;
             }
+            t = b.toString();
         }
         return t;
     }
