@@ -5,7 +5,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
@@ -80,11 +79,6 @@ public final class BpeTrainer {
         Map<String, Long> counts = new HashMap<>(raw.size() * 2);
         raw.forEach((piece, c) -> counts.merge(ByteLevel.toByteChars(piece), c[0], Long::sum));
         return counts;
-    }
-
-    /** Reads documents from a corpus file and counts them (convenience for tests). */
-    public static Map<String, Long> countWords(Path corpus) throws IOException {
-        return countWords(CorpusBuilder.readDocs(corpus));
     }
 
     private static long key(int a, int b) {
@@ -241,16 +235,4 @@ public final class BpeTrainer {
             data[size++] = v;
         }
     }
-
-    /** Token string to id, in id order. */
-    static Map<String, Integer> vocab(Model model) {
-        Map<String, Integer> v = new LinkedHashMap<>();
-        for (int i = 0; i < model.tokens().size(); i++) {
-            if (v.put(model.tokens().get(i), i) != null) {
-                throw new IllegalStateException("duplicate token " + model.tokens().get(i));
-            }
-        }
-        return v;
-    }
-
 }
