@@ -3,6 +3,8 @@
 # tests, then the whole test suite: ./mvnw -B verify [extra Maven arguments].
 set -euo pipefail
 cd "$(dirname "$0")"
+# OpenMP threads of PyTorch sleep instead of spinning while waiting (much faster on a shared or busy machine).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 ./scripts/ensure-build-tools.sh
 ./db/ensure-postgres.sh

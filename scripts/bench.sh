@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks, separate from the tests. Usage:
 #   scripts/bench.sh generation [model folder ...]   (default: the default model and ../shared/models/stories260K)
+#   scripts/bench.sh jacobian [model folder ...]     (same default)
 # Builds the classes if needed, then runs the benchmark's main class on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 what=${1:-generation}
 shift || true
-if [ ! -f target/classes/lab/steering/bench/GenerationBench.class ] || [ -n "$(find src/main -newer target/classes/lab/steering/bench/GenerationBench.class -print -quit)" ]; then
+if [ ! -f target/classes/lab/steering/bench/JacobianBench.class ] || [ -n "$(find src/main -newer target/classes/lab/steering/bench/JacobianBench.class -print -quit)" ]; then
   ./mvnw -B -q compile
 fi
 if [ ! -f target/bench-classpath.txt ] || [ pom.xml -nt target/bench-classpath.txt ]; then
@@ -18,6 +20,11 @@ case "$what" in
     if [ $# -eq 0 ]; then
       set -- $(ls -d models/*/ 2>/dev/null | head -n 1) ../shared/models/stories260K
     fi
-    exec java -Xmx4g -cp "$cp" lab.steering.bench.GenerationBench "$@" ;;
-  *) echo "unknown benchmark '$what' (known: generation)" >&2; exit 2 ;;
+    exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.GenerationBench "$@" ;;
+  jacobian)
+    if [ $# -eq 0 ]; then
+      set -- $(ls -d models/*/ 2>/dev/null | head -n 1) ../shared/models/stories260K
+    fi
+    exec java -Xmx8g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.JacobianBench "$@" ;;
+  *) echo "unknown benchmark '$what' (known: generation, jacobian)" >&2; exit 2 ;;
 esac

@@ -22,6 +22,9 @@ public interface LabConfig {
     @WithDefault("auto")
     String device();
 
+    /** PyTorch intra-op threads (LAB_THREADS); default: PyTorch's own choice (the number of cores). */
+    Optional<Integer> threads();
+
     /** Upper bound of maxNewTokens in one request. */
     @WithDefault("1024")
     int maxNewTokens();

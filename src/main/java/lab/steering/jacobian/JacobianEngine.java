@@ -116,6 +116,47 @@ public final class JacobianEngine {
         }
     }
 
+    /**
+     * The detached Jacobian by autograd one output row at a time (d backward passes through the frozen network):
+     * the plain GradientCollector oracle, for benchmarks.
+     */
+    public static double[][] autogradPerRow(LanguageModel model, long[] ids, DataType dtype, Target target) {
+        Transformer tf = model.transformer(dtype);
+        int d = tf.config().hiddenSize();
+        int t = ids.length;
+        double[][] jac = new double[t][d * d];
+        try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            FrozenNetwork f = FrozenNetwork.record(tf, m, ids);
+            NDArray x0 = f.targetInput(target);
+            for (int r = 0; r < d; r++) {
+                try (NDScope row = new NDScope()) {
+                    row.suppressNotUsedWarning();
+                    NDArray x = x0.duplicate();
+                    x.setRequiresGradient(true);
+                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                        gc.backward(f.apply(target, x).get(new NDIndex(0, r)));
+                    }
+                    double[] g = x.getGradient().toType(DataType.FLOAT64, false).toDoubleArray();
+                    for (int i = 0; i < t; i++) {
+                        System.arraycopy(g, i * d, jac[i], r * d, d);
+                    }
+                }
+            }
+        }
+        return jac;
+    }
+
+    /** Floating-point operations of one full transpose pass (d cotangents) for the model output target. */
+    public static double transposeFlops(lab.steering.model.ModelConfig c, int t) {
+        double d = c.hiddenSize();
+        double ff = c.intermediateSize();
+        double q = (double) c.numHeads() * c.headDim();
+        double kv = (double) c.numKvHeads() * c.headDim();
+        double perLayer = 4 * d * ff + 2 * d * q + 2 * d * kv + 2.0 * c.numHeads() * t * c.headDim();
+        return d * t * perLayer * c.numLayers();
+    }
+
     /** The detached Jacobian by autograd through the frozen network's forward (the slow test oracle). */
     public static JacobianStack autogradOracle(LanguageModel model, long[] ids, DataType dtype, Target target) {
         Transformer tf = model.transformer(dtype);

@@ -42,6 +42,8 @@ public class ModelRegistry {
 
     ModelRegistry(LabConfig config) {
         System.setProperty("ai.djl.offline", "true");
+        // read by DJL's PyTorch engine when it starts, which is below (DeviceSelector)
+        config.threads().ifPresent(n -> System.setProperty("ai.djl.pytorch.num_threads", String.valueOf(n)));
         this.device = DeviceSelector.select(config.device());
         for (Path dir : folders(config)) {
             loadAll(dir);

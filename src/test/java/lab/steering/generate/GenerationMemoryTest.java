@@ -31,7 +31,7 @@ class GenerationMemoryTest {
         try (LanguageModel model = LanguageModel.load(SharedModels.require(SharedModels.STORIES_TEXT), Device.cpu())) {
             long[] prompt = model.tokenizer().encode("Once upon a time");
             int arraysAtStart = model.manager().getManagedArrays().size();
-            GenerationParams params = new GenerationParams(8, 0.8, 20, 0.95, 1);
+            GenerationParams params = new GenerationParams(4, 0.8, 20, 0.95, 1);
             long rssAfterWarmup = 0;
             for (int i = 0; i < 1000; i++) {
                 Generator.generate(model, prompt, params, Hooks.NONE);

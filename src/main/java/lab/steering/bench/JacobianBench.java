@@ -1,0 +1,96 @@
+package lab.steering.bench;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import lab.steering.jacobian.JacobianEngine;
+import lab.steering.jacobian.JacobianStack;
+import lab.steering.jacobian.LowRank;
+import lab.steering.jacobian.Target;
+import lab.steering.model.LanguageModel;
+
+/**
+ * Full detached Jacobian of an 8-token prompt in float32, in one run: time, achieved GFLOP/s next to a plain
+ * 1024x1024 float32 matmul measured in the same run, speed-up over autograd (per output row, and batched), and the
+ * matrix-free top-8. {@code scripts/bench.sh jacobian [model folders...]}.
+ */
+public final class JacobianBench {
+
+    private static final int REPEATS = 5;
+
+    public static void main(String[] args) {
+        System.setProperty("ai.djl.offline", "true");
+        double matmul = matmulGflops();
+        System.out.printf(Locale.ROOT, "plain matmul 1024x1024 float32: %.1f GFLOP/s%n%n", matmul);
+        System.out.println("| model | d | layers | T | full J (ms) | GFLOP/s | of matmul | autograd per-row (ms) | "
+                + "speed-up | autograd batched (ms) | speed-up | top-8 matrix-free (ms) | relErr |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for (String a : args) {
+            Path folder = Path.of(a);
+            if (!Files.isDirectory(folder)) {
+                System.err.println("skipped (absent): " + folder);
+                continue;
+            }
+            try (LanguageModel m = LanguageModel.load(folder, Device.cpu())) {
+                run(m, matmul);
+            }
+        }
+    }
+
+    static void run(LanguageModel m, double matmul) {
+        int t = 8;
+        long[] ids = new long[t];
+        int v = m.config().vocabSize();
+        for (int i = 0; i < t; i++) {
+            ids[i] = v / 3 + i * 11L % (v / 2);
+        }
+        Target out = Target.output(m.config().numLayers());
+        JacobianEngine.full(m, ids, DataType.FLOAT32, out, 256L << 20, r -> { }); // warm-up
+        double full = Double.MAX_VALUE;
+        JacobianStack stack = null;
+        for (int r = 0; r < REPEATS; r++) {
+            long t0 = System.nanoTime();
+            stack = JacobianEngine.full(m, ids, DataType.FLOAT32, out, 256L << 20, x -> { });
+            full = Math.min(full, (System.nanoTime() - t0) / 1e6);
+        }
+        double gflops = JacobianEngine.transposeFlops(m.config(), t) / (full / 1000) / 1e9;
+        long t0 = System.nanoTime();
+        JacobianEngine.autogradPerRow(m, ids, DataType.FLOAT32, out);
+        double perRow = (System.nanoTime() - t0) / 1e6;
+        double batched = Double.MAX_VALUE;
+        for (int r = 0; r < 2; r++) {
+            t0 = System.nanoTime();
+            JacobianEngine.autogradOracle(m, ids, DataType.FLOAT32, out);
+            batched = Math.min(batched, (System.nanoTime() - t0) / 1e6);
+        }
+        t0 = System.nanoTime();
+        LowRank.topK(m, ids, DataType.FLOAT32, out, LowRank.Settings.of(8), x -> { });
+        double lowRank = (System.nanoTime() - t0) / 1e6;
+        System.out.printf(Locale.ROOT, "| %s | %d | %d | %d | %.1f | %.1f | %.0f%% | %.0f | %.0fx | %.0f | %.1fx | %.0f | %.1e |%n",
+                m.id(), m.config().hiddenSize(), m.config().numLayers(), t, full, gflops, 100 * gflops / matmul,
+                perRow, perRow / full, batched, batched / full, lowRank, stack.relativeError());
+    }
+
+    static double matmulGflops() {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            NDArray a = m.randomNormal(new Shape(1024, 1024));
+            NDArray b = m.randomNormal(new Shape(1024, 1024));
+            a.matMul(b).close();
+            double best = Double.MAX_VALUE;
+            for (int r = 0; r < 10; r++) {
+                long t0 = System.nanoTime();
+                NDArray c = a.matMul(b);
+                c.getFloat(0, 0); // force completion
+                best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+                c.close();
+            }
+            return 2.0 * 1024 * 1024 * 1024 / best / 1e9;
+        }
+    }
+
+}
