@@ -45,7 +45,8 @@ public class ModelRegistry {
         // read by DJL's PyTorch engine when it starts, which is below (DeviceSelector)
         config.threads().ifPresent(n -> System.setProperty("ai.djl.pytorch.num_threads", String.valueOf(n)));
         this.device = DeviceSelector.select(config.device());
-        for (Path dir : folders(config)) {
+        List<Path> dirs = folders(config);
+        for (Path dir : dirs) {
             loadAll(dir);
         }
         String wanted = config.defaultModel().filter(s -> !s.isBlank()).orElse(null);
@@ -53,7 +54,13 @@ public class ModelRegistry {
             LOG.warnf("LAB_DEFAULT_MODEL=%s is not among the loaded models %s", wanted, models.keySet());
             wanted = null;
         }
-        this.defaultId = wanted != null ? wanted : models.keySet().stream().findFirst().orElse(null);
+        if (wanted == null) { // the project's own models come first, then the others by name
+            Path own = dirs.get(0).toAbsolutePath().normalize();
+            wanted = models.values().stream().filter(m -> m.folder().normalize().startsWith(own))
+                    .map(LanguageModel::id).findFirst()
+                    .orElse(models.keySet().stream().findFirst().orElse(null));
+        }
+        this.defaultId = wanted;
         LOG.infof("models on %s: %s (default %s); failed: %s", device, models.keySet(), defaultId, failures.keySet());
     }
 
