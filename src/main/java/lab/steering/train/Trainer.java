@@ -168,6 +168,10 @@ public final class Trainer {
             }
             opt.log().printf("resumed %s at step %d (%,d tokens seen, %s trained)%n", Checkpoint.file(run), step,
                     tokensSeen, clock(trainSeconds));
+            ObjectNode r = JSON.createObjectNode();
+            r.put("step", step);
+            r.put("note", "resumed from the checkpoint: records after this step that precede this line are superseded");
+            metrics("resume", r);
         } else {
             model = TrainModel.init(mc, cfg.seed(), root);
             adam = newAdam(model, root);
