@@ -174,7 +174,7 @@ public class JacobianResource {
         if (cost.tooLarge()) {
             throw new ApiException(413, "too_large", String.format(Locale.ROOT, "the full Jacobian of %d tokens of"
                             + " model '%s' in %s needs about %.0f MB (limit %.0f MB, lab.jacobian.max-bytes) and"
-                            + " roughly %.0f s; use a shorter prompt, float32, or fewer layers", ids.length,
+                            + " roughly %.0f s; use a shorter prompt or float32", ids.length,
                     model.id(), dtype == DataType.FLOAT64 ? "float64" : "float32", cost.megabytes(),
                     cost.limitMegabytes(), cost.seconds()))
                     .detail("estimateMb", round1(cost.megabytes()))
