@@ -36,6 +36,10 @@ public interface LabConfig {
         @WithDefault("64")
         int maxTokens();
 
+        /** Longest prompt the matrix-free low-rank method ("lanczos") accepts. */
+        @WithDefault("512")
+        int maxTokensLowRank();
+
         /** Refuse a request whose estimated peak memory (Jacobian stacks plus working memory) is above this. */
         @WithDefault("512M")
         MemorySize maxBytes();

@@ -40,7 +40,7 @@ public class JacobianJobs {
 
     /** What GET /api/jacobian/jobs/{id} shows. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record View(String id, String status, double progress, String stage, String model, int tokens,
+    public record View(String id, String status, double progress, String stage, String model, String method, int tokens,
                        Instant createdAt, Instant finishedAt, Boolean cancelRequested, Analysis.Result result,
                        String error) {
     }
@@ -63,7 +63,8 @@ public class JacobianJobs {
         }
 
         View view() {
-            return new View(id, status.toString(), progress, stage, request.model().id(), request.ids().length,
+            return new View(id, status.toString(), progress, stage, request.model().id(),
+                    request.options().method().apiName(), request.ids().length,
                     createdAt, finishedAt, cancelRequested && !status.finished() ? Boolean.TRUE : null, result, error);
         }
 

@@ -54,9 +54,9 @@ public class JacobianService {
     public record Export(String filename, SafetensorsWriter file) {
     }
 
-    public Analysis.Options options(DataType dtype, int topK, int[] layers, Target.Mode mode,
+    public Analysis.Options options(Analysis.Method method, DataType dtype, int topK, int[] layers, Target.Mode mode,
                                     Target.Component component, boolean bothSigns) {
-        return new Analysis.Options(dtype, topK, layers, mode, component, bothSigns,
+        return new Analysis.Options(method, dtype, topK, layers, mode, component, bothSigns,
                 config.jacobian().chunkBytes().asLongValue());
     }
 

@@ -115,12 +115,14 @@ public class JacobianResource {
             case "float64" -> DataType.FLOAT64;
             default -> throw ApiException.badField("dtype", "must be float32 or float64, got '" + req.dtype() + "'");
         };
-        switch (lower(req.method(), "auto")) {
-            case "auto", "full" -> {
-            }
-            case "lanczos" -> throw new ApiException(501, "not_implemented", "method: 'lanczos' (the matrix-free"
-                    + " low-rank method) is not yet available; use 'full' or 'auto'");
+        Analysis.Method wanted = switch (lower(req.method(), "auto")) { // null: auto
+            case "auto" -> null;
+            case "full" -> Analysis.Method.FULL;
+            case "lanczos" -> Analysis.Method.LOW_RANK;
             default -> throw ApiException.badField("method", "must be auto, full or lanczos, got '" + req.method() + "'");
+        };
+        if (export && wanted == Analysis.Method.LOW_RANK) {
+            throw ApiException.badField("method", "an export writes the full stack: use auto or full, not lanczos");
         }
         Target.Mode mode = switch (lower(req.mode(), "cumulative")) {
             case "cumulative" -> Target.Mode.CUMULATIVE;
@@ -157,7 +159,6 @@ public class JacobianResource {
         boolean bothSigns = req.bothSigns() != null && req.bothSigns();
         long[] ids = model.tokenizer().encode(req.prompt());
         int context = model.config().maxPositions();
-        int maxTokens = config.jacobian().maxTokens();
         if (ids.length == 0) {
             throw ApiException.badField("prompt", "encodes to no tokens");
         }
@@ -165,18 +166,43 @@ public class JacobianResource {
             throw ApiException.badField("prompt", "is " + ids.length + " tokens; model '" + model.id()
                     + "' has a context of " + context + " tokens");
         }
-        if (ids.length > maxTokens) {
-            throw ApiException.badField("prompt", "is " + ids.length + " tokens; the full method takes at most "
-                    + maxTokens + " (lab.jacobian.max-tokens)");
+        // the method: "full" while the stack fits, else (auto) the matrix-free low-rank one; each has its own limits
+        int maxFull = config.jacobian().maxTokens();
+        int maxLowRank = config.jacobian().maxTokensLowRank();
+        Analysis.Options full = service.options(Analysis.Method.FULL, dtype, topK, layers, mode, component, bothSigns);
+        Analysis.Options lowRank = service.options(Analysis.Method.LOW_RANK, dtype, topK, layers, mode, component,
+                bothSigns);
+        Analysis.Options options;
+        if (wanted == Analysis.Method.FULL || (wanted == null && export)) {
+            if (ids.length > maxFull) {
+                throw ApiException.badField("prompt", "is " + ids.length + " tokens; the full method takes at most "
+                        + maxFull + " (lab.jacobian.max-tokens)" + (export ? "" : "; method lanczos takes up to "
+                        + maxLowRank));
+            }
+            options = full;
+        } else if (wanted == Analysis.Method.LOW_RANK) {
+            if (ids.length > maxLowRank) {
+                throw ApiException.badField("prompt", "is " + ids.length + " tokens; method lanczos takes at most "
+                        + maxLowRank + " (lab.jacobian.max-tokens-low-rank)");
+            }
+            options = lowRank;
+        } else if (ids.length <= maxFull && !service.cost(model, ids.length, full, false).tooLarge()) {
+            options = full;
+        } else if (ids.length <= maxLowRank) {
+            options = lowRank;
+        } else {
+            throw ApiException.badField("prompt", "is " + ids.length + " tokens; the analysis takes at most "
+                    + maxLowRank + " (lab.jacobian.max-tokens-low-rank)");
         }
-        Analysis.Options options = service.options(dtype, topK, layers, mode, component, bothSigns);
         JacobianService.Cost cost = service.cost(model, ids.length, options, export);
         if (cost.tooLarge()) {
-            throw new ApiException(413, "too_large", String.format(Locale.ROOT, "the full Jacobian of %d tokens of"
+            throw new ApiException(413, "too_large", String.format(Locale.ROOT, "the %s analysis of %d tokens of"
                             + " model '%s' in %s needs about %.0f MB (limit %.0f MB, lab.jacobian.max-bytes) and"
-                            + " roughly %.0f s; use a shorter prompt or float32", ids.length,
-                    model.id(), dtype == DataType.FLOAT64 ? "float64" : "float32", cost.megabytes(),
-                    cost.limitMegabytes(), cost.seconds()))
+                            + " roughly %.0f s; use a shorter prompt or float32",
+                    export ? "export (full method)" : options.method().apiName(), ids.length, model.id(),
+                    dtype == DataType.FLOAT64 ? "float64" : "float32", cost.megabytes(), cost.limitMegabytes(),
+                    cost.seconds()))
+                    .detail("method", options.method().apiName())
                     .detail("estimateMb", round1(cost.megabytes()))
                     .detail("limitMb", round1(cost.limitMegabytes()))
                     .detail("estimateSeconds", round1(cost.seconds()));

@@ -45,7 +45,11 @@ class AnalysisTest {
     }
 
     static Analysis.Options options(DataType dtype, int topK, int[] layers, boolean bothSigns) {
-        return new Analysis.Options(dtype, topK, layers, Target.Mode.CUMULATIVE, Target.Component.LAYER, bothSigns,
+        return options(Analysis.Method.FULL, dtype, topK, layers, bothSigns);
+    }
+
+    static Analysis.Options options(Analysis.Method method, DataType dtype, int topK, int[] layers, boolean bothSigns) {
+        return new Analysis.Options(method, dtype, topK, layers, Target.Mode.CUMULATIVE, Target.Component.LAYER, bothSigns,
                 64L << 20);
     }
 
@@ -125,6 +129,42 @@ class AnalysisTest {
         assertNull(r.perToken().get(0).u().get(0).negative());
     }
 
+    /** The matrix-free method against the full one: top values to 1e-6 (LowRankTest's tolerance), same decoding. */
+    @Test
+    void lowRankMethodAgreesWithTheFullMethod() {
+        int[] layers = {5}; // the output itself: no second low-rank run (each is ~10 iterations; see JacobianApiTest)
+        Analysis.Result full = Analysis.run(model, ids, options(DataType.FLOAT64, 8, layers, false), decoder,
+                Analysis.Progress.NONE);
+        Analysis.Result lr = Analysis.run(model, ids, options(Analysis.Method.LOW_RANK, DataType.FLOAT64, 8, layers,
+                false), decoder, Analysis.Progress.NONE);
+        System.out.printf("stories260K-text lanczos float64: detached %.3e, timings %s%n",
+                lr.reconstruction().detachedRelError(), lr.timings());
+        assertEquals("lanczos", lr.method());
+        assertNull(lr.reconstruction().ordinaryRelError(), "not computed by the low-rank method");
+        assertFalse(lr.stableRank().exact());
+        assertTrue(full.stableRank().exact());
+        assertTrue(lr.reconstruction().detachedRelError() <= 1e-12);
+        assertEquals(full.prediction(), lr.prediction());
+        for (int i = 0; i < ids.length; i++) {
+            double[] a = full.perToken().get(i).singularValues();
+            double[] b = lr.perToken().get(i).singularValues();
+            assertEquals(8, b.length);
+            for (int k = 0; k < 8; k++) {
+                assertEquals(a[k], b[k], 1e-6 * a[0], "token " + i + " sigma " + k);
+            }
+            // the top direction decodes to the same tokens (same vector up to the oriented sign)
+            assertEquals(full.perToken().get(i).u().get(0).tokens().get(0).id(),
+                    lr.perToken().get(i).u().get(0).tokens().get(0).id());
+        }
+        for (int l = 0; l < layers.length; l++) {
+            Analysis.Layer a = full.layers().get(l);
+            Analysis.Layer b = lr.layers().get(l);
+            assertEquals(a.singularValues()[0], b.singularValues()[0], 1e-6 * a.singularValues()[0]);
+            assertTrue(b.relError() <= 1e-12);
+            assertEquals(a.logitLens().get(0).id(), b.logitLens().get(0).id());
+        }
+    }
+
     @Test
     void cancellingFromTheProgressCallbackStopsTheAnalysisAndFreesItsArrays() {
         Analysis.Options o = options(DataType.FLOAT64, 8, new int[] {2, 3}, false);
@@ -137,6 +177,13 @@ class AnalysisTest {
                 }
             }), at);
         }
+        Analysis.Options lr = options(Analysis.Method.LOW_RANK, DataType.FLOAT64, 8, new int[] {2}, false);
+        int[] calls = {0};
+        assertThrows(CancellationException.class, () -> Analysis.run(model, ids, lr, decoder, (stage, f) -> {
+            if (stage.equals("lanczos") && ++calls[0] == 3) { // inside LowRank's iterations
+                throw new CancellationException("in the iterations");
+            }
+        }));
         assertEquals(before, model.manager().getManagedArrays().size(), "arrays left after cancellation");
     }
 

@@ -70,7 +70,8 @@ class JacobianApiTest {
     void shouldAnalyseInFloat64WithExactReconstructionAndDecodedSpectra() {
         SharedModels.require(MODEL);
         Response r = given().contentType(ContentType.JSON)
-                .body(body("model", MODEL, "prompt", PROMPT, "dtype", "float64", "bothSigns", true))
+                .body(body("model", MODEL, "prompt", PROMPT, "dtype", "float64", "bothSigns", true, "layers",
+                        List.of(2, 5)))
                 .post("/api/jacobian");
         r.then().statusCode(200)
                 .body("model", equalTo(MODEL))
@@ -87,11 +88,11 @@ class JacobianApiTest {
                 .body("perToken[0].u[0].tokens[0].token", notNullValue())
                 .body("perToken[0].u[0].negative.size()", equalTo(8))
                 .body("perToken[4].v[0].tokens.size()", equalTo(8))
-                .body("layers.layer", equalTo(List.of(1, 2, 3, 4, 5)))
+                .body("layers.layer", equalTo(List.of(2, 5)))
                 .body("layers.mode", everyItem(equalTo("cumulative")))
                 .body("layers.component", everyItem(equalTo("layer")))
                 .body("layers.collect { it.logitLens.size() }", everyItem(equalTo(8)))
-                .body("layers[4].logitLens[0].id", equalTo(r.path("prediction.model.id")))
+                .body("layers[1].logitLens[0].id", equalTo(r.path("prediction.model.id")))
                 .body("timings.totalMs", greaterThan(0f));
         JsonPath j = doubles(r);
         double detached = j.getDouble("reconstruction.detachedRelError");
@@ -112,42 +113,35 @@ class JacobianApiTest {
             }
             assertTrue(s.get(0) > 0);
         }
-        for (int l = 0; l < 5; l++) {
+        for (int l = 0; l < 2; l++) {
             assertTrue(j.getDouble("layers[" + l + "].relError") <= 1e-12);
             assertTrue(j.getDouble("layers[" + l + "].stableRank") >= 1 - 1e-12);
         }
     }
 
     @Test
-    void shouldAnalyseInFloat32ToFloat32Precision() {
+    void shouldAnalyseInFloat32AndSweepLayerwiseComponentsOnRequestedLayers() {
         SharedModels.require(MODEL);
         Response r = given().contentType(ContentType.JSON)
-                .body(body("model", MODEL, "prompt", PROMPT, "layers", "none", "topK", 3))
+                .body(body("model", MODEL, "prompt", PROMPT, "topK", 3, "layers", List.of(3, 1, 3), "mode",
+                        "layerwise", "component", "mlp"))
                 .post("/api/jacobian");
-        r.then().statusCode(200).body("dtype", equalTo("float32")).body("layers.size()", equalTo(0))
+        r.then().statusCode(200).body("dtype", equalTo("float32")).body("method", equalTo("full"))
                 .body("perToken.collect { it.singularValues.size() }", everyItem(equalTo(3)))
                 .body("perToken[0].u[0].negative", nullValue())
-                .body("prediction.agree", equalTo(true));
+                .body("prediction.agree", equalTo(true))
+                .body("stableRank.exact", equalTo(true))
+                .body("layers.layer", equalTo(List.of(1, 3)))
+                .body("layers.mode", everyItem(equalTo("layerwise")))
+                .body("layers.component", everyItem(equalTo("mlp")))
+                .body("layers.collect { it.singularValues.size() }", everyItem(equalTo(8)))
+                .body("layers.relError", everyItem(not(greaterThan(1e-5f))));
         JsonPath j = doubles(r);
         double detached = j.getDouble("reconstruction.detachedRelError");
         System.out.printf("API float32: detached %.3e ordinary %.3e timings %s%n", detached,
                 j.getDouble("reconstruction.ordinaryRelError"), j.getMap("timings"));
         assertTrue(detached <= 1e-5, "detached " + detached);
         assertTrue(j.getDouble("reconstruction.ordinaryRelError") > 1e-2);
-    }
-
-    @Test
-    void shouldSweepLayerwiseComponentsOnRequestedLayers() {
-        SharedModels.require(MODEL);
-        given().contentType(ContentType.JSON)
-                .body(body("model", MODEL, "prompt", PROMPT, "layers", List.of(3, 1, 3), "mode", "layerwise",
-                        "component", "mlp", "topK", 1))
-                .post("/api/jacobian").then().statusCode(200)
-                .body("layers.layer", equalTo(List.of(1, 3)))
-                .body("layers.mode", everyItem(equalTo("layerwise")))
-                .body("layers.component", everyItem(equalTo("mlp")))
-                .body("layers.collect { it.singularValues.size() }", everyItem(equalTo(8)))
-                .body("layers.relError", everyItem(not(greaterThan(1e-5f))));
     }
 
     /** The export holds the very J the analysis decomposed: its SVDs give the JSON's singular values. */
@@ -227,7 +221,11 @@ class JacobianApiTest {
                 new Case("", body("model", "nope", "prompt", PROMPT), 404, "unknown_model"),
                 new Case("", body("model", MODEL, "prompt", ""), 400, "invalid_prompt"),
                 new Case("", body("model", MODEL), 400, "invalid_prompt"),
-                new Case("", body("model", MODEL, "prompt", longPrompt), 400, "invalid_prompt"),
+                new Case("", body("model", MODEL, "prompt", longPrompt, "method", "full"), 400, "invalid_prompt"),
+                new Case("", body("model", MODEL, "prompt", "Lily ".repeat(600)), 400, "invalid_prompt"),
+                new Case("/export", body("model", MODEL, "prompt", longPrompt), 400, "invalid_prompt"),
+                new Case("/export", body("model", MODEL, "prompt", PROMPT, "method", "lanczos"), 400,
+                        "invalid_method"),
                 new Case("", body("model", MODEL, "prompt", PROMPT, "topK", 0), 400, "invalid_topK"),
                 new Case("", body("model", MODEL, "prompt", PROMPT, "topK", 65), 400, "invalid_topK"),
                 new Case("", body("model", MODEL, "prompt", PROMPT, "topK", "many"), 400, "invalid_topK"),
@@ -256,10 +254,6 @@ class JacobianApiTest {
         }
         given().contentType(ContentType.JSON).post("/api/jacobian").then().statusCode(400)
                 .body("error", equalTo("missing_body"));
-        given().contentType(ContentType.JSON).body(body("model", MODEL, "prompt", PROMPT, "method", "lanczos"))
-                .post("/api/jacobian").then().statusCode(501)
-                .body("error", equalTo("not_implemented"))
-                .body("message", containsString("not yet available"));
         given().get("/api/jacobian/jobs/no-such-job").then().statusCode(404).body("error", equalTo("unknown_job"));
         given().delete("/api/jacobian/jobs/no-such-job").then().statusCode(404).body("error", equalTo("unknown_job"));
     }
@@ -270,12 +264,47 @@ class JacobianApiTest {
         String prompt = "Once upon a time there was a little girl named Lily who liked to play in the park with her"
                 + " dog and her friends every day after school";
         Response r = given().contentType(ContentType.JSON)
-                .body(body("model", MODEL, "prompt", prompt, "dtype", "float64")).post("/api/jacobian");
-        r.then().statusCode(413).body("error", equalTo("too_large"))
+                .body(body("model", MODEL, "prompt", prompt, "dtype", "float64", "method", "full"))
+                .post("/api/jacobian");
+        r.then().statusCode(413).body("error", equalTo("too_large")).body("method", equalTo("full"))
                 .body("message", containsString("MB (limit 100 MB"))
                 .body("limitMb", equalTo(100.0f))
                 .body("estimateMb", greaterThan(100f))
                 .body("estimateSeconds", greaterThanOrEqualTo(0f));
+    }
+
+    /** Same prompt as the 413 test: "auto" falls back to the matrix-free method (checked on a job kept queued). */
+    @Test
+    void shouldFallBackToTheLowRankMethodWhenTheFullStackIsTooLarge() throws Exception {
+        SharedModels.require(MODEL);
+        String prompt = "Once upon a time there was a little girl named Lily who liked to play in the park with her"
+                + " dog and her friends every day after school";
+        try (AutoCloseable hold = limiter.hold()) {
+            String id = given().contentType(ContentType.JSON)
+                    .body(body("model", MODEL, "prompt", prompt, "dtype", "float64")).post("/api/jacobian/jobs")
+                    .then().statusCode(202).body("method", equalTo("lanczos")).extract().path("id");
+            given().delete("/api/jacobian/jobs/" + id).then().statusCode(202);
+        }
+    }
+
+    @Test
+    void shouldAnalyseWithTheLowRankMethodOnRequest() {
+        SharedModels.require(MODEL);
+        Response r = given().contentType(ContentType.JSON)
+                .body(body("model", MODEL, "prompt", PROMPT, "method", "lanczos", "layers", List.of(1, 5),
+                        "mode", "layerwise"))
+                .post("/api/jacobian");
+        r.then().statusCode(200).body("method", equalTo("lanczos"))
+                .body("reconstruction.ordinaryRelError", nullValue())
+                .body("stableRank.exact", equalTo(false))
+                .body("perToken.collect { it.singularValues.size() }", everyItem(equalTo(8)))
+                .body("layers.layer", equalTo(List.of(1, 5)))
+                .body("prediction.agree", equalTo(true));
+        JsonPath j = doubles(r);
+        System.out.printf("API lanczos float32: detached %.3e timings %s%n",
+                j.getDouble("reconstruction.detachedRelError"), j.getMap("timings"));
+        assertTrue(j.getDouble("reconstruction.detachedRelError") <= 1e-5);
+        assertTrue(j.getDouble("layers[0].relError") <= 1e-5);
     }
 
     @Test
