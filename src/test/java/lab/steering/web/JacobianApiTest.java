@@ -288,26 +288,6 @@ class JacobianApiTest {
     }
 
     @Test
-    void shouldAnalyseWithTheLowRankMethodOnRequest() {
-        SharedModels.require(MODEL);
-        Response r = given().contentType(ContentType.JSON)
-                .body(body("model", MODEL, "prompt", PROMPT, "method", "lanczos", "layers", List.of(1, 5),
-                        "mode", "layerwise"))
-                .post("/api/jacobian");
-        r.then().statusCode(200).body("method", equalTo("lanczos"))
-                .body("reconstruction.ordinaryRelError", nullValue())
-                .body("stableRank.exact", equalTo(false))
-                .body("perToken.collect { it.singularValues.size() }", everyItem(equalTo(8)))
-                .body("layers.layer", equalTo(List.of(1, 5)))
-                .body("prediction.agree", equalTo(true));
-        JsonPath j = doubles(r);
-        System.out.printf("API lanczos float32: detached %.3e timings %s%n",
-                j.getDouble("reconstruction.detachedRelError"), j.getMap("timings"));
-        assertTrue(j.getDouble("reconstruction.detachedRelError") <= 1e-5);
-        assertTrue(j.getDouble("layers[0].relError") <= 1e-5);
-    }
-
-    @Test
     void shouldQueueJobsAnswer429WhenFullAndCancelRunningAndQueuedJobs() throws Exception {
         SharedModels.require(MODEL);
         Map<String, Object> req = body("model", MODEL, "prompt", PROMPT, "layers", "none");
