@@ -1,5 +1,6 @@
 package lab.steering.config;
 
+import io.quarkus.runtime.configuration.MemorySize;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import java.util.Optional;
@@ -28,4 +29,42 @@ public interface LabConfig {
     /** Upper bound of maxNewTokens in one request. */
     @WithDefault("1024")
     int maxNewTokens();
+
+    /** Detached-Jacobian requests (lab.jacobian.*). */
+    Jacobian jacobian();
+
+    interface Jacobian {
+
+        /** Longest prompt (tokens, BOS included) the full-matrix method accepts. */
+        @WithDefault("64")
+        int maxTokens();
+
+        /** Longest prompt the matrix-free low-rank method ("lanczos") accepts. */
+        @WithDefault("512")
+        int maxTokensLowRank();
+
+        /** Refuse a request whose estimated peak memory (Jacobian stacks plus working memory) is above this. */
+        @WithDefault("512M")
+        MemorySize maxBytes();
+
+        /** Bound on the transpose pass's largest intermediate (the batch of cotangents is chunked to fit). */
+        @WithDefault("64M")
+        MemorySize chunkBytes();
+
+        /** Heavy requests (analyses, exports, jobs) running at once. */
+        @WithDefault("1")
+        int maxRunning();
+
+        /** Heavy requests waiting for a worker; beyond running + queued the API answers 429. */
+        @WithDefault("4")
+        int maxQueued();
+
+        /** Finished jobs kept for GET /api/jacobian/jobs/{id} (oldest dropped first). */
+        @WithDefault("100")
+        int jobsKept();
+
+        /** Assumed throughput for the rough time estimate of a refused request (GFLOP/s). */
+        @WithDefault("10")
+        double gflops();
+    }
 }

@@ -40,7 +40,11 @@ public final class JacobianEngine {
         return (int) Math.max(1, Math.min(c.hiddenSize(), bytes / Math.max(1, perRow)));
     }
 
-    /** The full stack [T, d, d] for a target, by the transpose pass. {@code progress} gets the rows done so far. */
+    /**
+     * The full stack [T, d, d] for a target, by the transpose pass. {@code progress} gets the rows done so far: 0 once
+     * the forward pass is recorded, then after every chunk. It may throw (e.g. a CancellationException) to stop the
+     * computation; every array is freed on the way out.
+     */
     public static JacobianStack full(LanguageModel model, long[] ids, DataType dtype, Target target, long chunkBytes,
                                      IntConsumer progress) {
         Transformer tf = model.transformer(dtype);
@@ -49,6 +53,7 @@ public final class JacobianEngine {
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             FrozenNetwork f = FrozenNetwork.record(tf, m, ids);
+            progress.accept(0); // recorded: a first progress report (and cancellation point) before the rows
             double[][] jac = new double[t][d * d];
             int chunk = chunkSize(model, t, dtype, chunkBytes);
             for (int r0 = 0; r0 < d; r0 += chunk) {

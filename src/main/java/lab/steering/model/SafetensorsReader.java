@@ -211,6 +211,47 @@ public final class SafetensorsReader implements AutoCloseable {
         return out;
     }
 
+    /** The tensor as a float64 array: exact for every stored dtype (F64 included), for tests and small tensors. */
+    public double[] readDoubles(String name) {
+        TensorInfo info = info(name);
+        if ("F64".equals(info.dtype())) {
+            if (info.elements() > Integer.MAX_VALUE / 8) {
+                throw new ModelLoadException(info.file(), "tensor '" + name + "' is too large for one array");
+            }
+            double[] out = new double[(int) info.elements()];
+            map(info).asDoubleBuffer().get(out);
+            return out;
+        }
+        float[] f = readFloats(name);
+        double[] out = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            out[i] = f[i];
+        }
+        return out;
+    }
+
+    /** The string metadata of one file's header ({@code __metadata__}), empty when there is none. */
+    public static Map<String, String> metadata(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            if (ch.size() < 8 || ch.read(lenBuf, 0) != 8) {
+                throw new ModelLoadException(file, "too short to be a safetensors file");
+            }
+            long headerLen = lenBuf.flip().getLong();
+            if (headerLen <= 1 || headerLen > 100_000_000 || 8 + headerLen > ch.size()) {
+                throw new ModelLoadException(file, "bad safetensors header length " + headerLen);
+            }
+            ByteBuffer header = ByteBuffer.allocate((int) headerLen);
+            ch.read(header, 8);
+            JsonNode meta = JSON.readTree(header.array()).path("__metadata__");
+            Map<String, String> out = new LinkedHashMap<>();
+            meta.fields().forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));
+            return out;
+        } catch (IOException e) {
+            throw new ModelLoadException(file, "cannot read: " + e.getMessage(), e);
+        }
+    }
+
     private ByteBuffer map(TensorInfo info) {
         try {
             FileChannel ch = channels.get(info.file());

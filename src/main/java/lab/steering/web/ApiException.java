@@ -1,10 +1,18 @@
 package lab.steering.web;
 
-/** A request the API refuses: HTTP status, a stable error code and a message naming the problem. */
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A request the API refuses: HTTP status, a stable error code and a message naming the problem; optionally extra body
+ * fields and response headers.
+ */
 public class ApiException extends RuntimeException {
 
     private final int status;
     private final String code;
+    private final Map<String, Object> details = new LinkedHashMap<>();
+    private final Map<String, String> headers = new LinkedHashMap<>();
 
     public ApiException(int status, String code, String message) {
         super(message);
@@ -18,6 +26,26 @@ public class ApiException extends RuntimeException {
 
     public static ApiException notFound(String code, String message) {
         return new ApiException(404, code, message);
+    }
+
+    /** An extra field of the JSON body (e.g. an estimate), after "error" and "message". */
+    public ApiException detail(String key, Object value) {
+        details.put(key, value);
+        return this;
+    }
+
+    /** A response header (e.g. Retry-After). */
+    public ApiException header(String name, String value) {
+        headers.put(name, value);
+        return this;
+    }
+
+    public Map<String, Object> details() {
+        return details;
+    }
+
+    public Map<String, String> headers() {
+        return headers;
     }
 
     public int status() {

@@ -1,0 +1,158 @@
+package lab.steering.service;
+
+import ai.djl.ndarray.types.DataType;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import lab.steering.config.LabConfig;
+import lab.steering.jacobian.Analysis;
+import lab.steering.jacobian.JacobianEngine;
+import lab.steering.jacobian.JacobianStack;
+import lab.steering.jacobian.Target;
+import lab.steering.jacobian.TokenDecoder;
+import lab.steering.model.LanguageModel;
+import lab.steering.model.SafetensorsWriter;
+
+/**
+ * Detached-Jacobian analyses and exports of validated requests, run through the {@link WorkLimiter}. Keeps one
+ * {@link TokenDecoder} per model (its caches are plain arrays).
+ */
+@ApplicationScoped
+public class JacobianService {
+
+    @Inject
+    LabConfig config;
+    @Inject
+    WorkLimiter limiter;
+    @Inject
+    ObjectMapper json;
+
+    private final Map<String, TokenDecoder> decoders = new ConcurrentHashMap<>();
+
+    /**
+     * A validated request.
+     *
+     * @param exportTarget what the export writes (the model output unless one layer was named)
+     */
+    public record Request(LanguageModel model, String prompt, long[] ids, Analysis.Options options,
+                         Target exportTarget) {
+    }
+
+    /** Rough cost of a request, and what makes it too large. */
+    public record Cost(double megabytes, double seconds, double limitMegabytes) {
+        public boolean tooLarge() {
+            return megabytes > limitMegabytes;
+        }
+    }
+
+    /** A safetensors file ready to be written to a response (the arrays are plain Java, the tensors long gone). */
+    public record Export(String filename, SafetensorsWriter file) {
+    }
+
+    public Analysis.Options options(Analysis.Method method, DataType dtype, int topK, int[] layers, Target.Mode mode,
+                                    Target.Component component, boolean bothSigns) {
+        return new Analysis.Options(method, dtype, topK, layers, mode, component, bothSigns,
+                config.jacobian().chunkBytes().asLongValue());
+    }
+
+    public Cost cost(LanguageModel model, int tokens, Analysis.Options options, boolean export) {
+        Analysis.Estimate e = Analysis.estimate(model.config(), tokens, options.dtype(), options, export);
+        return new Cost(e.megabytes(), e.flops() / (config.jacobian().gflops() * 1e9),
+                config.jacobian().maxBytes().asLongValue() / (1024.0 * 1024.0));
+    }
+
+    /** The full analysis, synchronously, through the limiter ({@link WorkLimiter.Busy} when it is full). */
+    public Analysis.Result analyze(Request r) {
+        return limiter.run(() -> run(r, Analysis.Progress.NONE));
+    }
+
+    /** The analysis itself, on the calling thread; {@code progress} may throw a CancellationException. */
+    Analysis.Result run(Request r, Analysis.Progress progress) {
+        return Analysis.run(r.model(), r.ids(), r.options(), decoder(r.model()), (stage, fraction) -> {
+            limiter.checkpoint();
+            progress.update(stage, fraction);
+        });
+    }
+
+    TokenDecoder decoder(LanguageModel model) {
+        return decoders.compute(model.id(), (id, d) -> d != null && d.model() == model ? d : new TokenDecoder(model));
+    }
+
+    /**
+     * The Jacobian stack of the export target as a safetensors file: {@code jacobian} [T, d, d] (dy_r / dx_i,k at
+     * [i, r, k]), {@code embeddings} [T, d] (the inputs x_i), {@code output} [d] (y), and {@code constant} [d] only
+     * where c is nonzero; F32 or F64 by the request's dtype. Runs through the limiter.
+     */
+    public Export export(Request r) {
+        return limiter.run(() -> {
+            Analysis.Options o = r.options();
+            Target target = r.exportTarget();
+            JacobianStack j = JacobianEngine.full(r.model(), r.ids(), o.dtype(), target, o.chunkBytes(),
+                    rows -> limiter.checkpoint());
+            int t = j.tokens();
+            int d = j.dim();
+            boolean f64 = o.dtype() == DataType.FLOAT64;
+            SafetensorsWriter w = new SafetensorsWriter();
+            add(w, "jacobian", f64, j.jacobian(), t, d, d);
+            add(w, "embeddings", f64, j.inputs(), t, d);
+            add(w, "output", f64, new double[][] {j.output()}, d);
+            if (Arrays.stream(j.constant()).anyMatch(x -> x != 0)) {
+                add(w, "constant", f64, new double[][] {j.constant()}, d);
+            }
+            Map<String, Object> tgt = new LinkedHashMap<>();
+            tgt.put("layer", target.layer());
+            tgt.put("mode", target.mode().name().toLowerCase());
+            tgt.put("component", target.component().name().toLowerCase());
+            tgt.put("isModelOutput", target.equals(Target.output(r.model().config().numLayers())));
+            w.metadata("format", "steering-lab detached Jacobian: jacobian[i, r, k] = d output[r] / d embeddings[i, k];"
+                            + " output = sum_i jacobian[i] @ embeddings[i] + constant")
+                    .metadata("model", r.model().id())
+                    .metadata("prompt", r.prompt())
+                    .metadata("token_ids", write(j.ids()))
+                    .metadata("dtype", j.dtype())
+                    .metadata("target", write(tgt))
+                    .metadata("inputs", target.mode() == Target.Mode.CUMULATIVE ? "input embeddings (hidden_states[0])"
+                            : "residual entering decoder layer " + (target.layer() - 1) + " (hidden_states["
+                            + (target.layer() - 1) + "])")
+                    .metadata("relative_error", Double.toString(j.relativeError()));
+            String name = "jacobian-" + r.model().id().replaceAll("[^A-Za-z0-9._-]", "_") + "-" + t + "tok-"
+                    + (target.equals(Target.output(r.model().config().numLayers())) ? "output"
+                    : "L" + target.layer() + "-" + tgt.get("mode") + "-" + tgt.get("component"))
+                    + "-" + j.dtype() + ".safetensors";
+            return new Export(name, w);
+        });
+    }
+
+    /** Rows concatenated into one tensor, stored as F64 or F32 (float32 results convert back exactly). */
+    private static void add(SafetensorsWriter w, String name, boolean f64, double[][] rows, long... shape) {
+        int n = rows.length == 0 ? 0 : rows[0].length;
+        if (f64) {
+            double[] out = new double[rows.length * n];
+            for (int i = 0; i < rows.length; i++) {
+                System.arraycopy(rows[i], 0, out, i * n, n);
+            }
+            w.addF64(name, out, shape);
+        } else {
+            float[] out = new float[rows.length * n];
+            for (int i = 0; i < rows.length; i++) {
+                for (int k = 0; k < n; k++) {
+                    out[i * n + k] = (float) rows[i][k];
+                }
+            }
+            w.add(name, "F32", out, shape);
+        }
+    }
+
+    private String write(Object o) {
+        try {
+            return json.writeValueAsString(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

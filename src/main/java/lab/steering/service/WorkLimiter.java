@@ -1,0 +1,160 @@
+package lab.steering.service;
+
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import lab.steering.config.LabConfig;
+
+/**
+ * The bounded executor every heavy request goes through (synchronous analyses, exports and jobs alike): at most
+ * {@code lab.jacobian.max-running} tasks run, {@code lab.jacobian.max-queued} wait, and anything beyond is refused
+ * at once with {@link Busy} (the API's 429), never queued without bound.
+ */
+@ApplicationScoped
+public class WorkLimiter {
+
+    /** Refused: every worker busy and the queue full. */
+    public static final class Busy extends RuntimeException {
+        private final int retryAfterSeconds;
+
+        Busy(String message, int retryAfterSeconds) {
+            super(message);
+            this.retryAfterSeconds = retryAfterSeconds;
+        }
+
+        public int retryAfterSeconds() {
+            return retryAfterSeconds;
+        }
+    }
+
+    private final ThreadPoolExecutor pool;
+    private final int maxRunning;
+    private final int maxQueued;
+    private volatile double averageMs = -1; // moving average of task durations (the Retry-After estimate)
+    private volatile CountDownLatch hold;   // tests: workers wait at their next checkpoint while set
+
+    WorkLimiter(LabConfig config) {
+        this.maxRunning = Math.max(1, config.jacobian().maxRunning());
+        this.maxQueued = Math.max(0, config.jacobian().maxQueued());
+        BlockingQueue<Runnable> queue = maxQueued == 0 ? new SynchronousQueue<>() : new ArrayBlockingQueue<>(maxQueued);
+        AtomicInteger n = new AtomicInteger();
+        this.pool = new ThreadPoolExecutor(maxRunning, maxRunning, 0, TimeUnit.MILLISECONDS, queue, r -> {
+            Thread th = new Thread(r, "jacobian-worker-" + n.incrementAndGet());
+            th.setDaemon(true);
+            return th;
+        }, new ThreadPoolExecutor.AbortPolicy());
+    }
+
+    /** Queues a task, or throws {@link Busy} when running + queued are at their limits. */
+    public <T> Future<T> submit(Callable<T> task) {
+        try {
+            return pool.submit(() -> {
+                long t0 = System.nanoTime();
+                try {
+                    return task.call();
+                } finally {
+                    double ms = (System.nanoTime() - t0) / 1e6;
+                    averageMs = averageMs < 0 ? ms : 0.7 * averageMs + 0.3 * ms;
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            int retry = retryAfterSeconds();
+            throw new Busy("the Jacobian workers are busy (" + pool.getActiveCount() + " running, "
+                    + pool.getQueue().size() + " queued; limits " + maxRunning + " and " + maxQueued
+                    + "); retry in about " + retry + " s", retry);
+        }
+    }
+
+    /**
+     * Runs a task through the limiter and waits for it (the synchronous endpoints). Its exceptions come back as
+     * they were thrown; if the waiting thread is interrupted the task is cancelled.
+     */
+    public <T> T run(Callable<T> task) {
+        Future<T> f = submit(task);
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            f.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new CancellationException("interrupted while waiting for the result");
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) {
+                throw re;
+            }
+            if (cause instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException(cause);
+        }
+    }
+
+    /** Drops a queued task that was cancelled, so that it frees its queue slot at once. */
+    public void remove(Future<?> f) {
+        if (f instanceof Runnable r) {
+            pool.remove(r);
+        }
+    }
+
+    /** Tasks running now. */
+    public int running() {
+        return pool.getActiveCount();
+    }
+
+    /** Tasks waiting now. */
+    public int queued() {
+        return pool.getQueue().size();
+    }
+
+    int retryAfterSeconds() {
+        double avg = averageMs < 0 ? 5000 : averageMs;
+        double waitMs = avg * (pool.getQueue().size() + 1) / maxRunning;
+        return (int) Math.max(1, Math.min(3600, Math.ceil(waitMs / 1000)));
+    }
+
+    /**
+     * Called by tasks at their progress points: returns at once, unless {@link #hold()} is in effect.
+     *
+     * @throws CancellationException when interrupted while held
+     */
+    public void checkpoint() {
+        CountDownLatch h = hold;
+        if (h != null) {
+            try {
+                h.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CancellationException("interrupted");
+            }
+        }
+    }
+
+    /**
+     * For tests that need a task to stay "running" deterministically: until the returned handle is closed, every
+     * task blocks at its next {@link #checkpoint()}.
+     */
+    public AutoCloseable hold() {
+        CountDownLatch h = new CountDownLatch(1);
+        hold = h;
+        return () -> {
+            hold = null;
+            h.countDown();
+        };
+    }
+
+    @PreDestroy
+    void close() {
+        pool.shutdownNow();
+    }
+}
