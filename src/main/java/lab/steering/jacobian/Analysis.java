@@ -190,7 +190,8 @@ public final class Analysis {
         if (export) {
             return new Estimate(stack + recorded + chunk + 2 * t * d * d * b, oneJacobian);
         }
-        long activations = d * t * layers * (8 * d + 4 * widest + 2L * c.numHeads() * t) * b; // autograd, batch d
+        // the ordinary Jacobian's autograd tape for all d rows (a conservative bound: it now runs in row batches)
+        long activations = d * t * layers * (8 * d + 4 * widest + 2L * c.numHeads() * t) * b;
         long ordinary = 2 * stack + t * d * d * b + activations;    // its stack, the gradient copy, the tape
         long detached = stack + recorded + chunk + t * o.topK() * 2 * d * 8;
         double flops = oneJacobian + 3 * oneJacobian                 // detached, ordinary (forward + backward)
@@ -283,7 +284,7 @@ public final class Analysis {
         Double ordinaryErr = null;
         if (o.method() == Method.FULL) {
             progress.update("ordinary", d / totalUnits);
-            ordinaryErr = JacobianEngine.ordinary(model, ids, o.dtype()).relativeError();
+            ordinaryErr = JacobianEngine.ordinary(model, ids, o.dtype(), o.chunkBytes()).relativeError();
         }
         long tOrdinary = System.nanoTime();
 

@@ -61,19 +61,54 @@ public final class JacobianEngine {
                 try (NDScope inner = new NDScope()) {
                     inner.suppressNotUsedWarning();
                     NDArray seed = m.eye(d, d, 0, dtype).get(new NDIndex("{}:{}, :", r0, r1));
-                    double[] g = f.transpose(target, seed).toType(DataType.FLOAT64, false).toDoubleArray(); // (B,T,d)
-                    int b = r1 - r0;
-                    for (int row = 0; row < b; row++) {
-                        for (int i = 0; i < t; i++) {
-                            System.arraycopy(g, (row * t + i) * d, jac[i], (r0 + row) * d, d);
-                        }
-                    }
+                    scatterRows(f.transpose(target, seed), jac, r0);
                 }
                 progress.accept(r1);
             }
             double[][] inputs = rows(f.targetInput(target));
             double[] y = f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray();
-            return new JacobianStack(ids, d, jac, inputs, y, new double[d], dtype == DataType.FLOAT64 ? "float64" : "float32");
+            return new JacobianStack(ids, d, jac, inputs, y, new double[d], name(dtype));
+        }
+    }
+
+    static String name(DataType dtype) {
+        return dtype == DataType.FLOAT64 ? "float64" : "float32";
+    }
+
+    /**
+     * Copies rows r0 .. r0 + B - 1 of every J_i out of a (B, T, d) array whose batch entry b holds
+     * {@code e_{r0+b}^T J_i} at position i.
+     */
+    static void scatterRows(NDArray rowsByToken, double[][] jac, int r0) {
+        long[] shape = rowsByToken.getShape().getShape();
+        int b = (int) shape[0];
+        int t = (int) shape[1];
+        int d = (int) shape[2];
+        double[] g = rowsByToken.toType(DataType.FLOAT64, false).toDoubleArray();
+        for (int row = 0; row < b; row++) {
+            for (int i = 0; i < t; i++) {
+                System.arraycopy(g, (row * t + i) * d, jac[i], (r0 + row) * d, d);
+            }
+        }
+    }
+
+    /**
+     * Rows r0 .. r1 - 1 of the Jacobian of {@code fn} (B, T, d) -> (B, d) at {@code x0} (1, T, d) by one batched
+     * autograd pass: x0 repeated B times, copy b back-propagates output dimension r0 + b.
+     */
+    private static void autogradRows(NDManager m, java.util.function.UnaryOperator<NDArray> fn, NDArray x0,
+                                     int r0, int r1, double[][] jac) {
+        int d = (int) x0.getShape().get(2);
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            NDArray xs = x0.repeat(0, r1 - r0).duplicate();
+            xs.setRequiresGradient(true);
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                NDArray y = fn.apply(xs); // (B, d)
+                NDArray pick = m.eye(d, d, 0, x0.getDataType()).get(new NDIndex("{}:{}, :", r0, r1));
+                gc.backward(y.mul(pick).sum());
+            }
+            scatterRows(xs.getGradient(), jac, r0);
         }
     }
 
@@ -93,31 +128,28 @@ public final class JacobianEngine {
      * batch, copy r back-propagates output dimension r. Returns the stack with the same inputs and output.
      */
     public static JacobianStack ordinary(LanguageModel model, long[] ids, DataType dtype) {
+        return ordinary(model, ids, dtype, 64L << 20);
+    }
+
+    /** As {@link #ordinary(LanguageModel, long[], DataType)}, in batches of output rows bounded by {@code chunkBytes}. */
+    public static JacobianStack ordinary(LanguageModel model, long[] ids, DataType dtype, long chunkBytes) {
         Transformer tf = model.transformer(dtype);
         int d = tf.config().hiddenSize();
         int t = ids.length;
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray input = m.create(ids, new Shape(1, t));
-            NDArray x0 = tf.weights().embed().get(new NDIndex("{}", input)).duplicate();
-            NDArray xs = x0.repeat(0, d);
-            xs.setRequiresGradient(true);
-            NDArray y;
-            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                NDArray out = tf.forward(input, null, Hooks.builder().add(Site.embed(), (s, x, c) -> xs).build());
-                y = out.get(new NDIndex(":, -1, :")); // (d, d): copy r's output
-                NDArray picked = y.mul(m.eye(d, d, 0, dtype)).sum();
-                gc.backward(picked);
-            }
-            double[] g = xs.getGradient().toType(DataType.FLOAT64, false).toDoubleArray(); // (d, T, d)
+            NDArray x0 = tf.weights().embed().get(new NDIndex("{}", input)).duplicate(); // (1, T, d)
+            java.util.function.UnaryOperator<NDArray> fn = xs -> tf.forward(input, null,
+                    Hooks.builder().add(Site.embed(), (s, x, c) -> xs).build()).get(new NDIndex(":, -1, :"));
             double[][] jac = new double[t][d * d];
-            for (int r = 0; r < d; r++) {
-                for (int i = 0; i < t; i++) {
-                    System.arraycopy(g, (r * t + i) * d, jac[i], r * d, d);
-                }
+            // autograd keeps every activation of the batch: budget a few layers' worth per row
+            int chunk = Math.max(1, chunkSize(model, t, dtype, chunkBytes) / Math.max(1, tf.config().numLayers()));
+            for (int r0 = 0; r0 < d; r0 += chunk) {
+                autogradRows(m, fn, x0, r0, Math.min(d, r0 + chunk), jac);
             }
-            double[] yv = y.get(0).toType(DataType.FLOAT64, false).toDoubleArray();
-            return new JacobianStack(ids, d, jac, rows(x0), yv, new double[d], dtype == DataType.FLOAT64 ? "float64" : "float32");
+            double[] yv = fn.apply(x0).get(0).toType(DataType.FLOAT64, false).toDoubleArray();
+            return new JacobianStack(ids, d, jac, rows(x0), yv, new double[d], name(dtype));
         }
     }
 
@@ -171,22 +203,10 @@ public final class JacobianEngine {
             scope.suppressNotUsedWarning();
             FrozenNetwork f = FrozenNetwork.record(tf, m, ids);
             NDArray x0 = f.targetInput(target);
-            NDArray xs = x0.repeat(0, d).duplicate();
-            xs.setRequiresGradient(true);
-            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                NDArray y = f.apply(target, xs); // (d, d)
-                gc.backward(y.mul(m.eye(d, d, 0, dtype)).sum());
-            }
-            double[] g = xs.getGradient().toType(DataType.FLOAT64, false).toDoubleArray();
             double[][] jac = new double[t][d * d];
-            for (int r = 0; r < d; r++) {
-                for (int i = 0; i < t; i++) {
-                    System.arraycopy(g, (r * t + i) * d, jac[i], r * d, d);
-                }
-            }
+            autogradRows(m, xs -> f.apply(target, xs), x0, 0, d, jac);
             return new JacobianStack(ids, d, jac, rows(x0),
-                    f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray(), new double[d],
-                    dtype == DataType.FLOAT64 ? "float64" : "float32");
+                    f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray(), new double[d], name(dtype));
         }
     }
 }
