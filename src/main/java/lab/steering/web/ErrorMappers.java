@@ -65,6 +65,10 @@ public class ErrorMappers {
 
     @ServerExceptionMapper
     public Response unexpected(RuntimeException e) {
+        if (lab.steering.store.DatabaseErrors.unavailable(e)) {
+            LOG.warnf("database unavailable: %s", e.getMessage());
+            return json(503, "database_unavailable", "the database is unavailable; try again later");
+        }
         LOG.error("unexpected error", e);
         return json(500, "internal", "internal error: " + e.getClass().getSimpleName()
                 + (e.getMessage() == null ? "" : ": " + e.getMessage()));
