@@ -428,9 +428,4 @@ public class SteeringService {
             throw new IllegalStateException(e);
         }
     }
-
-    /** The fingerprint of a loaded model. */
-    public String fingerprint(LanguageModel model) {
-        return fingerprints.of(model);
-    }
 }
