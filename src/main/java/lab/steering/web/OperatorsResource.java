@@ -20,10 +20,10 @@ import java.time.OffsetDateTime;
 import java.util.Arrays;
 import java.util.List;
 import lab.steering.model.LanguageModel;
+import lab.steering.service.OperatorLibrary;
 import lab.steering.service.SteeringService;
 import lab.steering.steer.OperatorBuilder;
 import lab.steering.store.OperatorRecord;
-import lab.steering.service.OperatorLibrary;
 
 /** /api/operators: build, list, read, rename, delete, export and import steering operators. */
 @Path("/api/operators")
