@@ -49,7 +49,21 @@ public class TestModels implements QuarkusTestResourceLifecycleManager {
             Files.createSymbolicLink(shape.resolve("model.safetensors"),
                     src.resolve("model.safetensors").toAbsolutePath());
         }
+        if (SharedModels.present(SharedModels.STORIES_TEXT)) {
+            // the same shapes and weights as stories260K-text with another rms_norm_eps: another fingerprint, so
+            // operators built on stories260K-text must be refused by it
+            Path src = SharedModels.root().resolve(SharedModels.STORIES_TEXT);
+            Path variant = Files.createDirectories(DIR.resolve(VARIANT));
+            Files.writeString(variant.resolve("config.json"), Files.readString(src.resolve("config.json"))
+                    .replace("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e-06"));
+            Files.copy(src.resolve("tokenizer.json"), variant.resolve("tokenizer.json"));
+            Files.createSymbolicLink(variant.resolve("model.safetensors"),
+                    src.resolve("model.safetensors").toAbsolutePath());
+        }
     }
+
+    /** A model folder identical in shape to stories260K-text but with another fingerprint. */
+    public static final String VARIANT = "stories260K-variant";
 
     /** A WordLevel tokenizer.json over t0..t{n-1}, like stories260K's. */
     public static String wordLevelTokenizer(int n) {

@@ -41,6 +41,8 @@ public final class SafetensorsReader implements AutoCloseable {
 
     private final Map<String, TensorInfo> tensors;
     private final Map<Path, FileChannel> channels = new HashMap<>();
+    private ByteBuffer memory;                              // the whole file, for fromBytes
+    private Map<String, String> metadata = Map.of();
 
     private SafetensorsReader(Map<String, TensorInfo> tensors) {
         this.tensors = tensors;
@@ -95,49 +97,103 @@ public final class SafetensorsReader implements AutoCloseable {
             if (size < 8 || ch.read(lenBuf, 0) != 8) {
                 throw new ModelLoadException(file, "too short to be a safetensors file");
             }
-            long headerLen = lenBuf.flip().getLong();
-            if (headerLen <= 1 || headerLen > 100_000_000 || 8 + headerLen > size) {
-                throw new ModelLoadException(file, "bad safetensors header length " + headerLen);
-            }
+            long headerLen = checkHeaderLength(file, lenBuf.flip().getLong(), size);
             ByteBuffer header = ByteBuffer.allocate((int) headerLen);
             ch.read(header, 8);
-            JsonNode root = JSON.readTree(header.array());
-            long dataStart = 8 + headerLen;
-            Map<String, TensorInfo> out = new LinkedHashMap<>();
-            for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
-                if (e.getKey().equals("__metadata__")) {
-                    continue;
-                }
-                JsonNode t = e.getValue();
-                String dtype = t.path("dtype").asText();
-                JsonNode shapeNode = t.path("shape");
-                JsonNode offs = t.path("data_offsets");
-                if (!shapeNode.isArray() || !offs.isArray() || offs.size() != 2) {
-                    throw new ModelLoadException(file, "tensor '" + e.getKey() + "' has a malformed header entry");
-                }
-                long[] shape = new long[shapeNode.size()];
-                for (int i = 0; i < shape.length; i++) {
-                    shape[i] = shapeNode.get(i).asLong();
-                }
-                long begin = offs.get(0).asLong();
-                long end = offs.get(1).asLong();
-                TensorInfo info = new TensorInfo(e.getKey(), dtype, shape, file, dataStart + begin, end - begin);
-                Integer width = DTYPE_BYTES.get(dtype);
-                if (width != null && info.elements() * width != info.length()) {
-                    throw new ModelLoadException(file, "tensor '" + e.getKey() + "' has " + info.length()
-                            + " bytes but shape " + Arrays.toString(shape) + " of " + dtype + " needs "
-                            + info.elements() * width);
-                }
-                if (begin < 0 || end < begin || dataStart + end > size) {
-                    throw new ModelLoadException(file, "tensor '" + e.getKey() + "' lies outside the file");
-                }
-                out.put(e.getKey(), info);
-            }
-            return out;
+            return parseHeader(file, size, header.array(), new LinkedHashMap<>());
         } catch (IOException e) {
             throw new ModelLoadException(file, "cannot read: " + e.getMessage(), e);
         }
+    }
+
+    private static long checkHeaderLength(Path file, long headerLen, long size) {
+        if (headerLen <= 1 || headerLen > 100_000_000 || 8 + headerLen > size) {
+            throw new ModelLoadException(file, "bad safetensors header length " + headerLen);
+        }
+        return headerLen;
+    }
+
+    /**
+     * Checks a header's JSON against a file of {@code size} bytes and returns its tensors; the string entries of
+     * {@code __metadata__} go to {@code metadata}.
+     */
+    private static Map<String, TensorInfo> parseHeader(Path file, long size, byte[] headerBytes,
+                                                       Map<String, String> metadata) throws IOException {
+        JsonNode root;
+        try {
+            root = JSON.readTree(headerBytes);
+        } catch (IOException e) {
+            throw new ModelLoadException(file, "header is not valid JSON: " + e.getMessage());
+        }
+        if (root == null || !root.isObject()) {
+            throw new ModelLoadException(file, "header is not a JSON object");
+        }
+        long dataStart = 8 + headerBytes.length;
+        Map<String, TensorInfo> out = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (e.getKey().equals("__metadata__")) {
+                e.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                continue;
+            }
+            JsonNode t = e.getValue();
+            String dtype = t.path("dtype").asText();
+            JsonNode shapeNode = t.path("shape");
+            JsonNode offs = t.path("data_offsets");
+            if (!shapeNode.isArray() || !offs.isArray() || offs.size() != 2) {
+                throw new ModelLoadException(file, "tensor '" + e.getKey() + "' has a malformed header entry");
+            }
+            long[] shape = new long[shapeNode.size()];
+            for (int i = 0; i < shape.length; i++) {
+                shape[i] = shapeNode.get(i).asLong();
+                if (shape[i] < 0) {
+                    throw new ModelLoadException(file, "tensor '" + e.getKey() + "' has a negative dimension");
+                }
+            }
+            long begin = offs.get(0).asLong();
+            long end = offs.get(1).asLong();
+            TensorInfo info = new TensorInfo(e.getKey(), dtype, shape, file, dataStart + begin, end - begin);
+            Integer width = DTYPE_BYTES.get(dtype);
+            if (width != null && info.elements() * width != info.length()) {
+                throw new ModelLoadException(file, "tensor '" + e.getKey() + "' has " + info.length()
+                        + " bytes but shape " + Arrays.toString(shape) + " of " + dtype + " needs "
+                        + info.elements() * width);
+            }
+            if (begin < 0 || end < begin || dataStart + end > size) {
+                throw new ModelLoadException(file, "tensor '" + e.getKey() + "' lies outside the file");
+            }
+            out.put(e.getKey(), info);
+        }
+        return out;
+    }
+
+    /**
+     * Reads a single safetensors file held in memory (an uploaded or stored file); {@code label} names it in
+     * errors. Unlike a model folder's files, the header's {@code __metadata__} is kept ({@link #metadata()}).
+     */
+    public static SafetensorsReader fromBytes(byte[] data, String label) {
+        Path file = Path.of(label);
+        if (data.length < 8) {
+            throw new ModelLoadException(file, "too short to be a safetensors file");
+        }
+        ByteBuffer all = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+        long headerLen = checkHeaderLength(file, all.getLong(0), data.length);
+        Map<String, String> metadata = new LinkedHashMap<>();
+        try {
+            Map<String, TensorInfo> tensors = parseHeader(file, data.length,
+                    Arrays.copyOfRange(data, 8, 8 + (int) headerLen), metadata);
+            SafetensorsReader r = new SafetensorsReader(tensors);
+            r.memory = all;
+            r.metadata = Collections.unmodifiableMap(metadata);
+            return r;
+        } catch (IOException e) {
+            throw new ModelLoadException(file, "cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** The header's {@code __metadata__} strings ({@link #fromBytes} only; empty for model folders). */
+    public Map<String, String> metadata() {
+        return metadata;
     }
 
     public Set<String> names() {
@@ -253,6 +309,9 @@ public final class SafetensorsReader implements AutoCloseable {
     }
 
     private ByteBuffer map(TensorInfo info) {
+        if (memory != null) {
+            return memory.slice((int) info.offset(), (int) info.length()).order(ByteOrder.LITTLE_ENDIAN);
+        }
         try {
             FileChannel ch = channels.get(info.file());
             if (ch == null) {

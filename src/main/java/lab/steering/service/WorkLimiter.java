@@ -50,7 +50,7 @@ public class WorkLimiter {
         BlockingQueue<Runnable> queue = maxQueued == 0 ? new SynchronousQueue<>() : new ArrayBlockingQueue<>(maxQueued);
         AtomicInteger n = new AtomicInteger();
         this.pool = new ThreadPoolExecutor(maxRunning, maxRunning, 0, TimeUnit.MILLISECONDS, queue, r -> {
-            Thread th = new Thread(r, "jacobian-worker-" + n.incrementAndGet());
+            Thread th = new Thread(r, "heavy-worker-" + n.incrementAndGet());
             th.setDaemon(true);
             return th;
         }, new ThreadPoolExecutor.AbortPolicy());
@@ -70,7 +70,7 @@ public class WorkLimiter {
             });
         } catch (RejectedExecutionException e) {
             int retry = retryAfterSeconds();
-            throw new Busy("the Jacobian workers are busy (" + pool.getActiveCount() + " running, "
+            throw new Busy("the workers for heavy requests are busy (" + pool.getActiveCount() + " running, "
                     + pool.getQueue().size() + " queued; limits " + maxRunning + " and " + maxQueued
                     + "); retry in about " + retry + " s", retry);
         }

@@ -16,7 +16,7 @@ import lab.steering.hook.Site;
  * It works with the KV cache: each call handles only its new positions, carrying the running sum a between calls
  * (reset when a call starts at position 0, as re-encoding does). One Injector per generation.
  */
-public final class Injector {
+public final class Injector implements Steerer {
 
     private final SteeringOperator op;
     private final double strength;
@@ -26,6 +26,7 @@ public final class Injector {
     private double[] carry;         // a at the last position handled so far
     private NDArray embeddings;     // (1, t, d) of the current call
     private double lastInjectedNorm;
+    private double lastResidualNorm;
 
     /** Puts the operator on the model's device in {@code dtype}, owned by {@code m} (the generation's manager). */
     public Injector(SteeringOperator op, double strength, NDManager m, DataType dtype) {
@@ -60,6 +61,7 @@ public final class Injector {
     }
 
     /** The hooks to pass to the forward pass (or to Generator). */
+    @Override
     public Hooks hooks() {
         return Hooks.builder()
                 .add(Site.embed(), (site, x, ctx) -> {
@@ -73,6 +75,21 @@ public final class Injector {
     /** ||a_k|| at the last injected position (a diagnostic). */
     public double lastInjectedNorm() {
         return lastInjectedNorm;
+    }
+
+    @Override
+    public double strength() {
+        return strength;
+    }
+
+    @Override
+    public double lastDirectionNorm() {
+        return lastInjectedNorm;
+    }
+
+    @Override
+    public double lastResidualNorm() {
+        return lastResidualNorm;
     }
 
     /** The injected vectors v_k for the positions of this call, (t, d). */
@@ -107,10 +124,11 @@ public final class Injector {
         NDArray last = a.get(new NDIndex("-1"));
         carry = last.toType(DataType.FLOAT64, false).toDoubleArray();
         lastInjectedNorm = last.norm().toType(DataType.FLOAT64, false).getDouble();
+        NDArray hNorm = h.norm(new int[] {-1}, true);               // (1, t, 1)
+        lastResidualNorm = hNorm.get(new NDIndex("0, -1, 0")).toType(DataType.FLOAT64, false).getDouble();
         if (strength == 0) {
             return h;
         }
-        NDArray hNorm = h.norm(new int[] {-1}, true);               // (1, t, 1)
         NDArray aNorm = a.norm(new int[] {-1}, true);               // (t, 1)
         NDArray delta = a.mul(hNorm).div(aNorm.mul(2)).mul(strength);
         return h.add(delta);

@@ -98,4 +98,35 @@ public final class OperatorBuilder {
         return new SteeringOperator(dense.modelId(), dense.conceptIds(), dense.layer(), d, null,
                 new SteeringOperator.LowRankFactors(keep, uu, ss, vv));
     }
+
+    /**
+     * The same concept and form at another split layer, rebuilt from the concept ids on {@code model} (a low-rank
+     * operator keeps its rank). Returns {@code op} itself at its own layer.
+     */
+    public static SteeringOperator atLayer(LanguageModel model, SteeringOperator op, int layer) {
+        if (layer == op.layer()) {
+            return op;
+        }
+        SteeringOperator dense = full(model, op.conceptIds(), layer, model.dataType(), r -> { });
+        return op.isLowRank() ? lowRank(dense, op.lowRank().rank(), 1.0) : dense;
+    }
+
+    /** The smallest fraction, over concept tokens, of ||J_i||_F^2 that the low-rank factors keep (sum of s^2). */
+    public static double energyKept(SteeringOperator dense, SteeringOperator lowRank) {
+        double worst = 1;
+        for (int i = 0; i < dense.tokens(); i++) {
+            double total = 0;
+            for (float x : dense.full()[i]) {
+                total += (double) x * x;
+            }
+            double kept = 0;
+            for (float s : lowRank.lowRank().s()[i]) {
+                kept += (double) s * s;
+            }
+            if (total > 0) {
+                worst = Math.min(worst, Math.min(1, kept / total));
+            }
+        }
+        return worst;
+    }
 }

@@ -35,6 +35,14 @@ public class ErrorMappers {
         return r.build();
     }
 
+    /** The heavy-work limiter is full (analyses, exports, jobs, operator builds, sweeps): 429 with Retry-After. */
+    @ServerExceptionMapper
+    public Response busy(lab.steering.service.WorkLimiter.Busy e) {
+        return api(new ApiException(429, "busy", e.getMessage())
+                .detail("retryAfterSeconds", e.retryAfterSeconds())
+                .header("Retry-After", Integer.toString(e.retryAfterSeconds())));
+    }
+
     @ServerExceptionMapper
     public Response badValue(InvalidFormatException e) {
         return badJson(e);
@@ -76,6 +84,10 @@ public class ErrorMappers {
 
     @ServerExceptionMapper
     public Response unexpected(RuntimeException e) {
+        if (lab.steering.store.DatabaseErrors.unavailable(e)) {
+            LOG.warnf("database unavailable: %s", e.getMessage());
+            return json(503, "database_unavailable", "the database is unavailable; try again later");
+        }
         LOG.error("unexpected error", e);
         return json(500, "internal", "internal error: " + e.getClass().getSimpleName()
                 + (e.getMessage() == null ? "" : ": " + e.getMessage()));

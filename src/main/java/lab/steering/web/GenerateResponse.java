@@ -4,7 +4,7 @@ import java.util.List;
 
 /** Body returned by POST /api/generate. */
 public record GenerateResponse(String model, List<PromptToken> promptTokens, String completion,
-                               List<Token> tokens, String finishReason, long seed, Timings timings, long runId) {
+                               List<Token> tokens, String finishReason, long seed, Timings timings, Long runId) {
 
     public record PromptToken(long id, String text) {
     }

@@ -85,14 +85,6 @@ public class JacobianResource {
         return ApiException.notFound("unknown_job", "job '" + id + "' does not exist (or was dropped)");
     }
 
-    /** The limiter is full: 429 with Retry-After. */
-    @ServerExceptionMapper
-    public Response busy(WorkLimiter.Busy e) {
-        return new ErrorMappers().api(new ApiException(429, "busy", e.getMessage())
-                .detail("retryAfterSeconds", e.retryAfterSeconds())
-                .header("Retry-After", Integer.toString(e.retryAfterSeconds())));
-    }
-
     JacobianService.Request check(JacobianRequest req, boolean export) {
         return check(req, export, registry, config, service);
     }

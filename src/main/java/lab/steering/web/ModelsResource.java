@@ -9,6 +9,7 @@ import java.util.Collection;
 import java.util.List;
 import lab.steering.model.LanguageModel;
 import lab.steering.model.ModelConfig;
+import lab.steering.service.ModelFingerprints;
 import lab.steering.service.ModelRegistry;
 
 /** GET /api/models: what is loaded, and which folders failed. */
@@ -18,16 +19,18 @@ public class ModelsResource {
 
     @Inject
     ModelRegistry registry;
+    @Inject
+    ModelFingerprints fingerprints;
 
     /** One loaded model. */
     public record ModelInfo(String id, String architecture, int layers, int hiddenSize, int vocabSize,
                             long parameters, String dtype, String device, int heads, int kvHeads,
-                            int intermediateSize, int contextLength, boolean isDefault) {
+                            int intermediateSize, int contextLength, boolean isDefault, String fingerprint) {
     }
 
     @GET
     public List<ModelInfo> list() {
-        return registry.all().stream().map(m -> info(m, registry.defaultId())).toList();
+        return registry.all().stream().map(m -> info(m, registry.defaultId(), fingerprints.of(m))).toList();
     }
 
     @GET
@@ -36,10 +39,10 @@ public class ModelsResource {
         return registry.failures();
     }
 
-    static ModelInfo info(LanguageModel m, String defaultId) {
+    static ModelInfo info(LanguageModel m, String defaultId, String fingerprint) {
         ModelConfig c = m.config();
         return new ModelInfo(m.id(), c.modelType(), c.numLayers(), c.hiddenSize(), c.vocabSize(), c.parameterCount(),
                 m.dataType().name().toLowerCase(), m.device().toString(), c.numHeads(), c.numKvHeads(),
-                c.intermediateSize(), c.maxPositions(), m.id().equals(defaultId));
+                c.intermediateSize(), c.maxPositions(), m.id().equals(defaultId), fingerprint);
     }
 }

@@ -62,6 +62,45 @@ class InjectorTest {
     }
 
     @Test
+    void cachedInjectionGivesTheTokensOfReencodingAtEverySplitLayer() {
+        long[] concept = model.tokenizer().encode("The dog barked at the cat in the garden");
+        int changed = 0;
+        for (int layer = 1; layer <= model.config().numLayers(); layer++) {
+            SteeringOperator op = layer == dense.layer() ? dense
+                    : OperatorBuilder.full(model, concept, layer, DataType.FLOAT32, r -> { });
+            for (double lambda : new double[] {0.5, 2.0, -1.0}) {
+                Generation cached = steer(op, lambda, "Lily went to the park and", true);
+                Generation reencoded = steer(op, lambda, "Lily went to the park and", false);
+                assertArrayEquals(ids(reencoded), ids(cached), "layer " + layer + " lambda " + lambda);
+                if (lambda == 2.0 && !java.util.Arrays.equals(ids(cached), ids(steer(op, 0, "Lily went to the park and", true)))) {
+                    changed++;
+                }
+            }
+        }
+        assertTrue(changed >= 3, "lambda 2 should change the text at most layers, changed at " + changed);
+    }
+
+    @Test
+    void lowRankAndVectorInjectionAlsoMatchReencoding() {
+        SteeringOperator lr = OperatorBuilder.lowRank(dense, 8, 0);
+        SteeringVector v = SteeringVector.build(model, dense.conceptIds(), model.tokenizer().encode(""), 2);
+        for (double lambda : new double[] {1.0, 3.0}) {
+            assertArrayEquals(ids(steer(lr, lambda, "Once upon a time", false)),
+                    ids(steer(lr, lambda, "Once upon a time", true)), "low-rank, lambda " + lambda);
+            assertArrayEquals(ids(steerVector(v, lambda, false)), ids(steerVector(v, lambda, true)),
+                    "vector, lambda " + lambda);
+        }
+    }
+
+    static Generation steerVector(SteeringVector v, double lambda, boolean cache) {
+        try (NDManager m = model.manager().newSubManager()) {
+            VectorInjector inj = new VectorInjector(v, lambda, m, DataType.FLOAT32);
+            return Generator.generate(model, model.tokenizer().encode("Once upon a time"), GenerationParams.greedy(24),
+                    inj.hooks(), cache, true, t -> { });
+        }
+    }
+
+    @Test
     void zeroStrengthIsTheUnsteeredModelAndStrengthChangesTheText() {
         long[] prompt = model.tokenizer().encode("Once upon a time");
         Generation plain = Generator.generate(model, prompt, GenerationParams.greedy(24), Hooks.NONE);

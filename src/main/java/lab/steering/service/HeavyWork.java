@@ -1,0 +1,26 @@
+package lab.steering.service;
+
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import java.util.function.Supplier;
+
+/**
+ * The single entrance for heavy steering work: operator builds (including rebuilds at another layer) and sweeps.
+ * They share the {@link WorkLimiter} with the Jacobian analyses, so at most its limits run or wait at once and
+ * anything beyond is refused with {@link WorkLimiter.Busy} (the API's 429).
+ */
+@ApplicationScoped
+public class HeavyWork {
+
+    @Inject
+    WorkLimiter limiter;
+
+    /** Runs {@code work} on a limiter worker and waits for it; {@code what} names it ("operator build", "sweep"). */
+    public <T> T run(String what, Supplier<T> work) {
+        try {
+            return limiter.run(work::get);
+        } catch (WorkLimiter.Busy e) {
+            throw new WorkLimiter.Busy(what + " refused: " + e.getMessage(), e.retryAfterSeconds());
+        }
+    }
+}

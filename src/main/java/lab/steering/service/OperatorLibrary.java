@@ -1,0 +1,130 @@
+package lab.steering.service;
+
+import io.quarkus.hibernate.orm.panache.Panache;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.persistence.Query;
+import jakarta.transaction.Transactional;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import lab.steering.store.OperatorData;
+import lab.steering.store.OperatorRecord;
+import lab.steering.store.SteeringRun;
+
+/**
+ * The operator library and the saved steering runs in PostgreSQL. No tensors here: an operator's data is the
+ * safetensors file as bytes. Saving writes the row and its data in one transaction (a deferred trigger in V2 also
+ * refuses any commit that would leave a row without matching data).
+ */
+@ApplicationScoped
+public class OperatorLibrary {
+
+    /** Persists {@code record} (id, size, sha256 and created time are set here) with {@code data}, atomically. */
+    @Transactional
+    public OperatorRecord save(OperatorRecord record, byte[] data) {
+        record.id = null;
+        record.sizeBytes = data.length;
+        record.sha256 = lab.steering.steer.OperatorFile.sha256(data);
+        record.createdAt = OffsetDateTime.now();
+        record.persist();
+        OperatorData d = new OperatorData();
+        d.operatorId = record.id;
+        d.data = data;
+        d.persist();
+        return record;
+    }
+
+    @Transactional
+    public Optional<OperatorRecord> find(long id) {
+        return OperatorRecord.findByIdOptional(id);
+    }
+
+    /** The operator's safetensors bytes. */
+    @Transactional
+    public Optional<byte[]> data(long id) {
+        return OperatorData.<OperatorData>findByIdOptional(id).map(d -> d.data);
+    }
+
+    /**
+     * Operators, newest first: of {@code model} when given, and matching {@code q} (case-insensitive, in the name,
+     * description, concept prompt or a tag) when given.
+     */
+    @Transactional
+    @SuppressWarnings("unchecked")
+    public List<OperatorRecord> search(String model, String q, int limit) {
+        StringBuilder sql = new StringBuilder("SELECT * FROM steering_operator WHERE true");
+        List<Object> args = new ArrayList<>();
+        if (model != null && !model.isBlank()) {
+            args.add(model);
+            sql.append(" AND model_id = ?").append(args.size());
+        }
+        if (q != null && !q.isBlank()) {
+            args.add("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%");
+            int n = args.size();
+            sql.append(" AND (name ILIKE ?").append(n).append(" OR description ILIKE ?").append(n)
+                    .append(" OR concept_prompt ILIKE ?").append(n)
+                    .append(" OR array_to_string(tags, ' ') ILIKE ?").append(n).append(")");
+        }
+        sql.append(" ORDER BY created_at DESC, id DESC LIMIT ").append(limit);
+        Query query = Panache.getEntityManager().createNativeQuery(sql.toString(), OperatorRecord.class);
+        for (int i = 0; i < args.size(); i++) {
+            query.setParameter(i + 1, args.get(i));
+        }
+        return query.getResultList();
+    }
+
+    /** Changes name, description and tags (null: unchanged). */
+    @Transactional
+    public Optional<OperatorRecord> patch(long id, String name, String description, List<String> tags) {
+        Optional<OperatorRecord> r = OperatorRecord.findByIdOptional(id);
+        r.ifPresent(o -> {
+            if (name != null) {
+                o.name = name;
+            }
+            if (description != null) {
+                o.description = description;
+            }
+            if (tags != null) {
+                o.tags = tags.toArray(String[]::new);
+            }
+        });
+        return r;
+    }
+
+    /** Deletes the operator and its data; runs that used it keep their content with operator_id set to null. */
+    @Transactional
+    public boolean delete(long id) {
+        return OperatorRecord.deleteById(id);
+    }
+
+    @Transactional
+    public long saveRun(SteeringRun run) {
+        run.id = null;
+        run.createdAt = OffsetDateTime.now();
+        run.persist();
+        return run.id;
+    }
+
+    @Transactional
+    public Optional<SteeringRun> run(long id) {
+        return SteeringRun.findByIdOptional(id);
+    }
+
+    /** Runs, newest first, optionally of one model or one operator. */
+    @Transactional
+    public List<SteeringRun> runs(String model, Long operatorId, int limit) {
+        StringBuilder q = new StringBuilder("1 = 1");
+        List<Object> args = new ArrayList<>();
+        if (model != null && !model.isBlank()) {
+            args.add(model);
+            q.append(" and modelId = ?").append(args.size());
+        }
+        if (operatorId != null) {
+            args.add(operatorId);
+            q.append(" and operatorId = ?").append(args.size());
+        }
+        q.append(" order by createdAt desc, id desc");
+        return SteeringRun.<SteeringRun>find(q.toString(), args.toArray()).page(0, limit).list();
+    }
+}

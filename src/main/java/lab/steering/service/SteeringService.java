@@ -1,0 +1,431 @@
+package lab.steering.service;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import lab.steering.generate.GeneratedToken;
+import lab.steering.generate.GenerationParams;
+import lab.steering.model.LanguageModel;
+import lab.steering.steer.Fidelity;
+import lab.steering.steer.Injector;
+import lab.steering.steer.OperatorBuilder;
+import lab.steering.steer.OperatorFile;
+import lab.steering.steer.SteeredRun;
+import lab.steering.steer.Steerer;
+import lab.steering.steer.SteeringOperator;
+import lab.steering.steer.SteeringVector;
+import lab.steering.steer.VectorInjector;
+import lab.steering.store.DatabaseErrors;
+import lab.steering.store.OperatorRecord;
+import lab.steering.store.SteeringRun;
+import org.jboss.logging.Logger;
+
+/**
+ * Steering operators end to end: build (Jacobian, optional SVD, fidelity), store and load through the
+ * {@link OperatorLibrary}, import and export, steer a prompt (unsteered and steered side by side, with per-token
+ * diagnostics) and sweep strengths and layers. Not transactional itself: computations run outside transactions,
+ * and only the library's short calls touch the database.
+ */
+@ApplicationScoped
+public class SteeringService {
+
+    private static final Logger LOG = Logger.getLogger(SteeringService.class);
+
+    /** Documented range of the strength lambda: negative values push away from the concept. */
+    public static final double MAX_STRENGTH = 10;
+    /** Longest concept prompt, in tokens. */
+    public static final int MAX_CONCEPT_TOKENS = 64;
+    /** Largest dense operator (values, T_c d^2): 1 GiB of float32, PostgreSQL's bytea limit. */
+    public static final long MAX_DENSE_VALUES = 1L << 28;
+    /** Raised and lowered tokens reported per generated token. */
+    public static final int TOP_SHIFTS = 5;
+
+    @Inject
+    ModelRegistry registry;
+    @Inject
+    ModelFingerprints fingerprints;
+    @Inject
+    OperatorLibrary library;
+    @Inject
+    HeavyWork heavy;
+    @Inject
+    ObjectMapper json;
+
+    // ---- build -----------------------------------------------------------------------------------------------
+
+    /**
+     * What a build measured.
+     *
+     * @param fullBytes    size of the dense form (T_c d^2 float32)
+     * @param lowRankBytes size of the low-rank factors (T_c r (2d + 1) float32), null for a full build
+     * @param energy       the energy threshold asked for (null when a rank was given, or for a full build)
+     * @param energyKept   the smallest fraction of a token's ||J_i||_F^2 the factors keep
+     * @param fidelity     the low-rank form against the dense one on a fixed text
+     */
+    public record BuildReport(int conceptTokens, int dim, long fullBytes, Long lowRankBytes, Integer rank,
+                              Double energy, Double energyKept, Fidelity fidelity, double jacobianMs, double svdMs) {
+    }
+
+    /** Builds the operator of {@code conceptPrompt} and stores it: the caller checked every field. */
+    public OperatorRecord build(LanguageModel model, String name, String description, List<String> tags,
+                                String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
+                                double energy) {
+        record Out(SteeringOperator op, BuildReport report) {
+        }
+        Out out = heavy.run("operator build", () -> {
+            long t0 = System.nanoTime();
+            SteeringOperator dense = OperatorBuilder.full(model, ids, layer, model.dataType(), r -> { });
+            long t1 = System.nanoTime();
+            long fullBytes = dense.storedValues() * 4;
+            if (!lowRank) {
+                return new Out(dense, new BuildReport(ids.length, dense.dim(), fullBytes, null, null, null, null,
+                        null, (t1 - t0) / 1e6, 0));
+            }
+            SteeringOperator lr = OperatorBuilder.lowRank(dense, rank, energy);
+            long t2 = System.nanoTime();
+            Fidelity f = Fidelity.of(model, dense, lr);
+            return new Out(lr, new BuildReport(ids.length, dense.dim(), fullBytes, lr.storedValues() * 4,
+                    lr.lowRank().rank(), rank > 0 ? null : energy, OperatorBuilder.energyKept(dense, lr), f,
+                    (t1 - t0) / 1e6, (t2 - t1) / 1e6));
+        });
+        String fp = fingerprints.of(model);
+        OperatorRecord r = new OperatorRecord();
+        r.name = name;
+        r.description = description == null ? "" : description;
+        r.tags = tags == null ? new String[0] : tags.toArray(String[]::new);
+        r.modelId = model.id();
+        r.modelFingerprint = fp;
+        r.conceptPrompt = conceptPrompt;
+        r.conceptIds = write(ids);
+        r.layer = layer;
+        r.form = lowRank ? "lowrank" : "full";
+        r.rank = lowRank ? out.op().lowRank().rank() : null;
+        r.dtype = "F32";
+        r.build = write(out.report());
+        return library.save(r, OperatorFile.encode(out.op(), fp, conceptPrompt));
+    }
+
+    // ---- library -----------------------------------------------------------------------------------------------
+
+    /** A stored operator with its tensors. */
+    public record Loaded(OperatorRecord record, SteeringOperator operator) {
+    }
+
+    public OperatorRecord record(long id) {
+        return library.find(id).orElseThrow(() -> unknownOperator(id));
+    }
+
+    public Loaded load(long id) {
+        OperatorRecord r = record(id);
+        byte[] data = library.data(id).orElseThrow(() -> unknownOperator(id));
+        try {
+            return new Loaded(r, OperatorFile.decode(data).operator());
+        } catch (OperatorFile.InvalidException e) {
+            throw new IllegalStateException("stored operator " + id + " is damaged: " + e.getMessage(), e);
+        }
+    }
+
+    public byte[] export(long id) {
+        return library.data(id).orElseThrow(() -> unknownOperator(id));
+    }
+
+    private static Refusal unknownOperator(long id) {
+        return new Refusal(404, "unknown_operator", "operator " + id + " does not exist");
+    }
+
+    /**
+     * Checks an uploaded operator file and stores it, bytes unchanged; nothing is written when any check fails.
+     *
+     * @param modelId  the model to import into (default: the one the file names)
+     * @param sha256   when given, the file's SHA-256 must equal it
+     */
+    public OperatorRecord importFile(byte[] data, String modelId, String name, String description, List<String> tags,
+                                     String sha256) {
+        if (data == null || data.length == 0) {
+            throw new Refusal(400, "invalid_file", "file: the request body is empty (send the .safetensors bytes)");
+        }
+        if (sha256 != null && !sha256.equalsIgnoreCase(OperatorFile.sha256(data))) {
+            throw new Refusal(400, "invalid_file", "file: its SHA-256 is " + OperatorFile.sha256(data)
+                    + ", not the " + sha256 + " given (damaged in transit?)");
+        }
+        OperatorFile.Decoded d;
+        try {
+            d = OperatorFile.decode(data);
+        } catch (OperatorFile.InvalidException e) {
+            throw new Refusal(400, "invalid_file", "file: " + e.getMessage());
+        }
+        SteeringOperator op = d.operator();
+        String target = modelId == null || modelId.isBlank() ? op.modelId() : modelId;
+        LanguageModel model = registry.find(target).orElseThrow(() -> new Refusal(404, "unknown_model",
+                "model '" + target + "' is not loaded" + (modelId == null ? " (the file names it; pass ?model= to "
+                        + "import into a loaded model with the same fingerprint)" : "")));
+        checkFingerprint("the file", d.fingerprint(), op.modelId(), model);
+        var c = model.config();
+        if (op.dim() != c.hiddenSize() || op.layer() > c.numLayers()
+                || Arrays.stream(op.conceptIds()).anyMatch(id -> id >= c.vocabSize())) {
+            throw new Refusal(400, "invalid_file", "file: dim " + op.dim() + ", layer " + op.layer()
+                    + " or concept ids do not fit model '" + model.id() + "' (d = " + c.hiddenSize() + ", "
+                    + c.numLayers() + " layers, vocabulary " + c.vocabSize() + ")");
+        }
+        OperatorRecord r = new OperatorRecord();
+        r.name = name == null || name.isBlank() ? "imported: " + abbreviate(d.conceptPrompt(), 60) : name;
+        r.description = description == null ? "" : description;
+        r.tags = tags == null ? new String[0] : tags.toArray(String[]::new);
+        r.modelId = model.id();
+        r.modelFingerprint = d.fingerprint();
+        r.conceptPrompt = d.conceptPrompt();
+        r.conceptIds = write(op.conceptIds());
+        r.layer = op.layer();
+        r.form = op.isLowRank() ? "lowrank" : "full";
+        r.rank = op.isLowRank() ? op.lowRank().rank() : null;
+        r.dtype = "F32";
+        r.build = null;
+        return library.save(r, data);
+    }
+
+    /** 409 when {@code model} is not the model (by fingerprint) that {@code what} was built for. */
+    private void checkFingerprint(String what, String fingerprint, String builtOn, LanguageModel model) {
+        String have = fingerprints.of(model);
+        if (!have.equals(fingerprint)) {
+            throw new Refusal(409, "fingerprint_mismatch", what + " was built for model '" + builtOn
+                    + "' with fingerprint " + fingerprint + ", but model '" + model.id() + "' has fingerprint " + have);
+        }
+    }
+
+    /** The model to steer with: the requested one, else the operator's; it must have the operator's fingerprint. */
+    private LanguageModel modelFor(OperatorRecord r, String requested) {
+        String id = requested == null || requested.isBlank() ? r.modelId : requested;
+        LanguageModel model = registry.find(id).orElseThrow(() -> new Refusal(404, "unknown_model",
+                "model '" + id + "' is not loaded (loaded: " + registry.all().stream().map(LanguageModel::id).toList()
+                        + ")"));
+        checkFingerprint("operator " + r.id, r.modelFingerprint, r.modelId, model);
+        return model;
+    }
+
+    // ---- steer ---------------------------------------------------------------------------------------------------
+
+    /**
+     * A steering request whose fields the caller checked for range; model, prompt and layer are checked here.
+     * Exactly one of {@code operatorId} and {@code vectorConcept} is set.
+     */
+    public record SteerSpec(String model, Long operatorId, String vectorConcept, String vectorContrast,
+                            String prompt, double strength, Integer layer, GenerationParams params) {
+    }
+
+    /** One generated token. */
+    public record TokenOut(long id, String text, double logprob) {
+    }
+
+    /**
+     * A continuation.
+     *
+     * @param perplexity   the unsteered model's perplexity of these tokens after the prompt
+     * @param conceptScore mean over steps of log P(next token is a concept token) under the model that generated it
+     */
+    public record Continuation(String completion, List<TokenOut> tokens, String finishReason, double perplexity,
+                               Double conceptScore) {
+    }
+
+    /**
+     * Per generated token of the steered continuation, and the cost of steering.
+     *
+     * @param steeredMsPerToken   mean time of one steered decoding forward
+     * @param unsteeredMsPerToken mean time of one unsteered forward on the same prefix (same loop)
+     * @param overhead            their ratio
+     * @param vectorNorm          ||v|| for vector steering
+     */
+    public record Diagnostics(List<SteeredRun.Step> steps, double steeredMsPerToken, double unsteeredMsPerToken,
+                              double overhead, Double vectorNorm) {
+    }
+
+    public record SteerResult(Long runId, String model, String fingerprint, String kind, Long operatorId,
+                              String conceptPrompt, int layer, double strength, long seed, Continuation normal,
+                              Continuation steered, Diagnostics diagnostics) {
+    }
+
+    public SteerResult steer(SteerSpec s) {
+        LanguageModel model;
+        Function<ai.djl.ndarray.NDManager, Steerer> steering;
+        long[] concept;
+        String conceptPrompt;
+        int layer;
+        Double vectorNorm = null;
+        OperatorRecord record = null;
+        if (s.operatorId() != null) {
+            Loaded loaded = load(s.operatorId());
+            record = loaded.record();
+            LanguageModel mdl = modelFor(record, s.model());
+            model = mdl;
+            layer = checkLayer(mdl, s.layer(), record.layer);
+            int at = layer;
+            SteeringOperator op = at == record.layer ? loaded.operator()
+                    : heavy.run("operator build", () -> OperatorBuilder.atLayer(mdl, loaded.operator(), at));
+            concept = op.conceptIds();
+            conceptPrompt = record.conceptPrompt;
+            steering = m -> new Injector(op, s.strength(), m, mdl.dataType());
+        } else {
+            LanguageModel mdl = resolve(s.model());
+            model = mdl;
+            layer = checkLayer(mdl, s.layer(), OperatorBuilder.defaultLayer(mdl.config().numLayers()));
+            concept = model.tokenizer().encode(s.vectorConcept());
+            if (concept.length == 0 || concept.length > MAX_CONCEPT_TOKENS) {
+                throw new Refusal(400, "invalid_vector.conceptPrompt", "vector.conceptPrompt: encodes to "
+                        + concept.length + " tokens, expected 1.." + MAX_CONCEPT_TOKENS);
+            }
+            long[] contrast = model.tokenizer().encode(s.vectorContrast() == null ? "" : s.vectorContrast());
+            if (contrast.length > MAX_CONCEPT_TOKENS) {
+                throw new Refusal(400, "invalid_vector.contrastPrompt", "vector.contrastPrompt: encodes to "
+                        + contrast.length + " tokens, at most " + MAX_CONCEPT_TOKENS);
+            }
+            SteeringVector v = SteeringVector.build(model, concept, contrast, layer);
+            vectorNorm = v.norm();
+            conceptPrompt = s.vectorConcept();
+            steering = m -> new VectorInjector(v, s.strength(), m, mdl.dataType());
+        }
+        long[] prompt = promptIds(model, s.prompt(), "prompt");
+        SteeredRun.Result normal = SteeredRun.run(model, prompt, s.params(), null, concept, 0);
+        SteeredRun.Result steered = SteeredRun.run(model, prompt, s.params(), steering, concept, TOP_SHIFTS);
+        Diagnostics diag = new Diagnostics(steered.steps(), steered.msPerToken(), steered.referenceMsPerToken(),
+                steered.referenceMsPerToken() > 0 ? steered.msPerToken() / steered.referenceMsPerToken() : 0,
+                vectorNorm);
+        String kind = record != null ? "operator" : "vector";
+        Continuation n = continuation(normal);
+        Continuation st = continuation(steered);
+        Map<String, Object> request = new LinkedHashMap<>();
+        request.put("model", model.id());
+        request.put(record != null ? "operatorId" : "vector", record != null ? record.id
+                : Map.of("conceptPrompt", s.vectorConcept(), "contrastPrompt",
+                s.vectorContrast() == null ? "" : s.vectorContrast()));
+        request.put("prompt", s.prompt());
+        request.put("strength", s.strength());
+        request.put("layer", layer);
+        request.put("params", s.params());
+        SteeringRun run = new SteeringRun();
+        run.modelId = model.id();
+        run.operatorId = record != null ? record.id : null;
+        run.kind = kind;
+        run.request = write(request);
+        run.normal = write(n);
+        run.steered = write(st);
+        run.diagnostics = write(diag);
+        Long runId = null;
+        try {
+            runId = library.saveRun(run);
+        } catch (RuntimeException e) {
+            if (!DatabaseErrors.unavailable(e)) {
+                throw e;
+            }
+            LOG.warnf("steering run not stored, the database is unavailable: %s", e.getMessage());
+        }
+        return new SteerResult(runId, model.id(), fingerprints.of(model), kind, run.operatorId, conceptPrompt, layer,
+                s.strength(), s.params().seed(), n, st, diag);
+    }
+
+    private static Continuation continuation(SteeredRun.Result r) {
+        List<TokenOut> tokens = new ArrayList<>();
+        for (GeneratedToken t : r.generation().tokens()) {
+            tokens.add(new TokenOut(t.id(), t.text(), t.logprob()));
+        }
+        return new Continuation(r.generation().completion(), tokens, r.generation().finishReason().name(),
+                r.perplexity(), r.conceptScore());
+    }
+
+    // ---- sweep ---------------------------------------------------------------------------------------------------
+
+    public record SweepSpec(long operatorId, String model, String prompt, List<Double> strengths,
+                            List<Integer> layers, GenerationParams params) {
+    }
+
+    /** One cell of the grid. */
+    public record SweepCell(int layer, double strength, String completion, int tokens, String finishReason,
+                            Double conceptScore, double perplexity) {
+    }
+
+    /**
+     * @param baseline the unsteered continuation (its concept score and perplexity are the reference values)
+     */
+    public record SweepResult(long operatorId, String model, String prompt, String conceptPrompt, int operatorLayer,
+                              Continuation baseline, List<SweepCell> cells, double ms) {
+    }
+
+    public SweepResult sweep(SweepSpec s) {
+        Loaded loaded = load(s.operatorId());
+        OperatorRecord record = loaded.record();
+        LanguageModel model = modelFor(record, s.model());
+        List<Integer> layers = s.layers() == null || s.layers().isEmpty() ? List.of(record.layer) : s.layers();
+        for (int l : layers) {
+            checkLayer(model, l, record.layer);
+        }
+        long[] prompt = promptIds(model, s.prompt(), "prompt");
+        long[] concept = loaded.operator().conceptIds();
+        return heavy.run("sweep", () -> {
+            long t0 = System.nanoTime();
+            Continuation base = continuation(SteeredRun.run(model, prompt, s.params(), null, concept, 0));
+            List<SweepCell> cells = new ArrayList<>();
+            for (int layer : layers) {
+                SteeringOperator op = OperatorBuilder.atLayer(model, loaded.operator(), layer);
+                for (double lambda : s.strengths()) {
+                    SteeredRun.Result r = SteeredRun.run(model, prompt, s.params(),
+                            m -> new Injector(op, lambda, m, model.dataType()), concept, 0);
+                    cells.add(new SweepCell(layer, lambda, r.generation().completion(), r.generation().tokens().size(),
+                            r.generation().finishReason().name(), r.conceptScore(), r.perplexity()));
+                }
+            }
+            return new SweepResult(record.id, model.id(), s.prompt(), record.conceptPrompt, record.layer, base, cells,
+                    (System.nanoTime() - t0) / 1e6);
+        });
+    }
+
+    // ---- shared checks -------------------------------------------------------------------------------------------
+
+    public LanguageModel resolve(String id) {
+        return registry.resolve(id).orElseThrow(() -> id == null || id.isBlank()
+                ? new Refusal(404, "no_model", "no model is loaded")
+                : new Refusal(404, "unknown_model", "model '" + id + "' is not loaded (loaded: "
+                + registry.all().stream().map(LanguageModel::id).toList() + ")"));
+    }
+
+    /** {@code layer} (or {@code dflt} when null) within 1..L, else 400 invalid_layer. */
+    public static int checkLayer(LanguageModel model, Integer layer, int dflt) {
+        int l = layer == null ? dflt : layer;
+        int n = model.config().numLayers();
+        if (l < 1 || l > n) {
+            throw new Refusal(400, "invalid_layer", "layer: must be between 1 and " + n + " (the layers of model '"
+                    + model.id() + "'), got " + l);
+        }
+        return l;
+    }
+
+    /** The prompt's ids: not empty, shorter than the context. */
+    public static long[] promptIds(LanguageModel model, String text, String field) {
+        long[] ids = model.tokenizer().encode(text);
+        int context = model.config().maxPositions();
+        if (ids.length == 0) {
+            throw new Refusal(400, "invalid_" + field, field + ": encodes to no tokens");
+        }
+        if (ids.length >= context) {
+            throw new Refusal(400, "invalid_" + field, field + ": is " + ids.length + " tokens; model '" + model.id()
+                    + "' has a context of " + context + " tokens");
+        }
+        return ids;
+    }
+
+    private static String abbreviate(String s, int n) {
+        return s.length() <= n ? s : s.substring(0, n - 1) + "…";
+    }
+
+    private String write(Object o) {
+        try {
+            return json.writeValueAsString(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,229 @@
+package lab.steering.steer;
+
+import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.PriorityQueue;
+import java.util.Set;
+import java.util.function.Function;
+import lab.steering.generate.GeneratedToken;
+import lab.steering.generate.Generation;
+import lab.steering.generate.GenerationParams;
+import lab.steering.generate.Generator;
+import lab.steering.generate.Sampler;
+import lab.steering.hook.Hooks;
+import lab.steering.model.KvCache;
+import lab.steering.model.LanguageModel;
+import lab.steering.model.Transformer;
+
+/**
+ * One continuation of a prompt, steered or not, decoded with the KV cache exactly as {@link Generator} does (same
+ * sampler, same stops), plus what the steering changed at each step. A second KV cache runs the unsteered model on
+ * the same, steered, prefix, so that both next-token distributions are compared in the same context: one extra
+ * one-token forward per step. Every NDArray is freed before it returns.
+ */
+public final class SteeredRun {
+
+    private SteeredRun() {
+    }
+
+    /** A token whose probability the steering changed: unsteered {@code before}, steered {@code after}. */
+    public record Shift(long id, String text, double before, double after) {
+    }
+
+    /**
+     * One generated token.
+     *
+     * @param logprob          log-probability under the steered model (temperature 1)
+     * @param unsteeredLogprob log-probability under the unsteered model, same prefix
+     * @param addedNorm        norm of the vector added to the residual at this position (|lambda| ||h|| / 2)
+     * @param residualNorm     ||h||, the unsteered residual at the injection site
+     * @param directionNorm    ||a_k|| (operator) or ||v|| (vector)
+     * @param conceptLogMass   log of the steered probability that this token is one of the concept's tokens
+     * @param kl               KL(steered || unsteered) of the next-token distributions, in nats
+     * @param raised           tokens whose probability rose most (steered - unsteered), largest first
+     * @param lowered          tokens whose probability fell most, largest fall first
+     */
+    public record Step(int index, long id, String text, double logprob, double unsteeredLogprob, double addedNorm,
+                       double residualNorm, double directionNorm, Double conceptLogMass, double kl,
+                       List<Shift> raised, List<Shift> lowered) {
+    }
+
+    /**
+     * @param perplexity         the unsteered model's perplexity of the generated tokens (fluency; lower is better)
+     * @param conceptScore       mean over steps of {@code conceptLogMass} (null when the concept has no ordinary token)
+     * @param msPerToken         mean time of one steered decoding forward (steps after the first)
+     * @param referenceMsPerToken mean time of the unsteered forward on the same prefix (the overhead's baseline)
+     */
+    public record Result(Generation generation, List<Step> steps, double perplexity, Double conceptScore,
+                         double msPerToken, double referenceMsPerToken) {
+    }
+
+    /**
+     * @param steering  makes this run's steering in the run's manager; null runs the unsteered model (no second cache)
+     * @param concept   the concept prompt's ids; BOS and EOS ids are not counted as concept tokens
+     * @param topShifts how many raised and lowered tokens each step reports (0: none)
+     */
+    public static Result run(LanguageModel model, long[] promptIds, GenerationParams params,
+                             Function<NDManager, Steerer> steering, long[] concept, int topShifts) {
+        if (promptIds.length == 0) {
+            throw new IllegalArgumentException("empty prompt");
+        }
+        Transformer tf = model.transformer();
+        int context = tf.config().maxPositions();
+        List<Integer> eos = tf.config().eosTokenIds();
+        int[] conceptTokens = conceptTokens(model, concept);
+        Sampler sampler = new Sampler(params);
+        long[] seq = Arrays.copyOf(promptIds, promptIds.length + params.maxNewTokens());
+        int len = promptIds.length;
+        List<GeneratedToken> out = new ArrayList<>();
+        List<Step> steps = new ArrayList<>();
+        Generation.FinishReason finish = Generation.FinishReason.length;
+        long steerNs = 0;
+        long refNs = 0;
+        int timed = 0;
+        long t0 = System.nanoTime();
+        long tPrompt = t0;
+        long tFirst = t0;
+        try (NDManager m = model.manager().newSubManager()) {
+            int cap = Math.min(seq.length, context);
+            Steerer steerer = steering == null ? null : steering.apply(m);
+            Hooks hooks = steerer == null ? Hooks.NONE : steerer.hooks();
+            try (KvCache cache = new KvCache(m, tf.config(), 1, cap, tf.dataType());
+                 KvCache refCache = steerer == null ? null : new KvCache(m, tf.config(), 1, cap, tf.dataType())) {
+                float[] logits = Generator.lastLogits(tf, m, promptIds, cache, hooks);
+                tPrompt = System.nanoTime();
+                float[] ref = steerer == null ? logits : Generator.lastLogits(tf, m, promptIds, refCache, Hooks.NONE);
+                for (int step = 0; step < params.maxNewTokens(); step++) {
+                    int next = sampler.next(logits);
+                    seq[len++] = next;
+                    String piece = model.tokenizer().pieceAt(Arrays.copyOf(seq, len), len - 1);
+                    double lp = Sampler.logProb(logits, next);
+                    out.add(new GeneratedToken(next, piece, lp));
+                    steps.add(step(model, step, next, piece, logits, ref, steerer, conceptTokens, topShifts));
+                    if (step == 0) {
+                        tFirst = System.nanoTime();
+                    }
+                    if (eos.contains(next)) {
+                        finish = Generation.FinishReason.eos;
+                        break;
+                    }
+                    if (step == params.maxNewTokens() - 1) {
+                        break;
+                    }
+                    if (len >= context) {
+                        finish = Generation.FinishReason.context;
+                        break;
+                    }
+                    long a = System.nanoTime();
+                    logits = Generator.lastLogits(tf, m, new long[] {next}, cache, hooks);
+                    long b = System.nanoTime();
+                    if (steerer != null) {
+                        ref = Generator.lastLogits(tf, m, new long[] {next}, refCache, Hooks.NONE);
+                    } else {
+                        ref = logits;
+                    }
+                    steerNs += b - a;
+                    refNs += System.nanoTime() - b;
+                    timed++;
+                }
+            }
+        }
+        long tEnd = System.nanoTime();
+        long[] gen = out.stream().mapToLong(GeneratedToken::id).toArray();
+        double perToken = out.size() > 1 ? (tEnd - tFirst) / 1e6 / (out.size() - 1) : (tEnd - tPrompt) / 1e6;
+        Generation g = new Generation(promptIds, model.tokenizer().pieces(promptIds), List.copyOf(out),
+                model.tokenizer().decodeText(gen), finish, (tPrompt - t0) / 1e6, perToken);
+        double nll = 0;
+        double mass = 0;
+        for (Step s : steps) {
+            nll -= s.unsteeredLogprob();
+            mass += s.conceptLogMass() == null ? 0 : s.conceptLogMass();
+        }
+        Double score = conceptTokens.length == 0 || steps.isEmpty() ? null : mass / steps.size();
+        return new Result(g, List.copyOf(steps), Math.exp(nll / Math.max(1, steps.size())), score,
+                timed == 0 ? 0 : steerNs / 1e6 / timed, timed == 0 || steering == null ? 0 : refNs / 1e6 / timed);
+    }
+
+    /** The concept's distinct token ids, without BOS and EOS. */
+    static int[] conceptTokens(LanguageModel model, long[] concept) {
+        Set<Integer> special = new LinkedHashSet<>(model.config().eosTokenIds());
+        special.add(model.config().bosTokenId());
+        Set<Integer> out = new LinkedHashSet<>();
+        for (long id : concept) {
+            if (!special.contains((int) id)) {
+                out.add((int) id);
+            }
+        }
+        return out.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private static Step step(LanguageModel model, int index, int next, String piece, float[] logits, float[] ref,
+                             Steerer steerer, int[] conceptTokens, int topShifts) {
+        double[] p = softmax(logits);
+        double[] q = ref == logits ? p : softmax(ref);
+        double kl = 0;
+        for (int i = 0; i < p.length; i++) {
+            if (p[i] > 0 && q[i] > 0) {
+                kl += p[i] * Math.log(p[i] / q[i]);
+            }
+        }
+        Double conceptLogMass = null;
+        if (conceptTokens.length > 0) {
+            double s = 0;
+            for (int c : conceptTokens) {
+                s += c < p.length ? p[c] : 0;
+            }
+            conceptLogMass = Math.log(Math.max(s, Double.MIN_NORMAL));
+        }
+        List<Shift> raised = List.of();
+        List<Shift> lowered = List.of();
+        if (topShifts > 0 && steerer != null) {
+            raised = top(model, p, q, topShifts, 1);
+            lowered = top(model, p, q, topShifts, -1);
+        }
+        return new Step(index, next, piece, Math.log(p[next]), Math.log(q[next]),
+                steerer == null ? 0 : steerer.lastAddedNorm(), steerer == null ? 0 : steerer.lastResidualNorm(),
+                steerer == null ? 0 : steerer.lastDirectionNorm(), conceptLogMass, Math.max(0, kl), raised, lowered);
+    }
+
+    /** The k tokens with the largest {@code sign * (p - q)} and a non-zero change, largest first. */
+    static List<Shift> top(LanguageModel model, double[] p, double[] q, int k, int sign) {
+        PriorityQueue<Integer> heap = new PriorityQueue<>(
+                (a, b) -> Double.compare(sign * (p[a] - q[a]), sign * (p[b] - q[b])));
+        for (int i = 0; i < p.length; i++) {
+            if (sign * (p[i] - q[i]) <= 0) {
+                continue;
+            }
+            heap.add(i);
+            if (heap.size() > k) {
+                heap.poll();
+            }
+        }
+        List<Shift> out = new ArrayList<>();
+        while (!heap.isEmpty()) {
+            int i = heap.poll();
+            out.add(0, new Shift(i, model.tokenizer().decode(new long[] {i}), q[i], p[i]));
+        }
+        return out;
+    }
+
+    static double[] softmax(float[] logits) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (float l : logits) {
+            max = Math.max(max, l);
+        }
+        double[] p = new double[logits.length];
+        double sum = 0;
+        for (int i = 0; i < p.length; i++) {
+            p[i] = Math.exp(logits[i] - max);
+            sum += p[i];
+        }
+        for (int i = 0; i < p.length; i++) {
+            p[i] /= sum;
+        }
+        return p;
+    }
+}

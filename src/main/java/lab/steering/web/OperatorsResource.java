@@ -1,0 +1,174 @@
+package lab.steering.web;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.PATCH;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.io.IOException;
+import java.net.URI;
+import java.time.OffsetDateTime;
+import java.util.Arrays;
+import java.util.List;
+import lab.steering.model.LanguageModel;
+import lab.steering.service.OperatorLibrary;
+import lab.steering.service.SteeringService;
+import lab.steering.steer.OperatorBuilder;
+import lab.steering.store.OperatorRecord;
+
+/** /api/operators: build, list, read, rename, delete, export and import steering operators. */
+@Path("/api/operators")
+@Produces(MediaType.APPLICATION_JSON)
+public class OperatorsResource {
+
+    @Inject
+    SteeringService steering;
+    @Inject
+    OperatorLibrary library;
+    @Inject
+    ObjectMapper json;
+
+    /** An operator as the API shows it (never its tensors: see export). */
+    public record OperatorView(long id, String name, String description, List<String> tags, String model,
+                               String fingerprint, String conceptPrompt, long[] conceptIds, int layer, String form,
+                               Integer rank, String dtype, long sizeBytes, String sha256, OffsetDateTime createdAt,
+                               JsonNode build) {
+    }
+
+    OperatorView view(OperatorRecord r) {
+        try {
+            return new OperatorView(r.id, r.name, r.description, Arrays.asList(r.tags), r.modelId,
+                    r.modelFingerprint, r.conceptPrompt, json.readValue(r.conceptIds, long[].class), r.layer, r.form,
+                    r.rank, r.dtype, r.sizeBytes, r.sha256, r.createdAt, r.build == null ? null : json.readTree(r.build));
+        } catch (IOException e) {
+            throw new IllegalStateException("operator " + r.id + ": stored JSON is not readable", e);
+        }
+    }
+
+    @POST
+    @Consumes(MediaType.APPLICATION_JSON)
+    public Response build(SteeringRequests.Build req) {
+        if (req == null) {
+            throw new ApiException(400, "missing_body", "a JSON body is required");
+        }
+        SteeringRequests.name(req.name(), true);
+        SteeringRequests.description(req.description());
+        SteeringRequests.tags(req.tags());
+        LanguageModel model = steering.resolve(req.model());
+        SteeringRequests.required(req.conceptPrompt(), "conceptPrompt");
+        String form = req.form() == null ? "full" : req.form();
+        if (!form.equals("full") && !form.equals("lowrank")) {
+            throw ApiException.badField("form", "must be \"full\" or \"lowrank\", got \"" + form + "\"");
+        }
+        int d = model.config().hiddenSize();
+        if (form.equals("full") && (req.rank() != null || req.energy() != null)) {
+            throw ApiException.badField(req.rank() != null ? "rank" : "energy", "applies to form \"lowrank\" only");
+        }
+        if (req.rank() != null && req.energy() != null) {
+            throw ApiException.badField("rank", "give rank or energy, not both");
+        }
+        if (req.rank() != null && (req.rank() < 1 || req.rank() > d)) {
+            throw ApiException.badField("rank", "must be between 1 and " + d + " (d of model '" + model.id()
+                    + "'), got " + req.rank());
+        }
+        double energy = req.energy() == null ? 0.99 : req.energy();
+        if (!(energy > 0 && energy <= 1)) {
+            throw ApiException.badField("energy", "must be in (0, 1], got " + req.energy());
+        }
+        int layer = SteeringService.checkLayer(model, req.layer(),
+                OperatorBuilder.defaultLayer(model.config().numLayers()));
+        long[] ids = model.tokenizer().encode(req.conceptPrompt());
+        if (ids.length == 0 || ids.length > SteeringService.MAX_CONCEPT_TOKENS) {
+            throw ApiException.badField("conceptPrompt", "encodes to " + ids.length + " tokens, expected 1.."
+                    + SteeringService.MAX_CONCEPT_TOKENS);
+        }
+        if ((long) ids.length * d * d > SteeringService.MAX_DENSE_VALUES) {
+            throw ApiException.badField("conceptPrompt", ids.length + " tokens x d^2 = " + (long) ids.length * d * d
+                    + " values exceeds the dense operator limit of " + SteeringService.MAX_DENSE_VALUES
+                    + "; use a shorter concept prompt");
+        }
+        OperatorRecord r = steering.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids,
+                layer, form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy);
+        return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
+    }
+
+    @GET
+    public List<OperatorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
+                                   @QueryParam("limit") Integer limit) {
+        int n = limit == null ? 100 : limit;
+        if (n < 1 || n > 500) {
+            throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
+        }
+        return library.search(model, q, n).stream().map(this::view).toList();
+    }
+
+    @GET
+    @Path("/{id}")
+    public OperatorView get(@PathParam("id") long id) {
+        return view(steering.record(id));
+    }
+
+    @PATCH
+    @Path("/{id}")
+    @Consumes(MediaType.APPLICATION_JSON)
+    public OperatorView patch(@PathParam("id") long id, SteeringRequests.Patch req) {
+        if (req == null) {
+            throw new ApiException(400, "missing_body", "a JSON body is required");
+        }
+        SteeringRequests.name(req.name(), false);
+        SteeringRequests.description(req.description());
+        SteeringRequests.tags(req.tags());
+        return view(library.patch(id, req.name(), req.description(), req.tags())
+                .orElseThrow(() -> ApiException.notFound("unknown_operator", "operator " + id + " does not exist")));
+    }
+
+    @DELETE
+    @Path("/{id}")
+    public Response delete(@PathParam("id") long id) {
+        if (!library.delete(id)) {
+            throw ApiException.notFound("unknown_operator", "operator " + id + " does not exist");
+        }
+        return Response.noContent().build();
+    }
+
+    /** The operator as a safetensors file: the stored bytes, unchanged. */
+    @GET
+    @Path("/{id}/export")
+    @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.APPLICATION_JSON})
+    public Response export(@PathParam("id") long id) {
+        OperatorRecord r = steering.record(id);
+        byte[] data = steering.export(id);
+        return Response.ok(data, MediaType.APPLICATION_OCTET_STREAM_TYPE)
+                .header("Content-Disposition", "attachment; filename=\"operator-" + id + ".safetensors\"")
+                .header("X-Content-SHA256", r.sha256)
+                .build();
+    }
+
+    /**
+     * A safetensors file as written by export (the request body, any content type). It is checked in full
+     * (structure, dtype, shapes, data checksum, then the model's fingerprint) before anything is written.
+     */
+    @POST
+    @Path("/import")
+    @Consumes(MediaType.WILDCARD)
+    public Response importFile(byte[] body, @QueryParam("model") String model, @QueryParam("name") String name,
+                               @QueryParam("description") String description, @QueryParam("tags") String tags,
+                               @QueryParam("sha256") String sha256) {
+        SteeringRequests.name(name, false);
+        SteeringRequests.description(description);
+        List<String> tagList = tags == null ? null
+                : Arrays.stream(tags.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+        SteeringRequests.tags(tagList);
+        OperatorRecord r = steering.importFile(body, model, name, description, tagList, sha256);
+        return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
+    }
+}

@@ -1,0 +1,122 @@
+package lab.steering.web;
+
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import lab.steering.generate.GenerationParams;
+import lab.steering.service.SteeringService;
+
+/** Request bodies of the steering API and the field checks they share (each error names its field). */
+public final class SteeringRequests {
+
+    private SteeringRequests() {
+    }
+
+    /**
+     * POST /api/operators.
+     *
+     * @param layer  split layer l_s, 1..L (default 2L/3)
+     * @param form   "full" (default) or "lowrank"
+     * @param rank   lowrank only: the rank kept for every concept token (1..d)
+     * @param energy lowrank only, instead of rank: keep the smallest rank holding this fraction of every token's
+     *               squared Frobenius norm, in (0, 1] (default 0.99)
+     */
+    public record Build(String name, String description, List<String> tags, String model, String conceptPrompt,
+                        Integer layer, String form, Integer rank, Double energy) {
+    }
+
+    /** PATCH /api/operators/{id}: absent fields are unchanged. */
+    public record Patch(String name, String description, List<String> tags) {
+    }
+
+    /** The additive baseline: v = mean residual(conceptPrompt) - mean residual(contrastPrompt, default ""). */
+    public record Vector(String conceptPrompt, String contrastPrompt) {
+    }
+
+    /** POST /api/steer: {@code operatorId} or {@code vector}. */
+    public record Steer(String model, Long operatorId, Vector vector, String prompt, Double strength, Integer layer,
+                        Integer maxNewTokens, Double temperature, Integer topK, Double topP, Long seed) {
+    }
+
+    /** POST /api/steer/sweep. */
+    public record Sweep(Long operatorId, String model, String prompt, List<Double> strengths, List<Integer> layers,
+                        Integer maxNewTokens, Double temperature, Integer topK, Double topP, Long seed) {
+    }
+
+    static final int MAX_NAME = 200;
+    static final int MAX_DESCRIPTION = 4000;
+    static final int MAX_TAGS = 20;
+    static final int MAX_TAG = 50;
+    static final int MAX_SWEEP_STRENGTHS = 16;
+    static final int MAX_SWEEP_CELLS = 64;
+    static final int MAX_SWEEP_TOKENS = 256;
+
+    static void name(String name, boolean required) {
+        if (name == null && !required) {
+            return;
+        }
+        if (name == null || name.isBlank()) {
+            throw ApiException.badField("name", "must not be empty");
+        }
+        if (name.length() > MAX_NAME) {
+            throw ApiException.badField("name", "must be at most " + MAX_NAME + " characters");
+        }
+    }
+
+    static void description(String description) {
+        if (description != null && description.length() > MAX_DESCRIPTION) {
+            throw ApiException.badField("description", "must be at most " + MAX_DESCRIPTION + " characters");
+        }
+    }
+
+    static void tags(List<String> tags) {
+        if (tags == null) {
+            return;
+        }
+        if (tags.size() > MAX_TAGS) {
+            throw ApiException.badField("tags", "at most " + MAX_TAGS + " tags, got " + tags.size());
+        }
+        for (String t : tags) {
+            if (t == null || t.isBlank() || t.length() > MAX_TAG) {
+                throw ApiException.badField("tags", "each tag must be 1.." + MAX_TAG + " characters, got '" + t + "'");
+            }
+        }
+    }
+
+    static double strength(Double s, String field) {
+        double v = s == null ? 1.0 : s;
+        if (!(v >= -SteeringService.MAX_STRENGTH && v <= SteeringService.MAX_STRENGTH)) {
+            throw ApiException.badField(field, "must be between " + -SteeringService.MAX_STRENGTH + " and "
+                    + SteeringService.MAX_STRENGTH + ", got " + s);
+        }
+        return v;
+    }
+
+    static void required(Object value, String field) {
+        if (value == null || value instanceof String str && str.isEmpty()) {
+            throw ApiException.badField(field, "is required");
+        }
+    }
+
+    /** Generation parameters, with the rules and defaults of /api/generate. */
+    static GenerationParams params(Integer maxNewTokens, int dflt, int max, Double temperature, Integer topK,
+                                   Double topP, Long seed) {
+        int maxNew = maxNewTokens == null ? dflt : maxNewTokens;
+        if (maxNew < 1 || maxNew > max) {
+            throw ApiException.badField("maxNewTokens", "must be between 1 and " + max + ", got " + maxNew);
+        }
+        double t = temperature == null ? 0 : temperature;
+        if (!(t >= 0 && t <= 100)) {
+            throw ApiException.badField("temperature", "must be between 0 and 100, got " + temperature);
+        }
+        int k = topK == null ? 0 : topK;
+        if (k < 0) {
+            throw ApiException.badField("topK", "must be >= 0 (0 = off), got " + k);
+        }
+        double p = topP == null ? 1 : topP;
+        if (!(p > 0 && p <= 1)) {
+            throw ApiException.badField("topP", "must be in (0, 1], got " + topP);
+        }
+        long s = seed != null ? seed : ThreadLocalRandom.current().nextLong(1L << 48);
+        return new GenerationParams(maxNew, t, k, p, s);
+    }
+}
