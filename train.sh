@@ -10,7 +10,7 @@
 #   CORPUS_DIR [target/corpus]   TRAIN_OUT [target/train]   MODEL_NAME [steering-lab-base]   MODELS_DIR [models]
 #   TRAIN_CONFIG [train/steering-lab-base.properties]   TRAIN_STEPS (overrides steps= of the config)
 #   TRAIN_HOURS (stop this invocation, with a checkpoint, after that many hours; rerun to continue)
-#   TRAIN_THREADS [2]   JAVA_OPTS [-Xmx8g]   SKIP_COMPILE=1 (use the classes already built)
+#   TRAIN_THREADS [2]   JAVA_OPTS [-Xmx4g -XX:MaxDirectMemorySize=512m]   SKIP_COMPILE=1 (use the classes already built)
 # Logs go to stdout; $TRAIN_OUT/metrics.jsonl keeps every progress and validation line. See docs/training.md.
 set -euo pipefail
 
@@ -24,7 +24,10 @@ MODEL_NAME="${MODEL_NAME:-steering-lab-base}"
 MODELS_DIR="${MODELS_DIR:-models}"
 TRAIN_CONFIG="${TRAIN_CONFIG:-train/steering-lab-base.properties}"
 TRAIN_THREADS="${TRAIN_THREADS:-2}"
-JAVA_OPTS="${JAVA_OPTS:--Xmx8g}"
+# MaxDirectMemorySize: DJL copies every array it creates from Java (ids, RoPE tables, masks) through a direct
+# ByteBuffer that is only freed when the GC collects it; without a cap (default: the heap size) those buffers piled
+# up to gigabytes of RSS between old-generation collections. With it, the JVM collects when the cap is reached.
+JAVA_OPTS="${JAVA_OPTS:--Xmx4g -XX:MaxDirectMemorySize=512m}"
 # PASSIVE: OpenMP threads sleep instead of spinning at barriers. On a shared machine spinning threads burnt 2-3x
 # the CPU time per step for the same work (docs/training.md, "Throughput").
 export OMP_NUM_THREADS="$TRAIN_THREADS" MKL_NUM_THREADS="$TRAIN_THREADS" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
