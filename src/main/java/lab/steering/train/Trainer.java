@@ -44,6 +44,9 @@ public final class Trainer {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** Computations of one step before a non-finite loss or gradient ends the run. */
+    static final int MAX_ATTEMPTS = 3;
+
     /** Steps between explicit garbage collections (see the loop). */
     static final int GC_EVERY = 50;
 
@@ -210,29 +213,50 @@ public final class Trainer {
             }
             long t0 = System.nanoTime();
             double lr = cfg.learningRate(step);
-            double loss = 0;
-            try (NDScope stepScope = new NDScope()) {
-                stepScope.suppressNotUsedWarning();
-                for (int micro = 0; micro < cfg.accum(); micro++) {
-                    TokenData.sampleWindows(data.train(), cfg.context(), cfg.seed(), step, micro, cfg.batch(), windows);
-                    try (NDManager m = root.newSubManager(); NDScope scope = new NDScope();
-                         GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                        scope.suppressNotUsedWarning();
-                        NDArray ids = m.create(windows, new Shape(cfg.batch(), cfg.context() + 1));
-                        NDArray l = model.loss(ids);
-                        gc.backward(cfg.accum() == 1 ? l : l.div(cfg.accum()));
-                        loss += l.getFloat() / cfg.accum();
+            double loss = Double.NaN;
+            boolean finite = false;
+            // A non-finite loss or gradient skips the update (parameters and moments untouched) and the step is
+            // computed again from the same windows. In the first run one step gave NaN once, and the same step
+            // replayed from the checkpoint was finite: a transient fault, not a divergence.
+            for (int attempt = 1; attempt <= MAX_ATTEMPTS && !finite; attempt++) {
+                loss = 0;
+                try (NDScope stepScope = new NDScope()) {
+                    stepScope.suppressNotUsedWarning();
+                    for (int micro = 0; micro < cfg.accum(); micro++) {
+                        TokenData.sampleWindows(data.train(), cfg.context(), cfg.seed(), step, micro, cfg.batch(),
+                                windows);
+                        try (NDManager m = root.newSubManager(); NDScope scope = new NDScope();
+                             GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                            scope.suppressNotUsedWarning();
+                            NDArray ids = m.create(windows, new Shape(cfg.batch(), cfg.context() + 1));
+                            NDArray l = model.loss(ids);
+                            gc.backward(cfg.accum() == 1 ? l : l.div(cfg.accum()));
+                            loss += l.getFloat() / cfg.accum();
+                        }
                     }
+                    Map<String, NDArray> grads = new LinkedHashMap<>();
+                    params.forEach((name, p) -> grads.put(name, p.getGradient()));
+                    lastNorm = clipGlobalNorm(grads, cfg.clip());
+                    finite = Double.isFinite(loss) && Double.isFinite(lastNorm);
+                    if (finite) {
+                        adam.step(params, grads, lr);
+                    }
+                    zero(grads.values()); // PyTorch accumulates into .grad: clear it for the next step
                 }
-                Map<String, NDArray> grads = new LinkedHashMap<>();
-                params.forEach((name, p) -> grads.put(name, p.getGradient()));
-                lastNorm = clipGlobalNorm(grads, cfg.clip());
-                adam.step(params, grads, lr);
-                grads.values().forEach(g -> g.subi(g)); // PyTorch accumulates into .grad: zero it for the next step
+                if (!finite) {
+                    opt.log().printf(java.util.Locale.ROOT, "non-finite loss %s / gradient norm %s at step %d "
+                            + "(attempt %d of %d): update skipped%n", loss, lastNorm, step, attempt, MAX_ATTEMPTS);
+                    ObjectNode bad = JSON.createObjectNode();
+                    bad.put("step", step);
+                    bad.put("attempt", attempt);
+                    bad.put("loss", Double.toString(loss));
+                    bad.put("gradNorm", Double.toString(lastNorm));
+                    metrics("nonfinite", bad);
+                }
             }
-            if (!Double.isFinite(loss)) {
-                throw new IllegalStateException("loss is " + loss + " at step " + step + " (lr " + lr
-                        + "): lower --peak-lr or resume from the checkpoint");
+            if (!finite) {
+                throw new IllegalStateException("loss " + loss + ", gradient norm " + lastNorm + " at step " + step
+                        + " in " + MAX_ATTEMPTS + " attempts (lr " + lr + "): lower --peak-lr or resume from the checkpoint");
             }
             step++;
             tokensSeen += cfg.tokensPerStep();
@@ -342,6 +366,13 @@ public final class Trainer {
         st.set("validation", history);
         Checkpoint.save(run, params, adam, st);
         opt.log().printf("checkpoint at step %d written in %.1f s%n", step, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** Sets gradients to 0 in place; unlike {@code g.subi(g)}, this also clears NaN and infinity. */
+    static void zero(Iterable<NDArray> grads) {
+        for (NDArray g : grads) {
+            g.set(new ai.djl.ndarray.index.NDIndex("..."), 0f);
+        }
     }
 
     /**

@@ -106,4 +106,31 @@ class TrainerTest {
         TokenData.sampleWindows(tokens, 8, 42, 18, 0, 3, b);
         assertFalse(java.util.Arrays.equals(a, b));
     }
+
+    @Test
+    void zeroClearsNanAndInfinityInPlace() {
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(ai.djl.Device.cpu())) {
+            ai.djl.ndarray.NDArray g = m.create(new float[] {Float.NaN, Float.POSITIVE_INFINITY, -2f, 3f});
+            Trainer.zero(java.util.List.of(g));
+            assertArrayEquals(new float[] {0f, 0f, 0f, 0f}, g.toFloatArray(), 0f);
+        }
+    }
+
+    /** zero() reaches the gradient PyTorch accumulates into: a second backward after it gives 1, not 2. */
+    @Test
+    void zeroResetsTheAccumulatedGradient() {
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(ai.djl.Device.cpu())) {
+            ai.djl.ndarray.NDArray p = m.create(new float[] {1f, 2f});
+            p.setRequiresGradient(true);
+            for (int i = 0; i < 2; i++) {
+                try (ai.djl.training.GradientCollector gc = ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+                    gc.backward(p.sum());
+                }
+                ai.djl.ndarray.NDArray g = p.getGradient();
+                assertArrayEquals(new float[] {1f, 1f}, g.toFloatArray(), 0f, "backward " + i);
+                Trainer.zero(java.util.List.of(g));
+                g.close();
+            }
+        }
+    }
 }
