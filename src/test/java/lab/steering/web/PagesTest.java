@@ -1,0 +1,64 @@
+package lab.steering.web;
+
+import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.not;
+
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.restassured.http.ContentType;
+import java.util.Map;
+import lab.steering.SharedModels;
+import lab.steering.TestModels;
+import org.junit.jupiter.api.Test;
+
+/** The HTML pages: each answers 200 with its key elements, escapes user text and shows field errors inline. */
+@QuarkusTest
+@QuarkusTestResource(TestModels.class)
+class PagesTest {
+
+    static final String MODEL = SharedModels.STORIES_TEXT;
+    static final String SCRIPT = "<script>alert(1)</script>";
+
+    static long steerRun(String prompt) {
+        return given().contentType(ContentType.JSON)
+                .body(Map.of("model", MODEL, "vector", Map.of("conceptPrompt", "dog"), "prompt", prompt,
+                        "strength", 4.0, "maxNewTokens", 6))
+                .post("/api/steer").then().statusCode(200).extract().jsonPath().getLong("runId");
+    }
+
+    @Test
+    void layoutLinksEveryPage() {
+        given().get("/").then().statusCode(200)
+                .body(containsString("href=\"/analyze\""), containsString("href=\"/operators\""),
+                        containsString("href=\"/steer\""), containsString("href=\"/sweep\""),
+                        containsString("href=\"/runs\""), containsString("href=\"/models\""));
+    }
+
+    @Test
+    void modelsPageListsLoadedModelsWithShapes() {
+        given().get("/models").then().statusCode(200)
+                .body(containsString("id=\"models\""), containsString("data-model=\"" + MODEL + "\""),
+                        containsString("Folders that failed to load"));
+    }
+
+    @Test
+    void runsPageListsOpensAndComparesRunsWithPromptEscaped() {
+        long a = steerRun("Once upon a time " + SCRIPT);
+        long b = steerRun("The cat sat");
+        given().get("/runs").then().statusCode(200)
+                .body(containsString("href=\"/runs/" + a + "\""), containsString("&lt;script&gt;"),
+                        not(containsString(SCRIPT)));
+        given().get("/runs/" + a).then().statusCode(200)
+                .body(containsString("id=\"normal\""), containsString("id=\"steered\""),
+                        containsString("id=\"diagnostics\""), containsString("&lt;script&gt;"),
+                        not(containsString(SCRIPT)));
+        given().get("/runs/compare?a=" + a + "&b=" + b).then().statusCode(200)
+                .body(containsString("id=\"run-a\""), containsString("id=\"run-b\""));
+    }
+
+    @Test
+    void unknownRunIs404WithMessage() {
+        given().get("/runs/999999999").then().statusCode(404).body(containsString("does not exist"));
+    }
+}
