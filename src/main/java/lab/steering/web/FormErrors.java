@@ -17,6 +17,11 @@ public record FormErrors(String field, String code, String message) {
         return f.equals(field) ? message : null;
     }
 
+    /** The message when a field is at fault and it is neither {@code a} nor {@code b} (shown once, under a row). */
+    public String otherThan(String a, String b) {
+        return field != null && !field.equals(a) && !field.equals(b) ? message : null;
+    }
+
     /** The message of an error that names no field (unknown operator, busy, ...), else null. */
     public String general() {
         return field == null ? message : null;

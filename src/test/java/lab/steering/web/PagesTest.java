@@ -57,6 +57,55 @@ class PagesTest {
                 .body(containsString("id=\"run-a\""), containsString("id=\"run-b\""));
     }
 
+    static String analyzeUntilDone(String prompt) throws InterruptedException {
+        String panel = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("prompt", prompt).formParam("topK", "4")
+                .formParam("layers", "auto").formParam("bothSigns", "on")
+                .post("/analyze").then().statusCode(202)
+                .body(containsString("id=\"panel\""), containsString("hx-trigger=\"every 500ms\""))
+                .extract().asString();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("hx-get=\"/analyze/jobs/([^\"]+)\"").matcher(panel);
+        org.junit.jupiter.api.Assertions.assertTrue(m.find(), panel);
+        String id = m.group(1);
+        for (int i = 0; i < 600; i++) {
+            String html = given().get("/analyze/jobs/" + id).then().statusCode(200).extract().asString();
+            if (!html.contains("every 500ms")) {
+                return html;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("analysis did not finish");
+    }
+
+    @Test
+    void analyzePageRunsAJobAndShowsSpectraDecodedTokensAndLayerSweep() throws Exception {
+        given().get("/analyze").then().statusCode(200).body(containsString("id=\"analyze\""));
+        String html = analyzeUntilDone("Once upon a time " + SCRIPT);
+        org.hamcrest.MatcherAssert.assertThat(html, org.hamcrest.Matchers.allOf(containsString("class=\"done\""),
+                containsString("id=\"reconstruction\""), containsString("id=\"spectra\""),
+                containsString("class=\"point\""), containsString("id=\"stable-ranks\""),
+                containsString("class=\"grid decoded\""), containsString("id=\"layer-sweep\""),
+                containsString("id=\"export\""), containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
+    }
+
+    @Test
+    void analyzeShowsABadFieldNextToIt() {
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("prompt", "Hello").formParam("topK", "999")
+                .post("/analyze").then().statusCode(200)
+                .body(containsString("data-field=\"topK\""), not(containsString("every 500ms")));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("prompt", "")
+                .post("/analyze").then().statusCode(200).body(containsString("data-field=\"prompt\""));
+    }
+
+    @Test
+    void analyzeExportDownloadsTheJacobianFile() {
+        given().contentType(ContentType.URLENC).formParam("model", MODEL).formParam("prompt", "Once upon")
+                .post("/analyze/export").then().statusCode(200)
+                .header("Content-Disposition", containsString(".safetensors"));
+    }
+
     @Test
     void unknownRunIs404WithMessage() {
         given().get("/runs/999999999").then().statusCode(404).body(containsString("does not exist"));
