@@ -107,6 +107,36 @@ class PagesTest {
     }
 
     @Test
+    void steerPageShowsBothContinuationsAndStoresARun() {
+        given().get("/steer").then().statusCode(200).body(containsString("id=\"steer\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog")
+                .formParam("prompt", "Once upon a time " + SCRIPT).formParam("strength", "6")
+                .formParam("maxNewTokens", "8")
+                .post("/steer").then().statusCode(200)
+                .body(containsString("id=\"normal\""), containsString("id=\"steered\""),
+                        containsString("class=\"run-link\""), containsString("id=\"diagnostics\""),
+                        containsString("&lt;script&gt;"), not(containsString(SCRIPT)),
+                        not(containsString("<html")));
+    }
+
+    @Test
+    void steerShowsBadFieldsNextToThem() {
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog")
+                .formParam("prompt", "Hello").formParam("strength", "lots")
+                .post("/steer").then().statusCode(200).body(containsString("data-field=\"strength\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "operator")
+                .formParam("prompt", "Hello").formParam("strength", "2")
+                .post("/steer").then().statusCode(200).body(containsString("data-field=\"operatorId\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "")
+                .formParam("prompt", "Hello").formParam("strength", "2")
+                .post("/steer").then().statusCode(200).body(containsString("data-field=\"conceptPrompt\""));
+    }
+
+    @Test
     void unknownRunIs404WithMessage() {
         given().get("/runs/999999999").then().statusCode(404).body(containsString("does not exist"));
     }
