@@ -137,6 +137,54 @@ class PagesTest {
     }
 
     @Test
+    void operatorsPageBuildsListsFiltersEditsAndDeletes() {
+        given().get("/operators").then().statusCode(200)
+                .body(containsString("id=\"build\""), containsString("(default 2L/3)"), containsString("id=\"import\""));
+        String built = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("name", "pages " + SCRIPT).formParam("model", MODEL).formParam("conceptPrompt", "The dog barked")
+                .formParam("form", "lowrank").formParam("rank", "4").formParam("tags", "ui, test")
+                .post("/operators").then().statusCode(200)
+                .header("HX-Trigger", "operators-changed")
+                .body(containsString("id=\"created\""), containsString("&lt;script&gt;"), not(containsString(SCRIPT)))
+                .extract().asString();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("href=\"/operators/(\\d+)\"").matcher(built);
+        org.junit.jupiter.api.Assertions.assertTrue(m.find(), built);
+        long id = Long.parseLong(m.group(1));
+        given().header("HX-Request", "true").get("/operators?q=pages&model=" + MODEL).then().statusCode(200)
+                .body(containsString("data-operator=\"" + id + "\""), not(containsString("<html")));
+        given().header("HX-Request", "true").get("/operators?q=nothing-matches-this").then().statusCode(200)
+                .body(containsString("id=\"no-operators\""));
+        given().get("/operators/" + id).then().statusCode(200)
+                .body(containsString("id=\"edit\""), containsString("hx-confirm="), containsString("ui, test"));
+        given().contentType(ContentType.URLENC).formParam("name", "renamed").formParam("description", "d")
+                .formParam("tags", "a, b").post("/operators/" + id).then().statusCode(200)
+                .body(containsString("renamed"), containsString("Saved."));
+        given().contentType(ContentType.URLENC).formParam("name", "").formParam("description", "d")
+                .formParam("tags", "a").post("/operators/" + id).then().statusCode(200)
+                .body(containsString("data-field=\"name\""));
+        given().header("HX-Request", "true").post("/operators/" + id + "/delete").then().statusCode(200)
+                .header("HX-Redirect", "/operators");
+        given().get("/operators/" + id).then().statusCode(404);
+    }
+
+    @Test
+    void operatorBuildShowsBadFieldsNextToThem() {
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("name", "x").formParam("model", MODEL).formParam("conceptPrompt", "")
+                .post("/operators").then().statusCode(200).body(containsString("data-field=\"conceptPrompt\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("name", "x").formParam("model", MODEL).formParam("conceptPrompt", "dog")
+                .formParam("layer", "99")
+                .post("/operators").then().statusCode(200).body(containsString("data-field=\"layer\""));
+    }
+
+    @Test
+    void operatorImportRejectsAnEmptyFileInline() {
+        given().multiPart("file", "bad.safetensors", new byte[]{1, 2, 3}).multiPart("name", "bad")
+                .post("/operators/import").then().statusCode(400).body(containsString("class=\"error"));
+    }
+
+    @Test
     void unknownRunIs404WithMessage() {
         given().get("/runs/999999999").then().statusCode(404).body(containsString("does not exist"));
     }
