@@ -185,6 +185,25 @@ class PagesTest {
     }
 
     @Test
+    void sweepPageShowsTheGridAndSuggestsACell() {
+        long id = given().contentType(ContentType.JSON)
+                .body(Map.of("name", "sweep-ui", "model", MODEL, "conceptPrompt", "The dog barked", "form", "lowrank",
+                        "rank", 4))
+                .post("/api/operators").then().statusCode(201).extract().jsonPath().getLong("id");
+        given().get("/sweep?operator=" + id).then().statusCode(200).body(containsString("id=\"sweep\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("operatorId", Long.toString(id)).formParam("prompt", "Once upon a time " + SCRIPT)
+                .formParam("strengths", "0, 4").formParam("layers", "2, 3").formParam("maxNewTokens", "4")
+                .post("/sweep").then().statusCode(200)
+                .body(containsString("id=\"sweep-grid\""), containsString("id=\"best\""),
+                        containsString("data-layer=\"3\""), containsString("data-strength=\"4.0\""),
+                        not(containsString(SCRIPT)));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("operatorId", Long.toString(id)).formParam("prompt", "Hi").formParam("strengths", "a")
+                .post("/sweep").then().statusCode(200).body(containsString("data-field=\"strengths\""));
+    }
+
+    @Test
     void unknownRunIs404WithMessage() {
         given().get("/runs/999999999").then().statusCode(404).body(containsString("does not exist"));
     }
