@@ -199,14 +199,14 @@ public class AnalyzePage {
     }
 
     /** The charts and tables of a finished analysis. */
-    public record AnalysisView(Analysis.Result r, Charts.Chart reconstruction, Charts.Chart spectra,
+    public record AnalysisView(Analysis.Result r, Charts.Chart reconstruction, Charts.Chart scatter, Charts.Chart spectra,
                                Charts.Chart stableRanks, Charts.Chart layerRanks, int percent) {
 
         static AnalysisView of(JacobianJobs.View job) {
             int percent = (int) Math.round(job.progress() * 100);
             Analysis.Result r = job.result();
             if (r == null) {
-                return new AnalysisView(null, null, null, null, null, percent);
+                return new AnalysisView(null, null, null, null, null, null, percent);
             }
             List<String> labels = new ArrayList<>();
             double[] errs;
@@ -219,6 +219,17 @@ public class AnalyzePage {
                 errs = new double[]{r.reconstruction().detachedRelError()};
             }
             Charts.Chart recon = Charts.bars(labels, errs, true, "Jacobian", "‖y − ΣJᵢxᵢ − c‖/‖y‖");
+            Analysis.Reconstruction rc = r.reconstruction();
+            Charts.Chart scatter = null;
+            if (rc.output() != null && rc.linear() != null) {
+                List<String> sn = new ArrayList<>(List.of("detached"));
+                List<double[]> sv = new ArrayList<>(List.of(rc.linear()));
+                if (rc.ordinary() != null) {
+                    sn.add("ordinary");
+                    sv.add(rc.ordinary());
+                }
+                scatter = Charts.scatter(rc.output(), sn, sv, "model output y (per coordinate)", "Σ Jᵢxᵢ + c");
+            }
             List<String> names = new ArrayList<>();
             List<double[]> values = new ArrayList<>();
             List<String> tokenLabels = new ArrayList<>();
@@ -243,7 +254,7 @@ public class AnalyzePage {
                 }
                 lr = Charts.bars(ll, lv, false, "layer", "stable rank");
             }
-            return new AnalysisView(r, recon, spectra, sr, lr, percent);
+            return new AnalysisView(r, recon, scatter, spectra, sr, lr, percent);
         }
     }
 }

@@ -127,6 +127,63 @@ public final class Charts {
                 WIDTH - RIGHT, TOP);
     }
 
+    /** Largest number of points per series a scatter draws (every k-th coordinate beyond it). */
+    public static final int MAX_SCATTER_POINTS = 512;
+
+    /**
+     * Scatter of {@code ys[s][r]} against {@code x[r]} per series s (e.g. the reconstruction against the output y,
+     * coordinate by coordinate), on equal linear axes, with the diagonal y = x as the first series' guide line.
+     */
+    public static Chart scatter(double[] x, List<String> names, List<double[]> ys, String xLabel, String yLabel) {
+        double lo = Double.POSITIVE_INFINITY;
+        double hi = Double.NEGATIVE_INFINITY;
+        for (double v : x) {
+            lo = Math.min(lo, v);
+            hi = Math.max(hi, v);
+        }
+        for (double[] y : ys) {
+            for (double v : y) {
+                if (Double.isFinite(v)) {
+                    lo = Math.min(lo, v);
+                    hi = Math.max(hi, v);
+                }
+            }
+        }
+        if (!(hi > lo)) {
+            hi = lo + 1;
+        }
+        double pad = (hi - lo) * 0.05;
+        final double min = lo - pad;
+        final double max = hi + pad;
+        double plotW = WIDTH - LEFT - RIGHT;
+        double plotH = HEIGHT - TOP - BOTTOM;
+        java.util.function.DoubleUnaryOperator px = v -> LEFT + plotW * (v - min) / (max - min);
+        java.util.function.DoubleUnaryOperator py = v -> TOP + plotH * (1 - (Math.max(min, Math.min(max, v)) - min)
+                / (max - min));
+        int step = Math.max(1, (int) Math.ceil(x.length / (double) MAX_SCATTER_POINTS));
+        List<Series> series = new ArrayList<>();
+        series.add(new Series("y = x", "#999", String.format(Locale.ROOT, "%.1f,%.1f %.1f,%.1f",
+                px.applyAsDouble(min), py.applyAsDouble(min), px.applyAsDouble(max), py.applyAsDouble(max)), List.of()));
+        for (int s = 0; s < ys.size(); s++) {
+            double[] y = ys.get(s);
+            List<Point> marks = new ArrayList<>();
+            for (int r = 0; r < x.length; r += step) {
+                marks.add(new Point(px.applyAsDouble(x[r]), py.applyAsDouble(y[r]), names.get(s) + " [" + r + "]: y = "
+                        + fmt(x[r]) + ", reconstruction = " + fmt(y[r]), y[r], r));
+            }
+            series.add(new Series(names.get(s), COLORS[(s + 1) % COLORS.length], "", marks));
+        }
+        List<Tick> xTicks = new ArrayList<>();
+        List<Tick> yTicks = new ArrayList<>();
+        for (int i = 0; i <= 4; i++) {
+            double v = min + (max - min) * i / 4;
+            xTicks.add(new Tick(px.applyAsDouble(v), HEIGHT - BOTTOM, fmt(v)));
+            yTicks.add(new Tick(LEFT, py.applyAsDouble(v), fmt(v)));
+        }
+        return new Chart(WIDTH, HEIGHT, xLabel, yLabel, series, List.of(), xTicks, yTicks, LEFT, HEIGHT - BOTTOM,
+                WIDTH - RIGHT, TOP);
+    }
+
     /** Bars, one per label, y linear or log (a log bar starts at the axis' lowest decade). */
     public static Chart bars(List<String> labels, double[] values, boolean log, String xLabel, String yLabel) {
         Axis axis = Axis.of(values, log);

@@ -14,6 +14,15 @@ public class TemplateExtensions {
         return list == null ? "" : String.join(", ", list);
     }
 
+    /** Scientific notation with 3 significant digits: {x.sci}. */
+    static String sci(double value) {
+        return String.format(Locale.ROOT, "%.2e", value);
+    }
+
+    static String sci(Double value) {
+        return value == null ? "" : sci(value.doubleValue());
+    }
+
     static String fixed(double value, int digits) {
         return String.format(Locale.ROOT, "%." + digits + "f", value);
     }

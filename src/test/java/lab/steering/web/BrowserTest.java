@@ -87,9 +87,16 @@ class BrowserTest {
         return base.toString().replaceAll("/$", "") + path;
     }
 
+    /** A screenshot of the whole page (the window is made as tall as the page, then restored). */
     static void shot(String name) throws IOException {
+        Dimension size = driver.manage().window().getSize();
+        Object h = ((org.openqa.selenium.JavascriptExecutor) driver)
+                .executeScript("return document.documentElement.scrollHeight");
+        int height = Math.min(8000, Math.max(size.getHeight(), ((Number) h).intValue() + 120));
+        driver.manage().window().setSize(new Dimension(size.getWidth(), height));
         Path tmp = ((TakesScreenshot) driver).getScreenshotAs(OutputType.FILE).toPath();
         Files.copy(tmp, SHOTS.resolve(name + ".png"), StandardCopyOption.REPLACE_EXISTING);
+        driver.manage().window().setSize(size);
     }
 
     static WebDriverWait waiting(int seconds) {

@@ -82,7 +82,8 @@ class PagesTest {
         given().get("/analyze").then().statusCode(200).body(containsString("id=\"analyze\""));
         String html = analyzeUntilDone("Once upon a time " + SCRIPT);
         org.hamcrest.MatcherAssert.assertThat(html, org.hamcrest.Matchers.allOf(containsString("class=\"done\""),
-                containsString("id=\"reconstruction\""), containsString("id=\"spectra\""),
+                containsString("id=\"reconstruction\""),
+                containsString("id=\"reconstruction-scatter\""), containsString("data-name=\"ordinary\""), containsString("id=\"spectra\""),
                 containsString("class=\"point\""), containsString("id=\"stable-ranks\""),
                 containsString("class=\"grid decoded\""), containsString("id=\"layer-sweep\""),
                 containsString("id=\"export\""), containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
