@@ -170,7 +170,8 @@ public class AnalyzePage {
     @Path("jobs/{id}")
     public Response job(@PathParam("id") String id) {
         return jobs.get(id).map(v -> Response.ok(Templates.index$job(formOf(id), v, AnalysisView.of(v))).build())
-                .orElseGet(() -> Response.status(404).entity("<div id=\"job\"><p class=\"error\" role=\"alert\">job "
+                // 200, not 404: htmx swaps only 2xx answers, and the swap is what stops the polling
+                .orElseGet(() -> Response.ok().entity("<div id=\"job\"><p class=\"error\" role=\"alert\">job "
                         + "not found (it may have been dropped)</p></div>").build());
     }
 
