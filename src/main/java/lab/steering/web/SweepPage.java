@@ -20,8 +20,8 @@ import lab.steering.service.SteeringService;
 
 /**
  * /sweep: a grid of strengths x layers for one operator, each cell's continuation with its concept score and
- * fluency (perplexity under the unsteered model); the suggested cell has the highest concept score among those at
- * most twice as perplexing as the unsteered continuation.
+ * fluency (perplexity under the unsteered model); the suggested cell is the steered one (strength not 0) with the
+ * highest concept score among those more on-concept than the unsteered continuation and at most twice as perplexing.
  */
 @Path("/sweep")
 @Produces(MediaType.TEXT_HTML)
@@ -93,8 +93,10 @@ public class SweepPage {
         double limit = FLUENCY_LIMIT * r.baseline().perplexity();
         SteeringService.SweepCell best = null;
         for (SteeringService.SweepCell c : r.cells()) {
-            if (c.conceptScore() == null || c.perplexity() > limit) {
-                continue;
+            Double base = r.baseline().conceptScore();
+            if (c.strength() == 0 || c.conceptScore() == null || c.perplexity() > limit
+                    || (base != null && c.conceptScore() <= base)) {
+                continue; // unsteered, not fluent, or no more on-concept than the unsteered text
             }
             if (best == null || c.conceptScore() > best.conceptScore()) {
                 best = c;

@@ -162,6 +162,36 @@ class BrowserTest {
     }
 
     @Test
+    void buildAnOperatorThenSweepIt() throws IOException {
+        driver.manage().window().setSize(new Dimension(1280, 900));
+        driver.get(url("/operators"));
+        type(By.cssSelector("#build input[name=name]"), "browser dog");
+        new Select(driver.findElement(By.cssSelector("#build select[name=model]"))).selectByValue(SharedModels.STORIES_TEXT);
+        type(By.cssSelector("#build textarea[name=conceptPrompt]"), "The dog barked at the cat");
+        new Select(driver.findElement(By.cssSelector("#build select[name=form]"))).selectByValue("lowrank");
+        type(By.cssSelector("#build input[name=rank]"), "4");
+        driver.findElement(By.id("build-button")).click();
+        WebElement created = waiting(120).until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#created a")));
+        String href = created.getAttribute("href");
+        assertTrue(href.matches(".*/operators/\\d+"), href);
+        // the library below refreshes itself (HX-Trigger operators-changed)
+        waiting(30).until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#operators tr[data-operator]")));
+        shot("operators-built");
+        driver.get(href);
+        assertTrue(driver.findElement(By.id("op-name")).getText().contains("browser dog"));
+        shot("operator-detail");
+        String id = href.replaceAll(".*/", "");
+        driver.get(url("/sweep?operator=" + id));
+        type(By.cssSelector("#sweep input[name=strengths]"), "0, 4");
+        type(By.cssSelector("#sweep input[name=layers]"), "2, 3");
+        type(By.cssSelector("#sweep input[name=maxNewTokens]"), "6");
+        driver.findElement(By.id("sweep-button")).click();
+        waiting(120).until(ExpectedConditions.presenceOfElementLocated(By.id("sweep-grid")));
+        assertTrue(driver.findElements(By.cssSelector("#sweep-grid td.cell")).size() == 4);
+        shot("sweep-result");
+    }
+
+    @Test
     void everyPageRendersAtLaptopAndNarrowWidths() throws IOException {
         for (String page : List.of("", "analyze", "operators", "steer", "sweep", "runs", "models")) {
             String name = page.isEmpty() ? "home" : page;
