@@ -251,6 +251,14 @@ public class SteeringService {
     }
 
     public SteerResult steer(SteerSpec s) {
+        return steer(s, null);
+    }
+
+    /**
+     * As {@link #steer(SteerSpec)}, calling {@code onStep} (when not null) after each generated token: first every
+     * token of the unsteered continuation ({@code steered} false), then of the steered one (for streaming).
+     */
+    public SteerResult steer(SteerSpec s, java.util.function.BiConsumer<Boolean, SteeredRun.Step> onStep) {
         LanguageModel model;
         Function<ai.djl.ndarray.NDManager, Steerer> steering;
         long[] concept;
@@ -290,8 +298,10 @@ public class SteeringService {
             steering = m -> new VectorInjector(v, s.strength(), m, mdl.dataType());
         }
         long[] prompt = promptIds(model, s.prompt(), "prompt");
-        SteeredRun.Result normal = SteeredRun.run(model, prompt, s.params(), null, concept, 0);
-        SteeredRun.Result steered = SteeredRun.run(model, prompt, s.params(), steering, concept, TOP_SHIFTS);
+        SteeredRun.Result normal = SteeredRun.run(model, prompt, s.params(), null, concept, 0,
+                onStep == null ? null : st -> onStep.accept(false, st));
+        SteeredRun.Result steered = SteeredRun.run(model, prompt, s.params(), steering, concept, TOP_SHIFTS,
+                onStep == null ? null : st -> onStep.accept(true, st));
         Diagnostics diag = new Diagnostics(steered.steps(), steered.msPerToken(), steered.referenceMsPerToken(),
                 steered.referenceMsPerToken() > 0 ? steered.msPerToken() / steered.referenceMsPerToken() : 0,
                 vectorNorm);

@@ -18,7 +18,8 @@ import java.util.List;
 import lab.steering.service.SteeringService;
 
 /**
- * /steer: normal and steered continuations side by side (rendered when both are done; no streaming yet), the first
+ * /steer: normal and steered continuations side by side (streamed token by token with server-sent events for htmx
+ * requests, rendered when both are done otherwise), the first
  * diverging token highlighted, per-token diagnostics on hover and in a table; every comparison is stored as a run
  * (POST /api/steer's checks and storage).
  */
@@ -38,6 +39,8 @@ public class SteerPage {
         @FormParam("layer") public String layer;
         @FormParam("maxNewTokens") public String maxNewTokens;
         @FormParam("seed") public String seed;
+        /** Stream the tokens (server-sent events) as they are generated; only for htmx requests. */
+        @FormParam("stream") public String stream;
 
         static Form defaults() {
             Form f = new Form();
@@ -46,12 +49,17 @@ public class SteerPage {
             f.strength = "4";
             f.maxNewTokens = "24";
             f.conceptPrompt = "The dog barked at the cat in the garden";
+            f.stream = "on";
             return f;
         }
 
         /** The fields of the options row, whose errors show under it. */
         public List<String> rowFields() {
             return List.of("strength", "layer", "maxNewTokens", "seed", "temperature", "topK", "topP");
+        }
+
+        public boolean streaming() {
+            return stream != null && !stream.isBlank();
         }
 
         public boolean vector() {
@@ -82,12 +90,27 @@ public class SteerPage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<Choice> operators, Form form,
-                                             FormErrors err, Comparison cmp);
-
         static native TemplateInstance index$panel(List<ModelsResource.ModelInfo> models, List<Choice> operators,
-                                                   Form form, FormErrors err, Comparison cmp);
+                                                   Form form, FormErrors err, Comparison cmp, String streamId);
+
+        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<Choice> operators, Form form,
+                                             FormErrors err, Comparison cmp, String streamId);
+
+        static native TemplateInstance tok(String text, int index);
+
+        static native TemplateInstance result(Comparison cmp, FormErrors err);
     }
+
+    /** A checked request waiting for its event stream (GET /steer/stream/{id}), with the prompt to show. */
+    record Pending(SteeringService.SteerSpec spec, String prompt) {
+    }
+
+    private final java.util.Map<String, Pending> pending = new java.util.concurrent.ConcurrentHashMap<>();
+
+    @Inject
+    SteeringService steering;
+    @Inject
+    org.eclipse.microprofile.context.ManagedExecutor executor;
 
     @Inject
     ModelsResource models;
@@ -114,7 +137,7 @@ public class SteerPage {
         if (ops.isEmpty()) {
             f.source = "vector";
         }
-        return Templates.index(models.list(), ops, f, FormErrors.NONE, null);
+        return Templates.index(models.list(), ops, f, FormErrors.NONE, null, null);
     }
 
     @POST
@@ -122,17 +145,90 @@ public class SteerPage {
     public TemplateInstance submit(@BeanParam Form form, @Context HttpHeaders headers) {
         Comparison cmp = null;
         FormErrors err = FormErrors.NONE;
+        String streamId = null;
+        boolean htmx = Forms.htmx(headers);
         try {
-            SteeringService.SteerResult r = steer.steer(form.request());
-            cmp = Comparison.of(r.runId(), r.model(), r.kind(), r.operatorId(), r.conceptPrompt(), form.prompt,
-                    r.layer(), r.strength(), r.normal(), r.steered(), r.diagnostics());
-        } catch (RuntimeException e) {
-            err = FormErrors.of(e);
-            if ("vector.conceptPrompt".equals(err.field())) {
-                err = new FormErrors("conceptPrompt", err.code(), err.message());
+            SteeringService.SteerSpec spec = steer.spec(form.request());
+            if (htmx && form.streaming()) {
+                precheck(spec);
+                streamId = java.util.UUID.randomUUID().toString();
+                pending.put(streamId, new Pending(spec, form.prompt));
+            } else {
+                SteeringService.SteerResult r = steering.steer(spec);
+                cmp = comparison(r, form.prompt);
             }
+        } catch (RuntimeException e) {
+            err = fieldOf(FormErrors.of(e));
         }
-        return Forms.htmx(headers) ? Templates.index$panel(models.list(), choices(), form, err, cmp)
-                : Templates.index(models.list(), choices(), form, err, cmp);
+        return htmx ? Templates.index$panel(models.list(), choices(), form, err, cmp, streamId)
+                : Templates.index(models.list(), choices(), form, err, cmp, streamId);
+    }
+
+    /** The service's checks that name a field (model, operator, layer, prompt length), before a stream starts. */
+    void precheck(SteeringService.SteerSpec spec) {
+        var model = spec.operatorId() != null ? null : steering.resolve(spec.model());
+        int dflt;
+        if (spec.operatorId() != null) {
+            var record = steering.record(spec.operatorId());
+            model = steering.resolve(spec.model() == null ? record.modelId : spec.model());
+            dflt = record.layer;
+        } else {
+            dflt = lab.steering.steer.OperatorBuilder.defaultLayer(model.config().numLayers());
+        }
+        SteeringService.checkLayer(model, spec.layer(), dflt);
+        SteeringService.promptIds(model, spec.prompt(), "prompt");
+    }
+
+    static FormErrors fieldOf(FormErrors err) {
+        if ("vector.conceptPrompt".equals(err.field())) {
+            return new FormErrors("conceptPrompt", err.code(), err.message());
+        }
+        return err;
+    }
+
+    static Comparison comparison(SteeringService.SteerResult r, String prompt) {
+        return Comparison.of(r.runId(), r.model(), r.kind(), r.operatorId(), r.conceptPrompt(), prompt, r.layer(),
+                r.strength(), r.normal(), r.steered(), r.diagnostics());
+    }
+
+    /**
+     * The continuations as server-sent events: "normal" and "steered" carry one token's HTML each as it is
+     * generated, "done" the whole comparison (with the run link and diagnostics), which replaces the live view.
+     */
+    @GET
+    @Path("stream/{id}")
+    @Produces(MediaType.SERVER_SENT_EVENTS)
+    public io.smallrye.mutiny.Multi<jakarta.ws.rs.sse.OutboundSseEvent> stream(@jakarta.ws.rs.PathParam("id") String id,
+                                                                              @Context jakarta.ws.rs.sse.Sse sse) {
+        Pending p = pending.remove(id);
+        return io.smallrye.mutiny.Multi.createFrom().emitter(em -> {
+            if (p == null) {
+                em.emit(event(sse, "done", Templates.result(null, new FormErrors(null, "unknown_stream",
+                        "this steering request was already shown or has expired; steer again")).render()));
+                em.complete();
+                return;
+            }
+            executor.execute(() -> {
+                try {
+                    SteeringService.SteerResult r = steering.steer(p.spec(), (steered, step) ->
+                            em.emit(event(sse, steered ? "steered" : "normal",
+                                    Templates.tok(step.text(), step.index()).render())));
+                    em.emit(event(sse, "done", Templates.result(comparison(r, p.prompt()), FormErrors.NONE).render()));
+                } catch (RuntimeException e) {
+                    FormErrors err;
+                    try {
+                        err = FormErrors.of(e);
+                    } catch (RuntimeException bug) {
+                        err = new FormErrors(null, "internal", "internal error: " + bug.getClass().getSimpleName());
+                    }
+                    em.emit(event(sse, "done", Templates.result(null, err).render()));
+                }
+                em.complete();
+            });
+        });
+    }
+
+    private static jakarta.ws.rs.sse.OutboundSseEvent event(jakarta.ws.rs.sse.Sse sse, String name, String html) {
+        return sse.newEventBuilder().name(name).data(html).build();
     }
 }

@@ -122,6 +122,35 @@ class PagesTest {
     }
 
     @Test
+    void steerStreamsTokensAsServerSentEventsThenTheComparison() {
+        String panel = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog")
+                .formParam("prompt", "Once upon a time " + SCRIPT).formParam("strength", "6")
+                .formParam("maxNewTokens", "5").formParam("stream", "on")
+                .post("/steer").then().statusCode(200)
+                .body(containsString("sse-connect=\"/steer/stream/"), not(containsString(SCRIPT)))
+                .extract().asString();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("sse-connect=\"(/steer/stream/[^\"]+)\"")
+                .matcher(panel);
+        org.junit.jupiter.api.Assertions.assertTrue(m.find(), panel);
+        String events = given().accept("text/event-stream").get(m.group(1)).then().statusCode(200).extract().asString();
+        org.hamcrest.MatcherAssert.assertThat(events, org.hamcrest.Matchers.allOf(
+                containsString("event:normal"), containsString("event:steered"), containsString("event:done"),
+                containsString("class=\"tok\""), containsString("id=\"steered\""), containsString("run-link"),
+                containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
+        // a stream is shown once
+        given().accept("text/event-stream").get(m.group(1)).then().statusCode(200)
+                .body(containsString("stream-error"));
+        // a layer out of range is refused before any stream starts, next to its field
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog")
+                .formParam("prompt", "Hi").formParam("strength", "2").formParam("layer", "99")
+                .formParam("stream", "on")
+                .post("/steer").then().statusCode(200)
+                .body(containsString("data-field=\"layer\""), not(containsString("sse-connect")));
+    }
+
+    @Test
     void steerShowsBadFieldsNextToThem() {
         given().header("HX-Request", "true").contentType(ContentType.URLENC)
                 .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog")
