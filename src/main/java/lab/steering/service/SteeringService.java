@@ -77,11 +77,18 @@ public class SteeringService {
     public OperatorRecord build(LanguageModel model, String name, String description, List<String> tags,
                                 String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
                                 double energy) {
+        return build(model, name, description, tags, conceptPrompt, ids, layer, lowRank, rank, energy, r -> { });
+    }
+
+    /** As above, reporting the rows of the concept's Jacobians done so far (0..d) to {@code progress}. */
+    public OperatorRecord build(LanguageModel model, String name, String description, List<String> tags,
+                                String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
+                                double energy, java.util.function.IntConsumer progress) {
         record Out(SteeringOperator op, BuildReport report) {
         }
         Out out = heavy.run("operator build", () -> {
             long t0 = System.nanoTime();
-            SteeringOperator dense = OperatorBuilder.full(model, ids, layer, model.dataType(), r -> { });
+            SteeringOperator dense = OperatorBuilder.full(model, ids, layer, model.dataType(), progress);
             long t1 = System.nanoTime();
             long fullBytes = dense.storedValues() * 4;
             if (!lowRank) {

@@ -82,17 +82,68 @@ public class OperatorsPage {
     public record LayerOption(int layer, boolean dflt, boolean selected) {
     }
 
+    /** A build running in the background, polled by the page for its progress. */
+    public static final class BuildJob {
+        private final String id = java.util.UUID.randomUUID().toString();
+        private final int dim;
+        private volatile int rows;
+        private volatile boolean done;
+        private volatile OperatorsResource.OperatorView created;
+        private volatile FormErrors error = FormErrors.NONE;
+
+        BuildJob(int dim) {
+            this.dim = dim;
+        }
+
+        public String id() {
+            return id;
+        }
+
+        /** Rows of the concept's Jacobians done, of d (the operator's build after them is short). */
+        public int percent() {
+            return done ? 100 : (int) Math.min(99, 100.0 * rows / Math.max(1, dim));
+        }
+
+        public boolean done() {
+            return done;
+        }
+
+        public OperatorsResource.OperatorView created() {
+            return created;
+        }
+
+        public FormErrors error() {
+            return error;
+        }
+    }
+
+    private final java.util.Map<String, BuildJob> builds = java.util.Collections.synchronizedMap(
+            new java.util.LinkedHashMap<>() {
+                @Override
+                protected boolean removeEldestEntry(java.util.Map.Entry<String, BuildJob> e) {
+                    return size() > 100;
+                }
+            });
+
+    @Inject
+    lab.steering.service.SteeringService steering;
+    @Inject
+    org.eclipse.microprofile.context.ManagedExecutor executor;
+
     @CheckedTemplate
     static class Templates {
         static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<OperatorsResource.OperatorView> ops,
                                              String model, String q, Form form, List<LayerOption> layers,
-                                             FormErrors err, FormErrors importErr, OperatorsResource.OperatorView created);
+                                             FormErrors err, FormErrors importErr, OperatorsResource.OperatorView created,
+                                             BuildJob job);
 
         static native TemplateInstance index$list(List<OperatorsResource.OperatorView> ops, FormErrors err);
 
         static native TemplateInstance index$build(List<ModelsResource.ModelInfo> models, Form form,
                                                    List<LayerOption> layers, FormErrors err,
-                                                   OperatorsResource.OperatorView created);
+                                                   OperatorsResource.OperatorView created, BuildJob job);
+
+        static native TemplateInstance index$buildJob(BuildJob job);
 
         static native TemplateInstance index$layers(List<LayerOption> layers);
 
@@ -138,7 +189,7 @@ public class OperatorsPage {
             return Templates.index$list(ops, err);
         }
         Form f = Form.defaults();
-        return Templates.index(models.list(), ops, model, q, f, layers(null, null), err, FormErrors.NONE, null);
+        return Templates.index(models.list(), ops, model, q, f, layers(null, null), err, FormErrors.NONE, null, null);
     }
 
     @GET
@@ -150,6 +201,34 @@ public class OperatorsPage {
     @POST
     @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
     public Response build(@BeanParam Form form, @Context HttpHeaders headers) {
+        if (Forms.htmx(headers)) {
+            // htmx: checked now, built in the background; the form polls the job's progress
+            BuildJob job = null;
+            FormErrors err = FormErrors.NONE;
+            try {
+                OperatorsResource.Checked c = operators.check(form.request());
+                BuildJob j = new BuildJob(c.model().config().hiddenSize());
+                builds.put(j.id, j);
+                executor.execute(() -> {
+                    try {
+                        j.created = operators.view(c.build(steering, rows -> j.rows = rows));
+                    } catch (RuntimeException e) {
+                        try {
+                            j.error = FormErrors.of(e);
+                        } catch (RuntimeException bug) {
+                            j.error = new FormErrors(null, "internal", "internal error: " + bug);
+                        }
+                    } finally {
+                        j.done = true;
+                    }
+                });
+                job = j;
+            } catch (RuntimeException e) {
+                err = FormErrors.of(e);
+            }
+            return Response.ok(Templates.index$build(models.list(), form, layers(form.model, form.layer), err, null,
+                    job)).build();
+        }
         OperatorsResource.OperatorView created = null;
         FormErrors err = FormErrors.NONE;
         try {
@@ -158,19 +237,27 @@ public class OperatorsPage {
         } catch (RuntimeException e) {
             err = FormErrors.of(e);
         }
-        if (Forms.htmx(headers)) {
-            Response.ResponseBuilder b = Response.ok(Templates.index$build(models.list(), form,
-                    layers(form.model, form.layer), err, created));
-            if (created != null) {
-                b.header("HX-Trigger", "operators-changed");
-            }
-            return b.build();
-        }
         if (created != null) {
             return Response.seeOther(URI.create("/operators/" + created.id())).build();
         }
         return Response.ok(Templates.index(models.list(), search(null, null), null, null, form,
-                layers(form.model, form.layer), err, FormErrors.NONE, null)).build();
+                layers(form.model, form.layer), err, FormErrors.NONE, null, null)).build();
+    }
+
+    /** A background build's progress; when it is done, its result (and the library is told to refresh). */
+    @GET
+    @Path("builds/{id}")
+    public Response buildJob(@PathParam("id") String id) {
+        BuildJob job = builds.get(id);
+        if (job == null) {
+            return Response.ok("<div id=\"build-job\"><p class=\"error\" role=\"alert\">build not found (it may have"
+                    + " been dropped)</p></div>").build();
+        }
+        Response.ResponseBuilder r = Response.ok(Templates.index$buildJob(job));
+        if (job.done() && job.created() != null) {
+            r.header("HX-Trigger", "operators-changed");
+        }
+        return r.build();
     }
 
     @POST
@@ -197,7 +284,7 @@ public class OperatorsPage {
             }
         }
         return Response.status(400).entity(Templates.index(models.list(), search(null, null), null, null,
-                Form.defaults(), layers(null, null), FormErrors.NONE, err, null)).build();
+                Form.defaults(), layers(null, null), FormErrors.NONE, err, null, null)).build();
     }
 
     @GET
@@ -208,7 +295,7 @@ public class OperatorsPage {
         } catch (RuntimeException e) {
             FormErrors err = FormErrors.of(e);
             return Response.status(404).entity(Templates.index(models.list(), search(null, null), null, null,
-                    Form.defaults(), layers(null, null), err, FormErrors.NONE, null)).build();
+                    Form.defaults(), layers(null, null), err, FormErrors.NONE, null, null)).build();
         }
     }
 

@@ -170,13 +170,32 @@ class PagesTest {
     void operatorsPageBuildsListsFiltersEditsAndDeletes() {
         given().get("/operators").then().statusCode(200)
                 .body(containsString("id=\"build\""), containsString("(default 2L/3)"), containsString("id=\"import\""));
-        String built = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+        String form = given().header("HX-Request", "true").contentType(ContentType.URLENC)
                 .formParam("name", "pages " + SCRIPT).formParam("model", MODEL).formParam("conceptPrompt", "The dog barked")
                 .formParam("form", "lowrank").formParam("rank", "4").formParam("tags", "ui, test")
                 .post("/operators").then().statusCode(200)
-                .header("HX-Trigger", "operators-changed")
-                .body(containsString("id=\"created\""), containsString("&lt;script&gt;"), not(containsString(SCRIPT)))
+                .body(containsString("hx-get=\"/operators/builds/"), containsString("&lt;script&gt;"),
+                        not(containsString(SCRIPT)))
                 .extract().asString();
+        java.util.regex.Matcher job = java.util.regex.Pattern.compile("hx-get=\"(/operators/builds/[^\"]+)\"")
+                .matcher(form);
+        org.junit.jupiter.api.Assertions.assertTrue(job.find(), form);
+        String built = null;
+        for (int i = 0; i < 600 && built == null; i++) {
+            io.restassured.response.Response r = given().header("HX-Request", "true").get(job.group(1));
+            if (!r.asString().contains("every 500ms")) {
+                org.junit.jupiter.api.Assertions.assertEquals("operators-changed", r.header("HX-Trigger"));
+                built = r.asString();
+            } else {
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            }
+        }
+        org.hamcrest.MatcherAssert.assertThat(built, org.hamcrest.Matchers.allOf(containsString("id=\"created\""),
+                containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("href=\"/operators/(\\d+)\"").matcher(built);
         org.junit.jupiter.api.Assertions.assertTrue(m.find(), built);
         long id = Long.parseLong(m.group(1));
