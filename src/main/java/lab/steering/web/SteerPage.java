@@ -166,13 +166,14 @@ public class SteerPage {
 
     /** The service's checks that name a field (model, operator, layer, prompt length), before a stream starts. */
     void precheck(SteeringService.SteerSpec spec) {
-        var model = spec.operatorId() != null ? null : steering.resolve(spec.model());
+        lab.steering.model.LanguageModel model;
         int dflt;
         if (spec.operatorId() != null) {
             var record = steering.record(spec.operatorId());
             model = steering.resolve(spec.model() == null ? record.modelId : spec.model());
             dflt = record.layer;
         } else {
+            model = steering.resolve(spec.model());
             dflt = lab.steering.steer.OperatorBuilder.defaultLayer(model.config().numLayers());
         }
         SteeringService.checkLayer(model, spec.layer(), dflt);
