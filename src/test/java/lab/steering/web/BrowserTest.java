@@ -125,6 +125,8 @@ class BrowserTest {
         assertFalse(decoded.isEmpty(), "the last token's singular vectors are decoded");
         assertFalse(driver.findElements(By.cssSelector("#layer-sweep tr[data-layer]")).isEmpty());
         shot("analyze-result");
+        driver.manage().window().setSize(new Dimension(390, 900));
+        shot("analyze-result-390");
     }
 
     @Test
@@ -143,6 +145,9 @@ class BrowserTest {
         assertFalse(driver.findElements(By.cssSelector("#steered .tok")).isEmpty());
         assertTrue(driver.findElement(By.cssSelector("a.run-link")).getAttribute("href").matches(".*/runs/\\d+"));
         shot("steer-result");
+        driver.manage().window().setSize(new Dimension(390, 900));
+        shot("steer-result-390");
+        driver.manage().window().setSize(new Dimension(1280, 900));
         driver.findElement(By.cssSelector("a.run-link")).click();
         waiting(30).until(ExpectedConditions.presenceOfElementLocated(By.id("diagnostics")));
         shot("run-detail");

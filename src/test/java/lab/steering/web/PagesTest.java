@@ -38,7 +38,7 @@ class PagesTest {
     @Test
     void modelsPageListsLoadedModelsWithShapes() {
         given().get("/models").then().statusCode(200)
-                .body(containsString("id=\"models\""), containsString("data-model=\"" + MODEL + "\""),
+                .body(containsString("id=\"models\""), containsString("class=\"page-models\""), containsString("data-model=\"" + MODEL + "\""),
                         containsString("Folders that failed to load"));
     }
 
