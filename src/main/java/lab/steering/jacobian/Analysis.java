@@ -84,8 +84,13 @@ public final class Analysis {
     public record Prediction(TokenInfo model, TokenInfo linear, boolean agree) {
     }
 
-    /** ordinaryRelError is null with the low-rank method (the ordinary Jacobian is not computed). */
-    public record Reconstruction(double detachedRelError, Double ordinaryRelError, double constantNorm) {
+    /**
+     * ordinaryRelError is null with the low-rank method (the ordinary Jacobian is not computed). The vectors, for
+     * plots: {@code output} is y, {@code linear} is sum_i J_i x_i + c with the detached Jacobian, {@code ordinary}
+     * the same sum with the ordinary Jacobian (null with the low-rank method).
+     */
+    public record Reconstruction(double detachedRelError, Double ordinaryRelError, double constantNorm,
+                                 double[] output, double[] linear, double[] ordinary) {
     }
 
     /**
@@ -282,9 +287,12 @@ public final class Analysis {
 
         // 4. the ordinary (not frozen) Jacobian: the paper's contrast (full method only: it is a full stack itself)
         Double ordinaryErr = null;
+        double[] ordinaryLinear = null;
         if (o.method() == Method.FULL) {
             progress.update("ordinary", d / totalUnits);
-            ordinaryErr = JacobianEngine.ordinary(model, ids, o.dtype(), o.chunkBytes()).relativeError();
+            JacobianStack ordinary = JacobianEngine.ordinary(model, ids, o.dtype(), o.chunkBytes());
+            ordinaryLinear = ordinary.reconstruct();
+            ordinaryErr = JacobianStack.relativeError(ordinary.output(), ordinaryLinear);
         }
         long tOrdinary = System.nanoTime();
 
@@ -345,7 +353,8 @@ public final class Analysis {
         Timings timings = new Timings(ms(t0, tRecord), ms(tRecord, tJacobian), ms(tJacobian, tSvd), ms(tSvd, tDecode),
                 ms(tDecode, tOrdinary), ms(tOrdinary, tSweep), ms(t0, tSweep));
         return new Result(model.id(), o.dtype() == DataType.FLOAT64 ? "float64" : "float32", o.method().apiName(),
-                topK, tokens, prediction, new Reconstruction(detachedErr, ordinaryErr, constantNorm),
+                topK, tokens, prediction, new Reconstruction(detachedErr, ordinaryErr, constantNorm, y,
+                linear, ordinaryLinear),
                 new StableRanks(combined.stableRank(), perTokenRank, o.method() == Method.FULL), spectra, layers,
                 timings);
     }

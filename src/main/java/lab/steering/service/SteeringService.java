@@ -77,11 +77,18 @@ public class SteeringService {
     public OperatorRecord build(LanguageModel model, String name, String description, List<String> tags,
                                 String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
                                 double energy) {
+        return build(model, name, description, tags, conceptPrompt, ids, layer, lowRank, rank, energy, r -> { });
+    }
+
+    /** As above, reporting the rows of the concept's Jacobians done so far (0..d) to {@code progress}. */
+    public OperatorRecord build(LanguageModel model, String name, String description, List<String> tags,
+                                String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
+                                double energy, java.util.function.IntConsumer progress) {
         record Out(SteeringOperator op, BuildReport report) {
         }
         Out out = heavy.run("operator build", () -> {
             long t0 = System.nanoTime();
-            SteeringOperator dense = OperatorBuilder.full(model, ids, layer, model.dataType(), r -> { });
+            SteeringOperator dense = OperatorBuilder.full(model, ids, layer, model.dataType(), progress);
             long t1 = System.nanoTime();
             long fullBytes = dense.storedValues() * 4;
             if (!lowRank) {
@@ -251,6 +258,14 @@ public class SteeringService {
     }
 
     public SteerResult steer(SteerSpec s) {
+        return steer(s, null);
+    }
+
+    /**
+     * As {@link #steer(SteerSpec)}, calling {@code onStep} (when not null) after each generated token: first every
+     * token of the unsteered continuation ({@code steered} false), then of the steered one (for streaming).
+     */
+    public SteerResult steer(SteerSpec s, java.util.function.BiConsumer<Boolean, SteeredRun.Step> onStep) {
         LanguageModel model;
         Function<ai.djl.ndarray.NDManager, Steerer> steering;
         long[] concept;
@@ -290,8 +305,10 @@ public class SteeringService {
             steering = m -> new VectorInjector(v, s.strength(), m, mdl.dataType());
         }
         long[] prompt = promptIds(model, s.prompt(), "prompt");
-        SteeredRun.Result normal = SteeredRun.run(model, prompt, s.params(), null, concept, 0);
-        SteeredRun.Result steered = SteeredRun.run(model, prompt, s.params(), steering, concept, TOP_SHIFTS);
+        SteeredRun.Result normal = SteeredRun.run(model, prompt, s.params(), null, concept, 0,
+                onStep == null ? null : st -> onStep.accept(false, st));
+        SteeredRun.Result steered = SteeredRun.run(model, prompt, s.params(), steering, concept, TOP_SHIFTS,
+                onStep == null ? null : st -> onStep.accept(true, st));
         Diagnostics diag = new Diagnostics(steered.steps(), steered.msPerToken(), steered.referenceMsPerToken(),
                 steered.referenceMsPerToken() > 0 ? steered.msPerToken() / steered.referenceMsPerToken() : 0,
                 vectorNorm);

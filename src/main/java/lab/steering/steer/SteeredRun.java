@@ -68,6 +68,13 @@ public final class SteeredRun {
      */
     public static Result run(LanguageModel model, long[] promptIds, GenerationParams params,
                              Function<NDManager, Steerer> steering, long[] concept, int topShifts) {
+        return run(model, promptIds, params, steering, concept, topShifts, null);
+    }
+
+    /** As above, calling {@code onStep} (when not null) after each generated token, for streaming. */
+    public static Result run(LanguageModel model, long[] promptIds, GenerationParams params,
+                             Function<NDManager, Steerer> steering, long[] concept, int topShifts,
+                             java.util.function.Consumer<Step> onStep) {
         if (promptIds.length == 0) {
             throw new IllegalArgumentException("empty prompt");
         }
@@ -102,7 +109,11 @@ public final class SteeredRun {
                     String piece = model.tokenizer().pieceAt(Arrays.copyOf(seq, len), len - 1);
                     double lp = Sampler.logProb(logits, next);
                     out.add(new GeneratedToken(next, piece, lp));
-                    steps.add(step(model, step, next, piece, logits, ref, steerer, conceptTokens, topShifts));
+                    Step st = step(model, step, next, piece, logits, ref, steerer, conceptTokens, topShifts);
+                    steps.add(st);
+                    if (onStep != null) {
+                        onStep.accept(st);
+                    }
                     if (step == 0) {
                         tFirst = System.nanoTime();
                     }

@@ -57,6 +57,22 @@ public class OperatorsResource {
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     public Response build(SteeringRequests.Build req) {
+        Checked c = check(req);
+        OperatorRecord r = c.build(steering, null);
+        return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
+    }
+
+    /** A build request whose every field passed its checks. */
+    record Checked(LanguageModel model, SteeringRequests.Build req, long[] ids, int layer, String form, double energy) {
+        OperatorRecord build(SteeringService steering, java.util.function.IntConsumer progress) {
+            return steering.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids, layer,
+                    form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy,
+                    progress == null ? x -> { } : progress);
+        }
+    }
+
+    /** The build's field checks (400 invalid_FIELD, 404 unknown_model). */
+    Checked check(SteeringRequests.Build req) {
         if (req == null) {
             throw new ApiException(400, "missing_body", "a JSON body is required");
         }
@@ -96,9 +112,7 @@ public class OperatorsResource {
                     + " values exceeds the dense operator limit of " + SteeringService.MAX_DENSE_VALUES
                     + "; use a shorter concept prompt");
         }
-        OperatorRecord r = steering.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids,
-                layer, form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy);
-        return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
+        return new Checked(model, req, ids, layer, form, energy);
     }
 
     @GET

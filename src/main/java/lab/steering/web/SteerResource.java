@@ -25,6 +25,11 @@ public class SteerResource {
 
     @POST
     public SteeringService.SteerResult steer(SteeringRequests.Steer req) {
+        return steering.steer(spec(req));
+    }
+
+    /** The request's field checks (400 invalid_FIELD), as the service's spec. */
+    SteeringService.SteerSpec spec(SteeringRequests.Steer req) {
         if (req == null) {
             throw new ApiException(400, "missing_body", "a JSON body is required");
         }
@@ -38,10 +43,10 @@ public class SteerResource {
         double strength = SteeringRequests.strength(req.strength(), "strength");
         GenerationParams params = SteeringRequests.params(req.maxNewTokens(), 32, config.maxNewTokens(),
                 req.temperature(), req.topK(), req.topP(), req.seed());
-        return steering.steer(new SteeringService.SteerSpec(req.model(), req.operatorId(),
+        return new SteeringService.SteerSpec(req.model(), req.operatorId(),
                 req.vector() == null ? null : req.vector().conceptPrompt(),
                 req.vector() == null ? null : req.vector().contrastPrompt(), req.prompt(), strength, req.layer(),
-                params));
+                params);
     }
 
     @POST

@@ -1,0 +1,261 @@
+package lab.steering.web;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.TextNode;
+import io.quarkus.qute.CheckedTemplate;
+import io.quarkus.qute.TemplateInstance;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.BeanParam;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.FormParam;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.HttpHeaders;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.core.StreamingOutput;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import lab.steering.config.LabConfig;
+import lab.steering.jacobian.Analysis;
+import lab.steering.service.JacobianJobs;
+import lab.steering.service.JacobianService;
+import lab.steering.service.ModelRegistry;
+
+/**
+ * /analyze: a prompt's detached-Jacobian analysis. The form submits a job (POST /analyze); the job fragment polls
+ * GET /analyze/jobs/{id} every 500 ms and is replaced by the results (reconstruction, spectra, stable ranks, decoded
+ * singular vectors, layer sweep) when the job is done. /analyze?job=ID shows a job's page (bookmarkable while the
+ * job is kept in memory).
+ */
+@Path("/analyze")
+@Produces(MediaType.TEXT_HTML)
+public class AnalyzePage {
+
+    /** The form's fields as typed (kept to re-render the form). */
+    public static class Form {
+        @FormParam("model") public String model;
+        @FormParam("prompt") public String prompt;
+        @FormParam("dtype") public String dtype;
+        @FormParam("topK") public String topK;
+        @FormParam("layers") public String layers;
+        @FormParam("mode") public String mode;
+        @FormParam("component") public String component;
+        @FormParam("bothSigns") public String bothSigns;
+
+        static Form defaults() {
+            Form f = new Form();
+            f.prompt = "Once upon a time, there was a little dog";
+            f.dtype = "float32";
+            f.topK = "8";
+            f.layers = "auto";
+            f.mode = "cumulative";
+            f.component = "layer";
+            f.bothSigns = "on";
+            return f;
+        }
+
+        public boolean selected(String id, boolean isDefault) {
+            return model == null || model.isBlank() ? isDefault : model.equals(id);
+        }
+
+        public boolean signs() {
+            return bothSigns != null && !bothSigns.isBlank();
+        }
+
+        JacobianRequest request() {
+            return new JacobianRequest(Forms.blankToNull(model), prompt, Forms.blankToNull(dtype),
+                    Forms.integer(topK, "topK"), "auto", layersNode(layers), Forms.blankToNull(mode),
+                    Forms.blankToNull(component), signs());
+        }
+
+        /** "auto", "none", or layers separated by commas or spaces. */
+        static JsonNode layersNode(String s) {
+            if (s == null || s.isBlank()) {
+                return null;
+            }
+            String t = s.trim();
+            if (t.equalsIgnoreCase("auto") || t.equalsIgnoreCase("none")) {
+                return TextNode.valueOf(t);
+            }
+            var arr = JsonNodeFactory.instance.arrayNode();
+            for (String part : t.split("[,\\s]+")) {
+                try {
+                    arr.add(Integer.parseInt(part));
+                } catch (NumberFormatException e) {
+                    throw ApiException.badField("layers", "must be auto, none or a list of layer numbers, got '" + s + "'");
+                }
+            }
+            return arr;
+        }
+    }
+
+    @CheckedTemplate
+    static class Templates {
+        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, Form form, FormErrors err,
+                                             JacobianJobs.View job, AnalysisView a);
+
+        static native TemplateInstance index$panel(List<ModelsResource.ModelInfo> models, Form form, FormErrors err,
+                                                   JacobianJobs.View job, AnalysisView a);
+
+        static native TemplateInstance index$job(Form form, JacobianJobs.View job, AnalysisView a);
+    }
+
+    @Inject
+    ModelsResource models;
+    @Inject
+    ModelRegistry registry;
+    @Inject
+    LabConfig config;
+    @Inject
+    JacobianService service;
+    @Inject
+    JacobianJobs jobs;
+
+    /** The form of each recent job (what the job page and the export button re-use), oldest dropped first. */
+    private final java.util.Map<String, Form> forms = java.util.Collections.synchronizedMap(
+            new java.util.LinkedHashMap<>() {
+                @Override
+                protected boolean removeEldestEntry(java.util.Map.Entry<String, Form> e) {
+                    return size() > 200;
+                }
+            });
+
+    Form formOf(String jobId) {
+        Form f = forms.get(jobId);
+        return f == null ? Form.defaults() : f;
+    }
+
+    @GET
+    public TemplateInstance page(@QueryParam("job") String jobId) {
+        Optional<JacobianJobs.View> job = jobId == null ? Optional.empty() : jobs.get(jobId);
+        Form form = jobId == null ? Form.defaults() : formOf(jobId);
+        FormErrors err = FormErrors.NONE;
+        if (jobId != null && job.isEmpty()) {
+            err = new FormErrors(null, "unknown_job", "job '" + jobId + "' does not exist (or was dropped)");
+        }
+        return Templates.index(models.list(), form, err, job.orElse(null),
+                job.map(AnalysisView::of).orElse(null));
+    }
+
+    @POST
+    @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
+    public Response submit(@BeanParam Form form, @Context HttpHeaders headers) {
+        JacobianJobs.View job = null;
+        FormErrors err = FormErrors.NONE;
+        try {
+            job = jobs.submit(JacobianResource.check(form.request(), false, registry, config, service));
+            forms.put(job.id(), form);
+        } catch (RuntimeException e) {
+            err = FormErrors.of(e);
+        }
+        AnalysisView a = job == null ? null : AnalysisView.of(job);
+        TemplateInstance t = Forms.htmx(headers) ? Templates.index$panel(models.list(), form, err, job, a)
+                : Templates.index(models.list(), form, err, job, a);
+        Response.ResponseBuilder r = Response.status(err.any() ? 200 : 202).entity(t);
+        if (job != null && Forms.htmx(headers)) {
+            r.header("HX-Push-Url", "/analyze?job=" + job.id());
+        }
+        return r.build();
+    }
+
+    @GET
+    @Path("jobs/{id}")
+    public Response job(@PathParam("id") String id) {
+        return jobs.get(id).map(v -> Response.ok(Templates.index$job(formOf(id), v, AnalysisView.of(v))).build())
+                // 200, not 404: htmx swaps only 2xx answers, and the swap is what stops the polling
+                .orElseGet(() -> Response.ok().entity("<div id=\"job\"><p class=\"error\" role=\"alert\">job "
+                        + "not found (it may have been dropped)</p></div>").build());
+    }
+
+    @POST
+    @Path("jobs/{id}/cancel")
+    public Response cancel(@PathParam("id") String id) {
+        return job(jobs.cancel(id).map(JacobianJobs.View::id).orElse(id));
+    }
+
+    /** The Jacobian stack as a safetensors file (the same checks as POST /api/jacobian/export). */
+    @POST
+    @Path("export")
+    @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
+    @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.TEXT_PLAIN})
+    public Response export(@BeanParam Form form) {
+        try {
+            JacobianService.Export e = service.export(JacobianResource.check(
+                    new JacobianRequest(Forms.blankToNull(form.model), form.prompt, Forms.blankToNull(form.dtype),
+                            null, "auto", null, null, null, null), true, registry, config, service));
+            return Response.ok((StreamingOutput) out -> e.file().write(out), MediaType.APPLICATION_OCTET_STREAM_TYPE)
+                    .header("Content-Disposition", "attachment; filename=\"" + e.filename() + "\"").build();
+        } catch (RuntimeException e) {
+            FormErrors err = FormErrors.of(e);
+            return Response.status(400).type(MediaType.TEXT_PLAIN).entity(err.code() + ": " + err.message()).build();
+        }
+    }
+
+    /** The charts and tables of a finished analysis. */
+    public record AnalysisView(Analysis.Result r, Charts.Chart reconstruction, Charts.Chart scatter, Charts.Chart spectra,
+                               Charts.Chart stableRanks, Charts.Chart layerRanks, int percent) {
+
+        static AnalysisView of(JacobianJobs.View job) {
+            int percent = (int) Math.round(job.progress() * 100);
+            Analysis.Result r = job.result();
+            if (r == null) {
+                return new AnalysisView(null, null, null, null, null, null, percent);
+            }
+            List<String> labels = new ArrayList<>();
+            double[] errs;
+            if (r.reconstruction().ordinaryRelError() != null) {
+                labels.add("detached");
+                labels.add("ordinary");
+                errs = new double[]{r.reconstruction().detachedRelError(), r.reconstruction().ordinaryRelError()};
+            } else {
+                labels.add("detached");
+                errs = new double[]{r.reconstruction().detachedRelError()};
+            }
+            Charts.Chart recon = Charts.bars(labels, errs, true, "Jacobian", "‖y − ΣJᵢxᵢ − c‖/‖y‖");
+            Analysis.Reconstruction rc = r.reconstruction();
+            Charts.Chart scatter = null;
+            if (rc.output() != null && rc.linear() != null) {
+                List<String> sn = new ArrayList<>(List.of("detached"));
+                List<double[]> sv = new ArrayList<>(List.of(rc.linear()));
+                if (rc.ordinary() != null) {
+                    sn.add("ordinary");
+                    sv.add(rc.ordinary());
+                }
+                scatter = Charts.scatter(rc.output(), sn, sv, "model output y (per coordinate)", "Σ Jᵢxᵢ + c");
+            }
+            List<String> names = new ArrayList<>();
+            List<double[]> values = new ArrayList<>();
+            List<String> tokenLabels = new ArrayList<>();
+            double[] ranks = new double[r.perToken().size()];
+            for (int i = 0; i < r.perToken().size(); i++) {
+                Analysis.TokenSpectrum t = r.perToken().get(i);
+                String name = t.position() + ":" + t.token();
+                names.add(name);
+                values.add(t.singularValues());
+                tokenLabels.add(name);
+                ranks[i] = t.stableRank();
+            }
+            Charts.Chart spectra = Charts.lines(names, values, true, "singular value index", "σ (log)");
+            Charts.Chart sr = Charts.bars(tokenLabels, ranks, false, "token", "stable rank");
+            Charts.Chart lr = null;
+            if (r.layers() != null && !r.layers().isEmpty()) {
+                List<String> ll = new ArrayList<>();
+                double[] lv = new double[r.layers().size()];
+                for (int i = 0; i < lv.length; i++) {
+                    ll.add("L" + r.layers().get(i).layer());
+                    lv[i] = r.layers().get(i).stableRank();
+                }
+                lr = Charts.bars(ll, lv, false, "layer", "stable rank");
+            }
+            return new AnalysisView(r, recon, scatter, spectra, sr, lr, percent);
+        }
+    }
+}

@@ -1,0 +1,32 @@
+package lab.steering.web;
+
+import io.quarkus.qute.CheckedTemplate;
+import io.quarkus.qute.TemplateInstance;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import java.util.Collection;
+import java.util.List;
+import lab.steering.service.ModelRegistry;
+
+/** /models: the loaded models with their shapes and device, and the folders that failed to load. */
+@Path("/models")
+@Produces(MediaType.TEXT_HTML)
+public class ModelsPage {
+
+    @CheckedTemplate
+    static class Templates {
+        static native TemplateInstance index(List<ModelsResource.ModelInfo> models,
+                                             Collection<ModelRegistry.Failure> failures);
+    }
+
+    @Inject
+    ModelsResource models;
+
+    @GET
+    public TemplateInstance page() {
+        return Templates.index(models.list(), models.failures());
+    }
+}

@@ -1,0 +1,335 @@
+package lab.steering.web;
+
+import io.quarkus.qute.CheckedTemplate;
+import io.quarkus.qute.TemplateInstance;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.BeanParam;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.FormParam;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.HttpHeaders;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.net.URI;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import lab.steering.steer.OperatorBuilder;
+import org.jboss.resteasy.reactive.RestForm;
+import org.jboss.resteasy.reactive.multipart.FileUpload;
+
+/**
+ * /operators: the library (filter by model and text, re-rendered as you type), building an operator from a concept
+ * prompt, importing a file; /operators/{id}: one operator, rename / describe / tag, export, delete (confirmed).
+ */
+@Path("/operators")
+@Produces(MediaType.TEXT_HTML)
+public class OperatorsPage {
+
+    /** The build form as typed. */
+    public static class Form {
+        @FormParam("name") public String name;
+        @FormParam("model") public String model;
+        @FormParam("conceptPrompt") public String conceptPrompt;
+        @FormParam("layer") public String layer;
+        @FormParam("form") public String form;
+        @FormParam("rank") public String rank;
+        @FormParam("energy") public String energy;
+        @FormParam("description") public String description;
+        @FormParam("tags") public String tags;
+
+        static Form defaults() {
+            Form f = new Form();
+            f.name = "dog";
+            f.conceptPrompt = "The dog barked at the cat in the garden";
+            f.form = "full";
+            return f;
+        }
+
+        public boolean selected(String id, boolean isDefault) {
+            return model == null || model.isBlank() ? isDefault : model.equals(id);
+        }
+
+        /** The fields of the options row, whose errors show under it. */
+        public List<String> rowFields() {
+            return List.of("layer", "form", "rank", "energy");
+        }
+
+        public boolean lowRank() {
+            return "lowrank".equals(form);
+        }
+
+        SteeringRequests.Build request() {
+            return new SteeringRequests.Build(name, Forms.blankToNull(description), tagList(tags),
+                    Forms.blankToNull(model), conceptPrompt, Forms.integer(layer, "layer"), Forms.blankToNull(form),
+                    lowRank() ? Forms.integer(rank, "rank") : null, lowRank() ? Forms.number(energy, "energy") : null);
+        }
+    }
+
+    static List<String> tagList(String tags) {
+        return tags == null || tags.isBlank() ? null
+                : Arrays.stream(tags.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+    }
+
+    /** A layer in the picker; {@code dflt} marks 2L/3. */
+    public record LayerOption(int layer, boolean dflt, boolean selected) {
+    }
+
+    /** A build running in the background, polled by the page for its progress. */
+    public static final class BuildJob {
+        private final String id = java.util.UUID.randomUUID().toString();
+        private final int dim;
+        private volatile int rows;
+        private volatile boolean done;
+        private volatile OperatorsResource.OperatorView created;
+        private volatile FormErrors error = FormErrors.NONE;
+
+        BuildJob(int dim) {
+            this.dim = dim;
+        }
+
+        public String id() {
+            return id;
+        }
+
+        /** Rows of the concept's Jacobians done, of d (the operator's build after them is short). */
+        public int percent() {
+            return done ? 100 : (int) Math.min(99, 100.0 * rows / Math.max(1, dim));
+        }
+
+        public boolean done() {
+            return done;
+        }
+
+        public OperatorsResource.OperatorView created() {
+            return created;
+        }
+
+        public FormErrors error() {
+            return error;
+        }
+    }
+
+    private final java.util.Map<String, BuildJob> builds = java.util.Collections.synchronizedMap(
+            new java.util.LinkedHashMap<>() {
+                @Override
+                protected boolean removeEldestEntry(java.util.Map.Entry<String, BuildJob> e) {
+                    return size() > 100;
+                }
+            });
+
+    @Inject
+    lab.steering.service.SteeringService steering;
+    @Inject
+    org.eclipse.microprofile.context.ManagedExecutor executor;
+
+    @CheckedTemplate
+    static class Templates {
+        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<OperatorsResource.OperatorView> ops,
+                                             String model, String q, Form form, List<LayerOption> layers,
+                                             FormErrors err, FormErrors importErr, OperatorsResource.OperatorView created,
+                                             BuildJob job);
+
+        static native TemplateInstance index$list(List<OperatorsResource.OperatorView> ops, FormErrors err);
+
+        static native TemplateInstance index$build(List<ModelsResource.ModelInfo> models, Form form,
+                                                   List<LayerOption> layers, FormErrors err,
+                                                   OperatorsResource.OperatorView created, BuildJob job);
+
+        static native TemplateInstance index$buildJob(BuildJob job);
+
+        static native TemplateInstance index$layers(List<LayerOption> layers);
+
+        static native TemplateInstance one(OperatorsResource.OperatorView op, FormErrors err, String saved);
+    }
+
+    @Inject
+    ModelsResource models;
+    @Inject
+    OperatorsResource operators;
+
+    List<LayerOption> layers(String modelId, String chosen) {
+        List<ModelsResource.ModelInfo> all = models.list();
+        ModelsResource.ModelInfo m = all.stream().filter(i -> modelId == null || modelId.isBlank() ? i.isDefault()
+                : i.id().equals(modelId)).findFirst().orElse(all.isEmpty() ? null : all.get(0));
+        List<LayerOption> out = new ArrayList<>();
+        if (m == null) {
+            return out;
+        }
+        int dflt = OperatorBuilder.defaultLayer(m.layers());
+        for (int l = 1; l <= m.layers(); l++) {
+            boolean sel = chosen == null || chosen.isBlank() ? l == dflt : chosen.trim().equals(Integer.toString(l));
+            out.add(new LayerOption(l, l == dflt, sel));
+        }
+        return out;
+    }
+
+    List<OperatorsResource.OperatorView> search(String model, String q) {
+        return operators.list(Forms.blankToNull(model), Forms.blankToNull(q), 200);
+    }
+
+    @GET
+    public TemplateInstance page(@QueryParam("model") String model, @QueryParam("q") String q,
+                                 @Context HttpHeaders headers) {
+        List<OperatorsResource.OperatorView> ops = List.of();
+        FormErrors err = FormErrors.NONE;
+        try {
+            ops = search(model, q);
+        } catch (RuntimeException e) {
+            err = FormErrors.of(e);
+        }
+        if (Forms.htmx(headers)) {
+            return Templates.index$list(ops, err);
+        }
+        Form f = Form.defaults();
+        return Templates.index(models.list(), ops, model, q, f, layers(null, null), err, FormErrors.NONE, null, null);
+    }
+
+    @GET
+    @Path("layers")
+    public TemplateInstance layerPicker(@QueryParam("model") String model) {
+        return Templates.index$layers(layers(model, null));
+    }
+
+    @POST
+    @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
+    public Response build(@BeanParam Form form, @Context HttpHeaders headers) {
+        if (Forms.htmx(headers)) {
+            // htmx: checked now, built in the background; the form polls the job's progress
+            BuildJob job = null;
+            FormErrors err = FormErrors.NONE;
+            try {
+                OperatorsResource.Checked c = operators.check(form.request());
+                BuildJob j = new BuildJob(c.model().config().hiddenSize());
+                builds.put(j.id, j);
+                executor.execute(() -> {
+                    try {
+                        j.created = operators.view(c.build(steering, rows -> j.rows = rows));
+                    } catch (RuntimeException e) {
+                        try {
+                            j.error = FormErrors.of(e);
+                        } catch (RuntimeException bug) {
+                            j.error = new FormErrors(null, "internal", "internal error: " + bug);
+                        }
+                    } finally {
+                        j.done = true;
+                    }
+                });
+                job = j;
+            } catch (RuntimeException e) {
+                err = FormErrors.of(e);
+            }
+            return Response.ok(Templates.index$build(models.list(), form, layers(form.model, form.layer), err, null,
+                    job)).build();
+        }
+        OperatorsResource.OperatorView created = null;
+        FormErrors err = FormErrors.NONE;
+        try {
+            Response r = operators.build(form.request());
+            created = (OperatorsResource.OperatorView) r.getEntity();
+        } catch (RuntimeException e) {
+            err = FormErrors.of(e);
+        }
+        if (created != null) {
+            return Response.seeOther(URI.create("/operators/" + created.id())).build();
+        }
+        return Response.ok(Templates.index(models.list(), search(null, null), null, null, form,
+                layers(form.model, form.layer), err, FormErrors.NONE, null, null)).build();
+    }
+
+    /** A background build's progress; when it is done, its result (and the library is told to refresh). */
+    @GET
+    @Path("builds/{id}")
+    public Response buildJob(@PathParam("id") String id) {
+        BuildJob job = builds.get(id);
+        if (job == null) {
+            return Response.ok("<div id=\"build-job\"><p class=\"error\" role=\"alert\">build not found (it may have"
+                    + " been dropped)</p></div>").build();
+        }
+        Response.ResponseBuilder r = Response.ok(Templates.index$buildJob(job));
+        if (job.done() && job.created() != null) {
+            r.header("HX-Trigger", "operators-changed");
+        }
+        return r.build();
+    }
+
+    @POST
+    @Path("import")
+    @Consumes(MediaType.MULTIPART_FORM_DATA)
+    public Response importFile(@RestForm("file") FileUpload file, @RestForm("model") String model,
+                               @RestForm("name") String name, @RestForm("tags") String tags) {
+        FormErrors err;
+        try {
+            if (file == null || file.size() == 0) {
+                throw ApiException.badField("file", "choose an exported operator file");
+            }
+            byte[] data = Files.readAllBytes(file.uploadedFile());
+            Response r = operators.importFile(data, Forms.blankToNull(model), Forms.blankToNull(name), null,
+                    Forms.blankToNull(tags), null);
+            OperatorsResource.OperatorView v = (OperatorsResource.OperatorView) r.getEntity();
+            return Response.seeOther(URI.create("/operators/" + v.id())).build();
+        } catch (java.io.IOException e) {
+            err = new FormErrors("file", "invalid_file", "file: cannot read the upload: " + e.getMessage());
+        } catch (RuntimeException e) {
+            err = FormErrors.of(e);
+            if (err.field() == null && err.code() != null && err.code().contains("file")) {
+                err = new FormErrors("file", err.code(), err.message());
+            }
+        }
+        return Response.status(400).entity(Templates.index(models.list(), search(null, null), null, null,
+                Form.defaults(), layers(null, null), FormErrors.NONE, err, null, null)).build();
+    }
+
+    @GET
+    @Path("{id}")
+    public Response one(@PathParam("id") long id) {
+        try {
+            return Response.ok(Templates.one(operators.get(id), FormErrors.NONE, null)).build();
+        } catch (RuntimeException e) {
+            FormErrors err = FormErrors.of(e);
+            return Response.status(404).entity(Templates.index(models.list(), search(null, null), null, null,
+                    Form.defaults(), layers(null, null), err, FormErrors.NONE, null, null)).build();
+        }
+    }
+
+    /** Rename, describe, tag (PATCH's checks). */
+    @POST
+    @Path("{id}")
+    @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
+    public Response edit(@PathParam("id") long id, @FormParam("name") String name,
+                         @FormParam("description") String description, @FormParam("tags") String tags) {
+        try {
+            OperatorsResource.OperatorView v = operators.patch(id, new SteeringRequests.Patch(name, description,
+                    tags == null ? null : tagList(tags) == null ? List.of() : tagList(tags)));
+            return Response.ok(Templates.one(v, FormErrors.NONE, "saved")).build();
+        } catch (RuntimeException e) {
+            FormErrors err = FormErrors.of(e);
+            OperatorsResource.OperatorView v = operators.get(id);
+            return Response.ok(Templates.one(v, err, null)).build();
+        }
+    }
+
+    /** Delete (the page asks first, hx-confirm); back to the library. */
+    @POST
+    @Path("{id}/delete")
+    public Response delete(@PathParam("id") long id, @Context HttpHeaders headers) {
+        try {
+            operators.delete(id);
+        } catch (ApiException e) {
+            if (e.status() != 404) {
+                throw e;
+            }
+        }
+        if (Forms.htmx(headers)) {
+            return Response.ok().header("HX-Redirect", "/operators").build();
+        }
+        return Response.seeOther(URI.create("/operators")).build();
+    }
+}

@@ -1,0 +1,98 @@
+package lab.steering.web;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quarkus.qute.CheckedTemplate;
+import io.quarkus.qute.TemplateInstance;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.util.List;
+import lab.steering.service.SteeringService;
+
+/** /runs (history, filter by model), /runs/{id} (one run), /runs/compare?a=&b= (two runs side by side). */
+@Path("/runs")
+@Produces(MediaType.TEXT_HTML)
+public class RunsPage {
+
+    /** A run in the history table. */
+    public record Row(long id, String createdAt, String model, Long operatorId, String kind, String prompt,
+                      double strength, int layer, String normal, String steered) {
+    }
+
+    @CheckedTemplate
+    static class Templates {
+        static native TemplateInstance index(List<Row> runs, String model, FormErrors err);
+
+        static native TemplateInstance run(Comparison run, String createdAt);
+
+        static native TemplateInstance compare(Comparison a, Comparison b, String createdA, String createdB);
+    }
+
+    @Inject
+    RunsResource runs;
+    @Inject
+    ObjectMapper json;
+
+    @GET
+    public TemplateInstance list(@QueryParam("model") String model) {
+        try {
+            List<Row> rows = runs.list(Forms.blankToNull(model), null, 200).stream().map(r -> new Row(r.id(),
+                    r.createdAt().toString(), r.model(), r.operatorId(), r.kind(), r.request().path("prompt").asText(),
+                    r.request().path("strength").asDouble(), r.request().path("layer").asInt(), r.normalCompletion(),
+                    r.steeredCompletion())).toList();
+            return Templates.index(rows, model, FormErrors.NONE);
+        } catch (RuntimeException e) {
+            return Templates.index(List.of(), model, FormErrors.of(e));
+        }
+    }
+
+    @GET
+    @Path("{id}")
+    public Response one(@PathParam("id") long id) {
+        try {
+            RunsResource.RunView v = runs.get(id);
+            return Response.ok(Templates.run(comparison(v), v.createdAt().toString())).build();
+        } catch (ApiException e) {
+            return Response.status(e.status()).entity(Templates.index(List.of(), null, FormErrors.of(e))).build();
+        }
+    }
+
+    @GET
+    @Path("compare")
+    public Response compare(@QueryParam("a") String a, @QueryParam("b") String b) {
+        try {
+            Long ia = Forms.longValue(a, "a");
+            Long ib = Forms.longValue(b, "b");
+            if (ia == null || ib == null) {
+                throw ApiException.badField(ia == null ? "a" : "b", "pick two runs to compare");
+            }
+            RunsResource.RunView va = runs.get(ia);
+            RunsResource.RunView vb = runs.get(ib);
+            return Response.ok(Templates.compare(comparison(va), comparison(vb), va.createdAt().toString(),
+                    vb.createdAt().toString())).build();
+        } catch (ApiException e) {
+            return Response.status(e.status()).entity(Templates.index(List.of(), null, FormErrors.of(e))).build();
+        }
+    }
+
+    Comparison comparison(RunsResource.RunView v) {
+        try {
+            JsonNode req = v.request();
+            String concept = req.has("vector") ? req.path("vector").path("conceptPrompt").asText()
+                    : "operator #" + req.path("operatorId").asText();
+            return Comparison.of(v.id(), v.model(), v.kind(), v.operatorId(), concept, req.path("prompt").asText(),
+                    req.path("layer").asInt(), req.path("strength").asDouble(),
+                    json.treeToValue(v.normal(), SteeringService.Continuation.class),
+                    json.treeToValue(v.steered(), SteeringService.Continuation.class),
+                    json.treeToValue(v.diagnostics(), SteeringService.Diagnostics.class));
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("run " + v.id() + ": stored JSON is not readable", e);
+        }
+    }
+}

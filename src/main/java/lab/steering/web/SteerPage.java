@@ -1,0 +1,235 @@
+package lab.steering.web;
+
+import io.quarkus.qute.CheckedTemplate;
+import io.quarkus.qute.TemplateInstance;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.BeanParam;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.FormParam;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.HttpHeaders;
+import jakarta.ws.rs.core.MediaType;
+import java.util.List;
+import lab.steering.service.SteeringService;
+
+/**
+ * /steer: normal and steered continuations side by side (streamed token by token with server-sent events for htmx
+ * requests, rendered when both are done otherwise), the first
+ * diverging token highlighted, per-token diagnostics on hover and in a table; every comparison is stored as a run
+ * (POST /api/steer's checks and storage).
+ */
+@Path("/steer")
+@Produces(MediaType.TEXT_HTML)
+public class SteerPage {
+
+    /** The form as typed. */
+    public static class Form {
+        @FormParam("model") public String model;
+        @FormParam("source") public String source;
+        @FormParam("operatorId") public String operatorId;
+        @FormParam("conceptPrompt") public String conceptPrompt;
+        @FormParam("contrastPrompt") public String contrastPrompt;
+        @FormParam("prompt") public String prompt;
+        @FormParam("strength") public String strength;
+        @FormParam("layer") public String layer;
+        @FormParam("maxNewTokens") public String maxNewTokens;
+        @FormParam("seed") public String seed;
+        /** Stream the tokens (server-sent events) as they are generated; only for htmx requests. */
+        @FormParam("stream") public String stream;
+
+        static Form defaults() {
+            Form f = new Form();
+            f.source = "operator";
+            f.prompt = "Once upon a time";
+            f.strength = "4";
+            f.maxNewTokens = "24";
+            f.conceptPrompt = "The dog barked at the cat in the garden";
+            f.stream = "on";
+            return f;
+        }
+
+        /** The fields of the options row, whose errors show under it. */
+        public List<String> rowFields() {
+            return List.of("strength", "layer", "maxNewTokens", "seed", "temperature", "topK", "topP");
+        }
+
+        public boolean streaming() {
+            return stream != null && !stream.isBlank();
+        }
+
+        public boolean vector() {
+            return "vector".equals(source);
+        }
+
+        public boolean selected(String id, boolean isDefault) {
+            return model == null || model.isBlank() ? isDefault : model.equals(id);
+        }
+
+        public boolean operatorSelected(long id) {
+            return Long.toString(id).equals(operatorId);
+        }
+
+        SteeringRequests.Steer request() {
+            Long op = vector() ? null : Forms.longValue(operatorId, "operatorId");
+            SteeringRequests.Vector v = vector() ? new SteeringRequests.Vector(conceptPrompt,
+                    Forms.blankToNull(contrastPrompt)) : null;
+            return new SteeringRequests.Steer(Forms.blankToNull(model), op, v, prompt, Forms.number(strength, "strength"),
+                    Forms.integer(layer, "layer"), Forms.integer(maxNewTokens, "maxNewTokens"), 0.0, null, null,
+                    Forms.longValue(seed, "seed"));
+        }
+    }
+
+    /** An operator in the picker. */
+    public record Choice(long id, String name, String model, int layer, String form) {
+    }
+
+    @CheckedTemplate
+    static class Templates {
+        static native TemplateInstance index$panel(List<ModelsResource.ModelInfo> models, List<Choice> operators,
+                                                   Form form, FormErrors err, Comparison cmp, String streamId);
+
+        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<Choice> operators, Form form,
+                                             FormErrors err, Comparison cmp, String streamId);
+
+        static native TemplateInstance tok(String text, int index);
+
+        static native TemplateInstance result(Comparison cmp, FormErrors err);
+    }
+
+    /** A checked request waiting for its event stream (GET /steer/stream/{id}), with the prompt to show. */
+    record Pending(SteeringService.SteerSpec spec, String prompt) {
+    }
+
+    private final java.util.Map<String, Pending> pending = new java.util.concurrent.ConcurrentHashMap<>();
+
+    @Inject
+    SteeringService steering;
+    @Inject
+    org.eclipse.microprofile.context.ManagedExecutor executor;
+
+    @Inject
+    ModelsResource models;
+    @Inject
+    OperatorsResource operators;
+    @Inject
+    SteerResource steer;
+
+    List<Choice> choices() {
+        try {
+            return operators.list(null, null, 200).stream()
+                    .map(o -> new Choice(o.id(), o.name(), o.model(), o.layer(), o.form())).toList();
+        } catch (RuntimeException e) {
+            FormErrors.of(e); // the database may be down: steer with a vector still works
+            return List.of();
+        }
+    }
+
+    @GET
+    public TemplateInstance page(@QueryParam("operator") String operatorId) {
+        Form f = Form.defaults();
+        f.operatorId = operatorId;
+        List<Choice> ops = choices();
+        if (ops.isEmpty()) {
+            f.source = "vector";
+        }
+        return Templates.index(models.list(), ops, f, FormErrors.NONE, null, null);
+    }
+
+    @POST
+    @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
+    public TemplateInstance submit(@BeanParam Form form, @Context HttpHeaders headers) {
+        Comparison cmp = null;
+        FormErrors err = FormErrors.NONE;
+        String streamId = null;
+        boolean htmx = Forms.htmx(headers);
+        try {
+            SteeringService.SteerSpec spec = steer.spec(form.request());
+            if (htmx && form.streaming()) {
+                precheck(spec);
+                streamId = java.util.UUID.randomUUID().toString();
+                pending.put(streamId, new Pending(spec, form.prompt));
+            } else {
+                SteeringService.SteerResult r = steering.steer(spec);
+                cmp = comparison(r, form.prompt);
+            }
+        } catch (RuntimeException e) {
+            err = fieldOf(FormErrors.of(e));
+        }
+        return htmx ? Templates.index$panel(models.list(), choices(), form, err, cmp, streamId)
+                : Templates.index(models.list(), choices(), form, err, cmp, streamId);
+    }
+
+    /** The service's checks that name a field (model, operator, layer, prompt length), before a stream starts. */
+    void precheck(SteeringService.SteerSpec spec) {
+        lab.steering.model.LanguageModel model;
+        int dflt;
+        if (spec.operatorId() != null) {
+            var record = steering.record(spec.operatorId());
+            model = steering.resolve(spec.model() == null ? record.modelId : spec.model());
+            dflt = record.layer;
+        } else {
+            model = steering.resolve(spec.model());
+            dflt = lab.steering.steer.OperatorBuilder.defaultLayer(model.config().numLayers());
+        }
+        SteeringService.checkLayer(model, spec.layer(), dflt);
+        SteeringService.promptIds(model, spec.prompt(), "prompt");
+    }
+
+    static FormErrors fieldOf(FormErrors err) {
+        if ("vector.conceptPrompt".equals(err.field())) {
+            return new FormErrors("conceptPrompt", err.code(), err.message());
+        }
+        return err;
+    }
+
+    static Comparison comparison(SteeringService.SteerResult r, String prompt) {
+        return Comparison.of(r.runId(), r.model(), r.kind(), r.operatorId(), r.conceptPrompt(), prompt, r.layer(),
+                r.strength(), r.normal(), r.steered(), r.diagnostics());
+    }
+
+    /**
+     * The continuations as server-sent events: "normal" and "steered" carry one token's HTML each as it is
+     * generated, "done" the whole comparison (with the run link and diagnostics), which replaces the live view.
+     */
+    @GET
+    @Path("stream/{id}")
+    @Produces(MediaType.SERVER_SENT_EVENTS)
+    public io.smallrye.mutiny.Multi<jakarta.ws.rs.sse.OutboundSseEvent> stream(@jakarta.ws.rs.PathParam("id") String id,
+                                                                              @Context jakarta.ws.rs.sse.Sse sse) {
+        Pending p = pending.remove(id);
+        return io.smallrye.mutiny.Multi.createFrom().emitter(em -> {
+            if (p == null) {
+                em.emit(event(sse, "done", Templates.result(null, new FormErrors(null, "unknown_stream",
+                        "this steering request was already shown or has expired; steer again")).render()));
+                em.complete();
+                return;
+            }
+            executor.execute(() -> {
+                try {
+                    SteeringService.SteerResult r = steering.steer(p.spec(), (steered, step) ->
+                            em.emit(event(sse, steered ? "steered" : "normal",
+                                    Templates.tok(step.text(), step.index()).render())));
+                    em.emit(event(sse, "done", Templates.result(comparison(r, p.prompt()), FormErrors.NONE).render()));
+                } catch (RuntimeException e) {
+                    FormErrors err;
+                    try {
+                        err = FormErrors.of(e);
+                    } catch (RuntimeException bug) {
+                        err = new FormErrors(null, "internal", "internal error: " + bug.getClass().getSimpleName());
+                    }
+                    em.emit(event(sse, "done", Templates.result(null, err).render()));
+                }
+                em.complete();
+            });
+        });
+    }
+
+    private static jakarta.ws.rs.sse.OutboundSseEvent event(jakarta.ws.rs.sse.Sse sse, String name, String html) {
+        return sse.newEventBuilder().name(name).data(html).build();
+    }
+}

@@ -1,0 +1,211 @@
+package lab.steering.web;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import java.io.IOException;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+import lab.steering.SharedModels;
+import lab.steering.TestModels;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.openqa.selenium.By;
+import org.openqa.selenium.Dimension;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.TakesScreenshot;
+import org.openqa.selenium.WebDriver;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.ExpectedConditions;
+import org.openqa.selenium.support.ui.Select;
+import org.openqa.selenium.support.ui.WebDriverWait;
+
+/**
+ * The pages in headless Chromium (Debian's /usr/bin/chromium and /usr/bin/chromedriver), acting as a user: analyze a
+ * prompt, steer, make an input error; screenshots of every page at laptop and narrow widths in target/screenshots/.
+ * Skipped, with a message, where the browser or the driver is missing.
+ */
+@QuarkusTest
+@QuarkusTestResource(TestModels.class)
+@Tag("browser")
+class BrowserTest {
+
+    static final Path CHROMIUM = Path.of("/usr/bin/chromium");
+    static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
+    static final Path SHOTS = Path.of("target/screenshots");
+
+    static WebDriver driver;
+    static Path profile;
+
+    @TestHTTPResource("/")
+    URL base;
+
+    @BeforeAll
+    static void start() throws IOException {
+        Assumptions.assumeTrue(Files.isExecutable(CHROMIUM) && Files.isExecutable(CHROMEDRIVER),
+                "browser tests skipped: they need /usr/bin/chromium and /usr/bin/chromedriver "
+                        + "(apt-get install -y chromium chromium-driver)");
+        Files.createDirectories(SHOTS);
+        profile = Files.createTempDirectory("steering-lab-chromium");
+        ChromeOptions options = new ChromeOptions();
+        options.setBinary(CHROMIUM.toFile());
+        options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--user-data-dir=" + profile, "--window-size=1280,900");
+        ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile())
+                .usingAnyFreePort().build();
+        driver = new ChromeDriver(service, options);
+        driver.manage().timeouts().pageLoadTimeout(Duration.ofSeconds(60));
+    }
+
+    @AfterAll
+    static void stop() throws IOException {
+        if (driver != null) {
+            driver.quit();
+        }
+        if (profile != null) {
+            try (var files = Files.walk(profile)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    String url(String path) {
+        return base.toString().replaceAll("/$", "") + path;
+    }
+
+    /** A screenshot of the whole page (the window is made as tall as the page, then restored). */
+    static void shot(String name) throws IOException {
+        Dimension size = driver.manage().window().getSize();
+        Object h = ((org.openqa.selenium.JavascriptExecutor) driver)
+                .executeScript("return document.documentElement.scrollHeight");
+        int height = Math.min(8000, Math.max(size.getHeight(), ((Number) h).intValue() + 120));
+        driver.manage().window().setSize(new Dimension(size.getWidth(), height));
+        Path tmp = ((TakesScreenshot) driver).getScreenshotAs(OutputType.FILE).toPath();
+        Files.copy(tmp, SHOTS.resolve(name + ".png"), StandardCopyOption.REPLACE_EXISTING);
+        driver.manage().window().setSize(size);
+    }
+
+    static WebDriverWait waiting(int seconds) {
+        return new WebDriverWait(driver, Duration.ofSeconds(seconds));
+    }
+
+    static void type(By by, String text) {
+        WebElement e = driver.findElement(by);
+        e.clear();
+        e.sendKeys(text);
+    }
+
+    @Test
+    void analyzeAPromptAndSeeTheSpectraAndDecodedTokens() throws IOException {
+        driver.manage().window().setSize(new Dimension(1280, 900));
+        driver.get(url("/analyze"));
+        new Select(driver.findElement(By.cssSelector("#analyze select[name=model]"))).selectByValue(SharedModels.STORIES_TEXT);
+        type(By.cssSelector("#analyze textarea[name=prompt]"), "Once upon a time, there was a dog");
+        driver.findElement(By.id("analyze-button")).click();
+        waiting(120).until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#job.done")));
+        assertTrue(driver.getCurrentUrl().contains("/analyze?job="), driver.getCurrentUrl());
+        List<WebElement> points = driver.findElements(By.cssSelector("svg#spectra circle.point"));
+        assertFalse(points.isEmpty(), "the spectra chart has points");
+        assertFalse(driver.findElements(By.cssSelector("svg#reconstruction rect.bar")).isEmpty());
+        List<WebElement> decoded = driver.findElements(By.cssSelector("#decoded details[open] code.dtok"));
+        assertFalse(decoded.isEmpty(), "the last token's singular vectors are decoded");
+        assertFalse(driver.findElements(By.cssSelector("#layer-sweep tr[data-layer]")).isEmpty());
+        shot("analyze-result");
+        driver.manage().window().setSize(new Dimension(390, 900));
+        shot("analyze-result-390");
+    }
+
+    @Test
+    void steerAndSeeBothContinuations() throws IOException {
+        driver.manage().window().setSize(new Dimension(1280, 900));
+        driver.get(url("/steer"));
+        new Select(driver.findElement(By.cssSelector("#steer select[name=model]"))).selectByValue(SharedModels.STORIES_TEXT);
+        driver.findElement(By.cssSelector("#steer input[name=source][value=vector]")).click();
+        type(By.cssSelector("#steer input[name=conceptPrompt]"), "The dog barked");
+        type(By.cssSelector("#steer textarea[name=prompt]"), "Once upon a time");
+        type(By.cssSelector("#steer input[name=strength]"), "6");
+        type(By.cssSelector("#steer input[name=maxNewTokens]"), "12");
+        driver.findElement(By.id("steer-button")).click();
+        waiting(120).until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#steered .tok")));
+        assertFalse(driver.findElements(By.cssSelector("#normal .tok")).isEmpty());
+        assertFalse(driver.findElements(By.cssSelector("#steered .tok")).isEmpty());
+        assertTrue(driver.findElement(By.cssSelector("a.run-link")).getAttribute("href").matches(".*/runs/\\d+"));
+        shot("steer-result");
+        driver.manage().window().setSize(new Dimension(390, 900));
+        shot("steer-result-390");
+        driver.manage().window().setSize(new Dimension(1280, 900));
+        driver.findElement(By.cssSelector("a.run-link")).click();
+        waiting(30).until(ExpectedConditions.presenceOfElementLocated(By.id("diagnostics")));
+        shot("run-detail");
+    }
+
+    @Test
+    void aBadFieldShowsItsMessageNextToIt() throws IOException {
+        driver.manage().window().setSize(new Dimension(1280, 900));
+        driver.get(url("/steer"));
+        driver.findElement(By.cssSelector("#steer input[name=source][value=vector]")).click();
+        type(By.cssSelector("#steer input[name=strength]"), "lots");
+        driver.findElement(By.id("steer-button")).click();
+        WebElement err = waiting(60).until(ExpectedConditions.visibilityOfElementLocated(
+                By.cssSelector("#steer .field-error[data-field=strength]")));
+        assertTrue(err.getText().contains("strength"), err.getText());
+        shot("steer-error");
+    }
+
+    @Test
+    void buildAnOperatorThenSweepIt() throws IOException {
+        driver.manage().window().setSize(new Dimension(1280, 900));
+        driver.get(url("/operators"));
+        type(By.cssSelector("#build input[name=name]"), "browser dog");
+        new Select(driver.findElement(By.cssSelector("#build select[name=model]"))).selectByValue(SharedModels.STORIES_TEXT);
+        type(By.cssSelector("#build textarea[name=conceptPrompt]"), "The dog barked at the cat");
+        new Select(driver.findElement(By.cssSelector("#build select[name=form]"))).selectByValue("lowrank");
+        type(By.cssSelector("#build input[name=rank]"), "4");
+        driver.findElement(By.id("build-button")).click();
+        WebElement created = waiting(120).until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#created a")));
+        String href = created.getAttribute("href");
+        assertTrue(href.matches(".*/operators/\\d+"), href);
+        // the library below refreshes itself (HX-Trigger operators-changed)
+        waiting(30).until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#operators tr[data-operator]")));
+        shot("operators-built");
+        driver.get(href);
+        assertTrue(driver.findElement(By.id("op-name")).getText().contains("browser dog"));
+        shot("operator-detail");
+        String id = href.replaceAll(".*/", "");
+        driver.get(url("/sweep?operator=" + id));
+        type(By.cssSelector("#sweep input[name=strengths]"), "0, 4");
+        type(By.cssSelector("#sweep input[name=layers]"), "2, 3");
+        type(By.cssSelector("#sweep input[name=maxNewTokens]"), "6");
+        driver.findElement(By.id("sweep-button")).click();
+        waiting(120).until(ExpectedConditions.presenceOfElementLocated(By.id("sweep-grid")));
+        assertTrue(driver.findElements(By.cssSelector("#sweep-grid td.cell")).size() == 4);
+        shot("sweep-result");
+    }
+
+    @Test
+    void everyPageRendersAtLaptopAndNarrowWidths() throws IOException {
+        for (String page : List.of("", "analyze", "operators", "steer", "sweep", "runs", "models")) {
+            String name = page.isEmpty() ? "home" : page;
+            for (int width : new int[]{1280, 390}) {
+                driver.manage().window().setSize(new Dimension(width, 900));
+                driver.get(url("/" + page));
+                assertFalse(driver.findElements(By.cssSelector("header.top nav a[href='/runs']")).isEmpty(), name);
+                shot(name + "-" + width);
+            }
+        }
+    }
+}

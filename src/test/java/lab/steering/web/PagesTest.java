@@ -1,0 +1,259 @@
+package lab.steering.web;
+
+import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.not;
+
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.restassured.http.ContentType;
+import java.util.Map;
+import lab.steering.SharedModels;
+import lab.steering.TestModels;
+import org.junit.jupiter.api.Test;
+
+/** The HTML pages: each answers 200 with its key elements, escapes user text and shows field errors inline. */
+@QuarkusTest
+@QuarkusTestResource(TestModels.class)
+class PagesTest {
+
+    static final String MODEL = SharedModels.STORIES_TEXT;
+    static final String SCRIPT = "<script>alert(1)</script>";
+
+    static long steerRun(String prompt) {
+        return given().contentType(ContentType.JSON)
+                .body(Map.of("model", MODEL, "vector", Map.of("conceptPrompt", "dog"), "prompt", prompt,
+                        "strength", 4.0, "maxNewTokens", 6))
+                .post("/api/steer").then().statusCode(200).extract().jsonPath().getLong("runId");
+    }
+
+    @Test
+    void layoutLinksEveryPage() {
+        given().get("/").then().statusCode(200)
+                .body(containsString("href=\"/analyze\""), containsString("href=\"/operators\""),
+                        containsString("href=\"/steer\""), containsString("href=\"/sweep\""),
+                        containsString("href=\"/runs\""), containsString("href=\"/models\""));
+    }
+
+    @Test
+    void modelsPageListsLoadedModelsWithShapes() {
+        given().get("/models").then().statusCode(200)
+                .body(containsString("id=\"models\""), containsString("class=\"page-models\""), containsString("data-model=\"" + MODEL + "\""),
+                        containsString("Folders that failed to load"));
+    }
+
+    @Test
+    void runsPageListsOpensAndComparesRunsWithPromptEscaped() {
+        long a = steerRun("Once upon a time " + SCRIPT);
+        long b = steerRun("The cat sat");
+        given().get("/runs").then().statusCode(200)
+                .body(containsString("href=\"/runs/" + a + "\""), containsString("&lt;script&gt;"),
+                        not(containsString(SCRIPT)));
+        given().get("/runs/" + a).then().statusCode(200)
+                .body(containsString("id=\"normal\""), containsString("id=\"steered\""),
+                        containsString("id=\"diagnostics\""), containsString("&lt;script&gt;"),
+                        not(containsString(SCRIPT)));
+        given().get("/runs/compare?a=" + a + "&b=" + b).then().statusCode(200)
+                .body(containsString("id=\"run-a\""), containsString("id=\"run-b\""));
+    }
+
+    static String analyzeUntilDone(String prompt) throws InterruptedException {
+        String panel = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("prompt", prompt).formParam("topK", "4")
+                .formParam("layers", "auto").formParam("bothSigns", "on")
+                .post("/analyze").then().statusCode(202)
+                .body(containsString("id=\"panel\""), containsString("hx-trigger=\"every 500ms\""))
+                .extract().asString();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("hx-get=\"/analyze/jobs/([^\"]+)\"").matcher(panel);
+        org.junit.jupiter.api.Assertions.assertTrue(m.find(), panel);
+        String id = m.group(1);
+        for (int i = 0; i < 600; i++) {
+            String html = given().get("/analyze/jobs/" + id).then().statusCode(200).extract().asString();
+            if (!html.contains("every 500ms")) {
+                return html;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("analysis did not finish");
+    }
+
+    @Test
+    void analyzePageRunsAJobAndShowsSpectraDecodedTokensAndLayerSweep() throws Exception {
+        given().get("/analyze").then().statusCode(200).body(containsString("id=\"analyze\""));
+        String html = analyzeUntilDone("Once upon a time " + SCRIPT);
+        org.hamcrest.MatcherAssert.assertThat(html, org.hamcrest.Matchers.allOf(containsString("class=\"done\""),
+                containsString("id=\"reconstruction\""),
+                containsString("id=\"reconstruction-scatter\""), containsString("data-name=\"ordinary\""), containsString("id=\"spectra\""),
+                containsString("class=\"point\""), containsString("id=\"stable-ranks\""),
+                containsString("class=\"grid decoded\""), containsString("id=\"layer-sweep\""),
+                containsString("id=\"export\""), containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
+    }
+
+    @Test
+    void analyzeShowsABadFieldNextToIt() {
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("prompt", "Hello").formParam("topK", "999")
+                .post("/analyze").then().statusCode(200)
+                .body(containsString("data-field=\"topK\""), not(containsString("every 500ms")));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("prompt", "")
+                .post("/analyze").then().statusCode(200).body(containsString("data-field=\"prompt\""));
+    }
+
+    @Test
+    void analyzeExportDownloadsTheJacobianFile() {
+        given().contentType(ContentType.URLENC).formParam("model", MODEL).formParam("prompt", "Once upon")
+                .post("/analyze/export").then().statusCode(200)
+                .header("Content-Disposition", containsString(".safetensors"));
+    }
+
+    @Test
+    void steerPageShowsBothContinuationsAndStoresARun() {
+        given().get("/steer").then().statusCode(200).body(containsString("id=\"steer\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog")
+                .formParam("prompt", "Once upon a time " + SCRIPT).formParam("strength", "6")
+                .formParam("maxNewTokens", "8")
+                .post("/steer").then().statusCode(200)
+                .body(containsString("id=\"normal\""), containsString("id=\"steered\""),
+                        containsString("class=\"run-link\""), containsString("id=\"diagnostics\""),
+                        containsString("&lt;script&gt;"), not(containsString(SCRIPT)),
+                        not(containsString("<html")));
+    }
+
+    @Test
+    void steerStreamsTokensAsServerSentEventsThenTheComparison() {
+        String panel = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog")
+                .formParam("prompt", "Once upon a time " + SCRIPT).formParam("strength", "6")
+                .formParam("maxNewTokens", "5").formParam("stream", "on")
+                .post("/steer").then().statusCode(200)
+                .body(containsString("sse-connect=\"/steer/stream/"), not(containsString(SCRIPT)))
+                .extract().asString();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("sse-connect=\"(/steer/stream/[^\"]+)\"")
+                .matcher(panel);
+        org.junit.jupiter.api.Assertions.assertTrue(m.find(), panel);
+        String events = given().accept("text/event-stream").get(m.group(1)).then().statusCode(200).extract().asString();
+        org.hamcrest.MatcherAssert.assertThat(events, org.hamcrest.Matchers.allOf(
+                containsString("event:normal"), containsString("event:steered"), containsString("event:done"),
+                containsString("class=\"tok\""), containsString("id=\"steered\""), containsString("run-link"),
+                containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
+        // a stream is shown once
+        given().accept("text/event-stream").get(m.group(1)).then().statusCode(200)
+                .body(containsString("stream-error"));
+        // a layer out of range is refused before any stream starts, next to its field
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog")
+                .formParam("prompt", "Hi").formParam("strength", "2").formParam("layer", "99")
+                .formParam("stream", "on")
+                .post("/steer").then().statusCode(200)
+                .body(containsString("data-field=\"layer\""), not(containsString("sse-connect")));
+    }
+
+    @Test
+    void steerShowsBadFieldsNextToThem() {
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog")
+                .formParam("prompt", "Hello").formParam("strength", "lots")
+                .post("/steer").then().statusCode(200).body(containsString("data-field=\"strength\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "operator")
+                .formParam("prompt", "Hello").formParam("strength", "2")
+                .post("/steer").then().statusCode(200).body(containsString("data-field=\"operatorId\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "")
+                .formParam("prompt", "Hello").formParam("strength", "2")
+                .post("/steer").then().statusCode(200).body(containsString("data-field=\"conceptPrompt\""));
+    }
+
+    @Test
+    void operatorsPageBuildsListsFiltersEditsAndDeletes() {
+        given().get("/operators").then().statusCode(200)
+                .body(containsString("id=\"build\""), containsString("(default 2L/3)"), containsString("id=\"import\""));
+        String form = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("name", "pages " + SCRIPT).formParam("model", MODEL).formParam("conceptPrompt", "The dog barked")
+                .formParam("form", "lowrank").formParam("rank", "4").formParam("tags", "ui, test")
+                .post("/operators").then().statusCode(200)
+                .body(containsString("hx-get=\"/operators/builds/"), containsString("&lt;script&gt;"),
+                        not(containsString(SCRIPT)))
+                .extract().asString();
+        java.util.regex.Matcher job = java.util.regex.Pattern.compile("hx-get=\"(/operators/builds/[^\"]+)\"")
+                .matcher(form);
+        org.junit.jupiter.api.Assertions.assertTrue(job.find(), form);
+        String built = null;
+        for (int i = 0; i < 600 && built == null; i++) {
+            io.restassured.response.Response r = given().header("HX-Request", "true").get(job.group(1));
+            if (!r.asString().contains("every 500ms")) {
+                org.junit.jupiter.api.Assertions.assertEquals("operators-changed", r.header("HX-Trigger"));
+                built = r.asString();
+            } else {
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            }
+        }
+        org.hamcrest.MatcherAssert.assertThat(built, org.hamcrest.Matchers.allOf(containsString("id=\"created\""),
+                containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("href=\"/operators/(\\d+)\"").matcher(built);
+        org.junit.jupiter.api.Assertions.assertTrue(m.find(), built);
+        long id = Long.parseLong(m.group(1));
+        given().header("HX-Request", "true").get("/operators?q=pages&model=" + MODEL).then().statusCode(200)
+                .body(containsString("data-operator=\"" + id + "\""), not(containsString("<html")));
+        given().header("HX-Request", "true").get("/operators?q=nothing-matches-this").then().statusCode(200)
+                .body(containsString("id=\"no-operators\""));
+        given().get("/operators/" + id).then().statusCode(200)
+                .body(containsString("id=\"edit\""), containsString("hx-confirm="), containsString("ui, test"));
+        given().contentType(ContentType.URLENC).formParam("name", "renamed").formParam("description", "d")
+                .formParam("tags", "a, b").post("/operators/" + id).then().statusCode(200)
+                .body(containsString("renamed"), containsString("Saved."));
+        given().contentType(ContentType.URLENC).formParam("name", "").formParam("description", "d")
+                .formParam("tags", "a").post("/operators/" + id).then().statusCode(200)
+                .body(containsString("data-field=\"name\""));
+        given().header("HX-Request", "true").post("/operators/" + id + "/delete").then().statusCode(200)
+                .header("HX-Redirect", "/operators");
+        given().get("/operators/" + id).then().statusCode(404);
+    }
+
+    @Test
+    void operatorBuildShowsBadFieldsNextToThem() {
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("name", "x").formParam("model", MODEL).formParam("conceptPrompt", "")
+                .post("/operators").then().statusCode(200).body(containsString("data-field=\"conceptPrompt\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("name", "x").formParam("model", MODEL).formParam("conceptPrompt", "dog")
+                .formParam("layer", "99")
+                .post("/operators").then().statusCode(200).body(containsString("data-field=\"layer\""));
+    }
+
+    @Test
+    void operatorImportRejectsAnEmptyFileInline() {
+        given().multiPart("file", "bad.safetensors", new byte[]{1, 2, 3}).multiPart("name", "bad")
+                .post("/operators/import").then().statusCode(400).body(containsString("class=\"error"));
+    }
+
+    @Test
+    void sweepPageShowsTheGridAndSuggestsACell() {
+        long id = given().contentType(ContentType.JSON)
+                .body(Map.of("name", "sweep-ui", "model", MODEL, "conceptPrompt", "The dog barked", "form", "lowrank",
+                        "rank", 4))
+                .post("/api/operators").then().statusCode(201).extract().jsonPath().getLong("id");
+        given().get("/sweep?operator=" + id).then().statusCode(200).body(containsString("id=\"sweep\""));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("operatorId", Long.toString(id)).formParam("prompt", "Once upon a time " + SCRIPT)
+                .formParam("strengths", "0, 4").formParam("layers", "2, 3").formParam("maxNewTokens", "4")
+                .post("/sweep").then().statusCode(200)
+                .body(containsString("id=\"sweep-grid\""), containsString("id=\"best\""),
+                        containsString("data-layer=\"3\""), containsString("data-strength=\"4.0\""),
+                        not(containsString(SCRIPT)));
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("operatorId", Long.toString(id)).formParam("prompt", "Hi").formParam("strengths", "a")
+                .post("/sweep").then().statusCode(200).body(containsString("data-field=\"strengths\""));
+    }
+
+    @Test
+    void unknownRunIs404WithMessage() {
+        given().get("/runs/999999999").then().statusCode(404).body(containsString("does not exist"));
+    }
+}
