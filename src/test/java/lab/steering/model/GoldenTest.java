@@ -107,6 +107,25 @@ class GoldenTest {
     }
 
     @Test
+    void defaultModelMatchesTheFloat64ReferenceOnLogitsAndGreedyTokens() throws IOException {
+        Path folder = Path.of("models", "steering-lab-base");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(folder.resolve("config.json")),
+                "skipped: the default model models/steering-lab-base is not published yet");
+        ReferenceLlama ref = ReferenceLlama.load(folder);
+        try (LanguageModel m = LanguageModel.load(folder, Device.cpu())) {
+            long[] ids = m.tokenizer().encode("The weather today is");
+            int[] intIds = Arrays.stream(ids).mapToInt(i -> (int) i).toArray();
+            double[][] want = ref.logits(intIds);
+            double[][] got = Generator.allLogits(m, ids, Hooks.NONE);
+            for (int p = 0; p < ids.length; p++) {
+                assertLogitsClose(want[p], got[p], "default model position " + p);
+            }
+            long[] refGreedy = Arrays.stream(ref.greedy(intIds, 24)).mapToLong(i -> i).toArray();
+            assertArrayEquals(refGreedy, greedyIds(m, ids, 24), "default model greedy continuation");
+        }
+    }
+
+    @Test
     void llama3RopeScalingCheckpointWrittenByHuggingFaceMatches() throws IOException {
         Path folder = Path.of("src/test/resources/checkpoints/tiny-llama3-rope");
         JsonNode fixture = JSON.readTree(Path.of("src/test/resources/reference/tiny-llama3-rope.json").toFile());
