@@ -48,6 +48,14 @@ public class ApiException extends RuntimeException {
         return headers;
     }
 
+    /** The model a request names (the default when null), or 404 naming it and the loaded ones. */
+    public static lab.steering.model.LanguageModel model(lab.steering.service.ModelRegistry registry, String id) {
+        return registry.resolve(id).orElseThrow(() -> id == null
+                ? new ApiException(404, "no_model", "no model is loaded")
+                : notFound("unknown_model", "model '" + id + "' is not loaded (loaded: "
+                        + registry.all().stream().map(lab.steering.model.LanguageModel::id).toList() + ")"));
+    }
+
     public int status() {
         return status;
     }

@@ -43,23 +43,12 @@ public class HomePage {
                                      @FormParam("temperature") String temperature, @FormParam("topK") String topK,
                                      @FormParam("topP") String topP, @FormParam("seed") String seed) {
         try {
-            GenerateRequest req = new GenerateRequest(model, prompt, parse(maxNewTokens, "maxNewTokens", Integer::valueOf),
-                    parse(temperature, "temperature", Double::valueOf), parse(topK, "topK", Integer::valueOf),
-                    parse(topP, "topP", Double::valueOf), parse(seed, "seed", Long::valueOf));
+            GenerateRequest req = new GenerateRequest(model, prompt, Forms.parse(maxNewTokens, "maxNewTokens", Integer::valueOf),
+                    Forms.parse(temperature, "temperature", Double::valueOf), Forms.parse(topK, "topK", Integer::valueOf),
+                    Forms.parse(topP, "topP", Double::valueOf), Forms.parse(seed, "seed", Long::valueOf));
             return Templates.index$result(prompt, generate.generate(req), null);
         } catch (ApiException e) {
             return Templates.index$result(prompt, null, e.getMessage());
-        }
-    }
-
-    private static <T> T parse(String value, String field, java.util.function.Function<String, T> f) {
-        if (value == null || value.isBlank()) {
-            return null;
-        }
-        try {
-            return f.apply(value.trim());
-        } catch (NumberFormatException e) {
-            throw ApiException.badField(field, "'" + value + "' is not a number");
         }
     }
 }

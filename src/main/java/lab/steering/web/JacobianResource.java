@@ -95,10 +95,7 @@ public class JacobianResource {
         if (req == null) {
             throw new ApiException(400, "missing_body", "a JSON body is required");
         }
-        LanguageModel model = registry.resolve(req.model()).orElseThrow(() -> req.model() == null
-                ? new ApiException(404, "no_model", "no model is loaded")
-                : ApiException.notFound("unknown_model", "model '" + req.model() + "' is not loaded (loaded: "
-                        + registry.all().stream().map(LanguageModel::id).toList() + ")"));
+        LanguageModel model = ApiException.model(registry, req.model());
         if (req.prompt() == null || req.prompt().isEmpty()) {
             throw ApiException.badField("prompt", "must not be empty");
         }
