@@ -2,6 +2,7 @@
 # Benchmarks, separate from the tests. Usage:
 #   scripts/bench.sh generation [model folder ...]   (default: the default model and ../shared/models/stories260K)
 #   scripts/bench.sh jacobian [model folder ...]     (same default)
+#   scripts/bench.sh steering [model folder] [concept prompt]   (default: models/steering-lab-base)
 # Builds the classes if needed, then runs the benchmark's main class on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +27,7 @@ case "$what" in
       set -- $(ls -d models/*/ 2>/dev/null | head -n 1) ../shared/models/stories260K
     fi
     exec java -Xmx8g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.JacobianBench "$@" ;;
-  *) echo "unknown benchmark '$what' (known: generation, jacobian)" >&2; exit 2 ;;
+  steering)
+    exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.SteeringBench "$@" ;;
+  *) echo "unknown benchmark '$what' (known: generation, jacobian, steering)" >&2; exit 2 ;;
 esac
