@@ -81,6 +81,31 @@ class InjectorTest {
     }
 
     @Test
+    void onTheDefaultModelCachedInjectionGivesTheTokensOfReencoding() {
+        java.nio.file.Path folder = java.nio.file.Path.of("models", "steering-lab-base");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isRegularFile(folder.resolve("config.json")),
+                "skipped: models/steering-lab-base is not published yet");
+        try (LanguageModel base = LanguageModel.load(folder, ai.djl.Device.cpu())) {
+            long[] concept = base.tokenizer().encode("And the LORD spake unto Moses, saying");
+            long[] prompt = base.tokenizer().encode("The weather today is");
+            for (int layer : new int[] {2, 4, 6}) {
+                SteeringOperator op = OperatorBuilder.full(base, concept, layer, DataType.FLOAT32, r -> { });
+                for (double lambda : new double[] {0.5, 1.0, 3.0}) {
+                    long[][] got = new long[2][];
+                    for (int c = 0; c < 2; c++) {
+                        try (NDManager m = base.manager().newSubManager()) {
+                            Injector inj = new Injector(op, lambda, m, DataType.FLOAT32);
+                            got[c] = ids(Generator.generate(base, prompt, GenerationParams.greedy(24), inj.hooks(),
+                                    c == 0, true, t -> { }));
+                        }
+                    }
+                    assertArrayEquals(got[1], got[0], "layer " + layer + " lambda " + lambda);
+                }
+            }
+        }
+    }
+
+    @Test
     void lowRankAndVectorInjectionAlsoMatchReencoding() {
         SteeringOperator lr = OperatorBuilder.lowRank(dense, 8, 0);
         SteeringVector v = SteeringVector.build(model, dense.conceptIds(), model.tokenizer().encode(""), 2);
