@@ -12,7 +12,7 @@ Exact command (from the repository root; the venv is a scratch folder, never nee
 Optional: --stories PATH (default ../shared/models/stories260K relative to the repository root).
 
 What it writes:
-  src/test/resources/reference/stories260K.json
+  src/test/resources/reference/hf-tinystories-llama.json
       for 3 prompts (lengths 1, 5, 12, BOS=1 first): float32 logits at the last position, and 32 greedy
       new ids from model.generate(do_sample=False, max_new_tokens=32) with EOS disabled (eos_token_id=None,
       so it never stops early); where the model's EOS (2) first appears is recorded as well.
@@ -160,7 +160,7 @@ def stories(stories_dir):
             "greedyMargins": margins,
             "firstEosIndex": gen.index(eos) if eos in gen else None,
         })
-    write_json(REF_DIR / "stories260K.json", {
+    write_json(REF_DIR / "hf-tinystories-llama.json", {
         "model": "stories260K",
         "modelPath": "../shared/models/stories260K",
         "vocabSize": model.config.vocab_size,

@@ -65,10 +65,15 @@ public final class JacobianEngine {
                 }
                 progress.accept(r1);
             }
-            double[][] inputs = rows(f.targetInput(target));
-            double[] y = f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray();
-            return new JacobianStack(ids, d, jac, inputs, y, new double[d], name(dtype));
+            return stack(f, target, ids, jac, dtype);
         }
+    }
+
+    /** The stack of a target's rows with its inputs and output (no constant: Llama has no biases). */
+    private static JacobianStack stack(FrozenNetwork f, Target target, long[] ids, double[][] jac, DataType dtype) {
+        int d = f.c.hiddenSize();
+        return new JacobianStack(ids, d, jac, rows(f.targetInput(target)),
+                f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray(), new double[d], name(dtype));
     }
 
     static String name(DataType dtype) {
@@ -205,8 +210,7 @@ public final class JacobianEngine {
             NDArray x0 = f.targetInput(target);
             double[][] jac = new double[t][d * d];
             autogradRows(m, xs -> f.apply(target, xs), x0, 0, d, jac);
-            return new JacobianStack(ids, d, jac, rows(x0),
-                    f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray(), new double[d], name(dtype));
+            return stack(f, target, ids, jac, dtype);
         }
     }
 }

@@ -73,7 +73,7 @@ class GoldenTest {
     @Test
     void stories260KMatchesHuggingFaceLogitsAndGreedyTokens() throws IOException {
         Path folder = SharedModels.require(SharedModels.STORIES);
-        JsonNode fixture = JSON.readTree(Path.of("src/test/resources/reference/stories260K.json").toFile());
+        JsonNode fixture = JSON.readTree(Path.of("src/test/resources/reference/hf-tinystories-llama.json").toFile());
         try (LanguageModel m = LanguageModel.load(folder, Device.cpu())) {
             for (JsonNode c : fixture.get("cases")) {
                 long[] prompt = longs(c.get("prompt"));

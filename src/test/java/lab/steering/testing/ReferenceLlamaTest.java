@@ -96,7 +96,7 @@ class ReferenceLlamaTest {
     @Test
     void shouldMatchHuggingFaceLogitsOnStories260K() throws IOException {
         ReferenceLlama model = stories();
-        JsonNode fx = fixture("stories260K.json");
+        JsonNode fx = fixture("hf-tinystories-llama.json");
         assertEquals(fx.get("vocabSize").asInt(), model.vocabSize());
         assertEquals(64, model.hiddenSize());
         assertEquals(5, model.layers());
@@ -112,7 +112,7 @@ class ReferenceLlamaTest {
     @Test
     void shouldMatchHuggingFaceGreedyTokens() throws IOException {
         ReferenceLlama model = stories();
-        JsonNode fx = fixture("stories260K.json");
+        JsonNode fx = fixture("hf-tinystories-llama.json");
         for (JsonNode c : fx.get("cases")) {
             int[] prompt = ints(c.get("prompt"));
             int[] expected = ints(c.get("greedy"));
