@@ -8,6 +8,8 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 ./scripts/ensure-build-tools.sh
 ./db/ensure-postgres.sh
+# The real tokenizers (Llama 3, Qwen 3, Gemma 3) that RealTokenizerTest checks; offline it warns and they skip.
+./scripts/fetch-tokenizers.sh
 
 if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
   [[ $(id -u) -eq 0 ]] || { echo "test.sh: ERROR: /usr/bin/chromium or /usr/bin/chromedriver missing; run as root to install them" >&2; exit 1; }
