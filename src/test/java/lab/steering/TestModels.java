@@ -5,7 +5,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
+import lab.steering.testing.TinyCheckpoint;
 
 /**
  * Writes the models folder the test app scans (target/test-models, see application.properties): broken folders
@@ -39,6 +41,7 @@ public class TestModels implements QuarkusTestResourceLifecycleManager {
                 {"model_type": "llama", "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
                  "num_attention_heads": 2, "vocab_size": 4}""");
         Files.writeString(noWeights.resolve("tokenizer.json"), wordLevelTokenizer(4));
+        writeCompareModels();
         if (SharedModels.present(SharedModels.STORIES)) {
             Path src = SharedModels.root().resolve(SharedModels.STORIES);
             Path shape = Files.createDirectories(DIR.resolve("broken-wrong-shape"));
@@ -60,6 +63,28 @@ public class TestModels implements QuarkusTestResourceLifecycleManager {
             Files.createSymbolicLink(variant.resolve("model.safetensors"),
                     src.resolve("model.safetensors").toAbsolutePath());
         }
+    }
+
+    /**
+     * The models the comparison tests compare (API and browser), written here so that every Quarkus test shares one
+     * app start. The issue asks for three families; until other families load, three tiny Llama checkpoints of
+     * different shapes stand in (TODO: one Llama, one Qwen, one Gemma). Override with the system property
+     * {@code lab.test.compare-models} (model ids separated by commas) to compare other loaded models.
+     */
+    public static final List<String> COMPARE_MODELS = List.of("tiny-cmp-a", "tiny-cmp-b", "tiny-cmp-c");
+
+    public static List<String> compareModels() {
+        String p = System.getProperty("lab.test.compare-models");
+        return p == null || p.isBlank() ? COMPARE_MODELS : List.of(p.trim().split("\\s*,\\s*"));
+    }
+
+    static void writeCompareModels() throws IOException {
+        TinyCheckpoint.llama().hidden(32).layers(2).heads(4).kvHeads(2).intermediate(48).vocab(64).seed(11)
+                .writeTo(DIR.resolve("tiny-cmp-a"));
+        TinyCheckpoint.llama().hidden(48).layers(3).heads(6).kvHeads(2).intermediate(96).vocab(80).tied(false)
+                .seed(12).writeTo(DIR.resolve("tiny-cmp-b"));
+        TinyCheckpoint.llama().hidden(24).layers(1).heads(2).kvHeads(2).intermediate(40).vocab(48).seed(13)
+                .writeTo(DIR.resolve("tiny-cmp-c"));
     }
 
     /** A model folder identical in shape to stories260K-text but with another fingerprint. */

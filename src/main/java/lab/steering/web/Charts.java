@@ -202,4 +202,56 @@ public final class Charts {
         return new Chart(WIDTH, HEIGHT, xLabel, yLabel, List.of(), bars, xTicks, axis.ticks(), LEFT, base,
                 WIDTH - RIGHT, TOP);
     }
+
+    /**
+     * Distributions side by side, one column per name (e.g. a model's stable ranks over prompts): every value a point
+     * (spread sideways by a fixed golden-ratio sequence, so the same data always draws the same), over a box from the
+     * first to the third quartile and a dark bar at the median (quartiles by linear interpolation). y is linear.
+     *
+     * @param indices per column, the index each value is labelled with (e.g. the prompt's), same lengths as values
+     */
+    public static Chart distribution(List<String> names, List<double[]> values, List<int[]> indices, String xLabel,
+                                     String yLabel) {
+        Axis axis = Axis.of(values.stream().flatMapToDouble(java.util.Arrays::stream).toArray(), false);
+        double plotW = WIDTH - LEFT - RIGHT;
+        double slot = plotW / Math.max(1, names.size());
+        List<Series> series = new ArrayList<>();
+        List<Bar> bars = new ArrayList<>();
+        List<Tick> xTicks = new ArrayList<>();
+        for (int m = 0; m < names.size(); m++) {
+            double center = LEFT + slot * (m + 0.5);
+            String color = COLORS[m % COLORS.length];
+            double[] v = values.get(m);
+            xTicks.add(new Tick(center, HEIGHT - BOTTOM, names.get(m)));
+            if (v.length > 0) {
+                double[] sorted = v.clone();
+                java.util.Arrays.sort(sorted);
+                double q1 = quantile(sorted, 0.25);
+                double median = quantile(sorted, 0.5);
+                double q3 = quantile(sorted, 0.75);
+                bars.add(new Bar(center - slot * 0.25, axis.y(q3), slot * 0.5, Math.max(0.5, axis.y(q1) - axis.y(q3)),
+                        names.get(m) + " quartiles " + fmt(q1) + " to " + fmt(q3), q3 - q1, color + "33"));
+                bars.add(new Bar(center - slot * 0.3, axis.y(median) - 1, slot * 0.6, 2, names.get(m) + " median "
+                        + fmt(median), median, "#222"));
+            }
+            List<Point> marks = new ArrayList<>();
+            for (int i = 0; i < v.length; i++) {
+                double jitter = ((i * 0.6180339887) % 1.0 - 0.5) * slot * 0.4;
+                int index = indices.get(m)[i];
+                marks.add(new Point(center + jitter, axis.y(v[i]), names.get(m) + " #" + index + " = " + fmt(v[i]),
+                        v[i], index));
+            }
+            series.add(new Series(names.get(m), color, "", marks));
+        }
+        return new Chart(WIDTH, HEIGHT, xLabel, yLabel, series, bars, xTicks, axis.ticks(), LEFT, HEIGHT - BOTTOM,
+                WIDTH - RIGHT, TOP);
+    }
+
+    /** The q-quantile of sorted values, linear interpolation between order statistics (numpy's default). */
+    static double quantile(double[] sorted, double q) {
+        double h = (sorted.length - 1) * q;
+        int lo = (int) Math.floor(h);
+        int hi = Math.min(sorted.length - 1, lo + 1);
+        return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+    }
 }

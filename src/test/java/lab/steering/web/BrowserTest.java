@@ -198,7 +198,7 @@ class BrowserTest {
 
     @Test
     void everyPageRendersAtLaptopAndNarrowWidths() throws IOException {
-        for (String page : List.of("", "analyze", "operators", "steer", "sweep", "runs", "models")) {
+        for (String page : List.of("", "analyze", "operators", "steer", "sweep", "runs", "compare", "models")) {
             String name = page.isEmpty() ? "home" : page;
             for (int width : new int[]{1280, 390}) {
                 driver.manage().window().setSize(new Dimension(width, 900));

@@ -1,0 +1,391 @@
+package lab.steering.service;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Future;
+import lab.steering.jacobian.Analysis;
+import lab.steering.model.LanguageModel;
+import lab.steering.store.ComparisonEntry;
+import lab.steering.store.ComparisonRecord;
+import lab.steering.store.DatabaseErrors;
+import org.jboss.logging.Logger;
+
+/**
+ * The architecture comparison (the paper's rank comparison): the detached-Jacobian analysis of each prompt on each
+ * model, reduced to what is compared side by side: stable ranks (combined and per token), the top singular values
+ * (of the token-concatenated Jacobian and of the last token's) and their decoded singular vectors. One prompt runs
+ * at once (through the {@link WorkLimiter}); a batch runs as a background job ({@link BackgroundJobs}) whose
+ * progress and entries are written to PostgreSQL as they come, so a comparison is a stored, bookmarkable thing.
+ */
+@ApplicationScoped
+public class ComparisonService {
+
+    private static final Logger LOG = Logger.getLogger(ComparisonService.class);
+
+    /** The default batch: 100 short everyday phrases written for the project. */
+    public static final String PHRASES = "/compare/phrases.txt";
+    /** Most decoded singular vectors kept per spectrum. */
+    public static final int MAX_VECTORS = Analysis.DECODE_MAX;
+
+    @Inject
+    JacobianService jacobian;
+    @Inject
+    WorkLimiter limiter;
+    @Inject
+    BackgroundJobs jobs;
+    @Inject
+    ComparisonStore store;
+    @Inject
+    ObjectMapper json;
+
+    /** A compared model as the comparison records it (kept with the comparison: the model may be unloaded later). */
+    public record ModelInfo(String id, String architecture, int layers, int hiddenSize, int heads, int kvHeads,
+                            int intermediateSize, long parameters) {
+        public static ModelInfo of(LanguageModel m) {
+            var c = m.config();
+            return new ModelInfo(m.id(), c.modelType(), c.numLayers(), c.hiddenSize(), c.numHeads(), c.numKvHeads(),
+                    c.intermediateSize(), c.parameterCount());
+        }
+    }
+
+    /** What a comparison runs, as stored with it (the request after validation and defaults). */
+    public record Settings(List<ModelInfo> models, List<String> prompts, String batch, String dtype, int topK,
+                           int vectors) {
+    }
+
+    /**
+     * A validated comparison: its settings and, per prompt and model, the analysis request (the output Jacobian
+     * with the model output as the only swept "layer", which gives the combined spectrum's decoded vectors).
+     */
+    public record Plan(Settings settings, JacobianService.Request[][] requests) {
+    }
+
+    /** A spectrum's stable rank, top singular values and decoded singular vectors (v: null where not decoded). */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Spectrum(double stableRank, double[] singularValues, List<Analysis.Direction> u,
+                           List<Analysis.Direction> v) {
+    }
+
+    /** One prompt on one model. */
+    public record Entry(String model, int promptIndex, String method, List<Analysis.TokenInfo> tokens,
+                        double[] perTokenStableRank, Spectrum combined, Spectrum lastToken,
+                        Analysis.Prediction prediction, double detachedRelError, double ms) {
+    }
+
+    /** Distribution of a quantity over the prompts (quartiles by linear interpolation, numpy's default). */
+    public record Stats(int count, double mean, double min, double q1, double median, double q3, double max) {
+        public static Stats of(double[] values) {
+            if (values.length == 0) {
+                return new Stats(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+            }
+            double[] v = values.clone();
+            Arrays.sort(v);
+            return new Stats(v.length, Arrays.stream(v).average().orElse(Double.NaN), v[0], quantile(v, 0.25),
+                    quantile(v, 0.5), quantile(v, 0.75), v[v.length - 1]);
+        }
+
+        static double quantile(double[] sorted, double q) {
+            double h = (sorted.length - 1) * q;
+            int lo = (int) Math.floor(h);
+            int hi = Math.min(sorted.length - 1, lo + 1);
+            return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+        }
+    }
+
+    /**
+     * One model over the prompts done so far: the distributions of the combined and the last token's stable rank, and
+     * the mean top singular values of the combined Jacobian divided by its largest (the spectrum's shape).
+     */
+    public record ModelSummary(ModelInfo model, Stats combinedStableRank, Stats lastTokenStableRank,
+                               double[] meanRelativeSingularValues) {
+    }
+
+    /** One prompt and its entry per model, in the comparison's model order (null where not done yet). */
+    public record PromptRow(int index, String prompt, List<Entry> results) {
+    }
+
+    /** A comparison as GET /api/compare/{id} shows it. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record View(Long id, String status, double progress, String stage, OffsetDateTime createdAt,
+                       OffsetDateTime finishedAt, String error, String batch, String dtype, int topK, int vectors,
+                       int promptCount, int entries, List<ModelSummary> models, List<PromptRow> prompts) {
+    }
+
+    /** A comparison in the list (no entries). */
+    public record Listed(long id, String status, double progress, String stage, OffsetDateTime createdAt,
+                         OffsetDateTime finishedAt, List<String> models, int promptCount, String batch) {
+    }
+
+    private record Live(double progress, String stage) {
+    }
+
+    private final Map<Long, Live> live = new ConcurrentHashMap<>();
+    private final Set<Long> cancelRequested = ConcurrentHashMap.newKeySet();
+    private final Map<Long, Future<?>> queued = new ConcurrentHashMap<>();
+    private volatile List<String> phrases;
+
+    /** The default batch. */
+    public List<String> defaultPhrases() {
+        List<String> p = phrases;
+        if (p == null) {
+            try (InputStream in = ComparisonService.class.getResourceAsStream(PHRASES)) {
+                if (in == null) {
+                    throw new IllegalStateException(PHRASES + " is missing from the application");
+                }
+                p = new String(in.readAllBytes(), StandardCharsets.UTF_8).lines().map(String::strip)
+                        .filter(s -> !s.isEmpty() && !s.startsWith("#")).toList();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            phrases = p;
+        }
+        return p;
+    }
+
+    void onStart(@Observes StartupEvent ev) {
+        try {
+            int n = store.failInterrupted();
+            if (n > 0) {
+                LOG.infof("%d comparison(s) left unfinished by the last run marked failed", n);
+            }
+        } catch (RuntimeException e) {
+            LOG.warnf("comparisons: cannot check for unfinished ones (%s)", e.getMessage());
+        }
+    }
+
+    // ---------------------------------------------------------------- running
+
+    /**
+     * One prompt, at once, through the limiter (429 when full); stored as a finished comparison when the database is
+     * up (id null when it is down: the answer is still given).
+     */
+    public View runNow(Plan plan) {
+        Settings s = plan.settings();
+        List<Entry> entries = limiter.run(() -> {
+            List<Entry> out = new ArrayList<>();
+            for (int m = 0; m < s.models().size(); m++) {
+                out.add(analyse(plan.requests()[0][m], 0, s.vectors(), Analysis.Progress.NONE));
+            }
+            return out;
+        });
+        Long id = null;
+        try {
+            id = store.create(ids(s), s.prompts().size(), write(s), "running");
+            for (Entry e : entries) {
+                store.add(id, e.promptIndex(), e.model(), e.combined().stableRank(), write(e), 1, "done");
+            }
+            store.finish(id, "done", null);
+        } catch (RuntimeException e) {
+            if (!DatabaseErrors.unavailable(e)) {
+                throw e;
+            }
+            LOG.warnf("comparison not stored (database unavailable): %s", e.getMessage());
+        }
+        OffsetDateTime now = OffsetDateTime.now();
+        return view(id, "done", 1, "done", now, now, null, s, entries);
+    }
+
+    /** A batch as a background job: stored as queued, then run; {@link WorkLimiter.Busy} when nothing more can wait. */
+    public View submit(Plan plan) {
+        Settings s = plan.settings();
+        long id = store.create(ids(s), s.prompts().size(), write(s), "queued");
+        try {
+            queued.put(id, jobs.submit("comparison " + id, () -> execute(id, plan)));
+        } catch (WorkLimiter.Busy e) {
+            store.delete(id);
+            throw e;
+        }
+        return get(id).orElseThrow();
+    }
+
+    /**
+     * Requests cancellation: a queued comparison is cancelled at once; a running one stops at its next progress
+     * point, keeping the entries done so far; a finished one is left as it is. Empty when there is no such id.
+     */
+    public java.util.Optional<View> cancel(long id) {
+        java.util.Optional<ComparisonRecord> r = store.record(id);
+        if (r.isEmpty()) {
+            return java.util.Optional.empty();
+        }
+        String status = r.get().status;
+        if (status.equals("queued") || status.equals("running")) {
+            cancelRequested.add(id);
+            Future<?> f = queued.get(id);
+            if (status.equals("queued") && f != null && f.cancel(false)) {
+                jobs.drop(f);
+                queued.remove(id);
+                cancelRequested.remove(id);
+                store.finish(id, "cancelled", null);
+            }
+        }
+        return get(id);
+    }
+
+    private void execute(long id, Plan plan) {
+        queued.remove(id);
+        Settings s = plan.settings();
+        int models = s.models().size();
+        int prompts = s.prompts().size();
+        double total = (double) models * prompts;
+        try {
+            if (cancelRequested.contains(id)) {
+                throw new CancellationException("cancelled before it started");
+            }
+            store.running(id);
+            int done = 0;
+            for (int p = 0; p < prompts; p++) {
+                for (int m = 0; m < models; m++) {
+                    String stage = "prompt " + (p + 1) + "/" + prompts + " on " + s.models().get(m).id();
+                    final double base = done;
+                    live.put(id, new Live(base / total, stage));
+                    Entry e = analyse(plan.requests()[p][m], p, s.vectors(), (st, f) -> {
+                        if (cancelRequested.contains(id)) {
+                            throw new CancellationException("cancelled by request");
+                        }
+                        live.put(id, new Live((base + f) / total, stage + " (" + st + ")"));
+                    });
+                    done++;
+                    store.add(id, p, e.model(), e.combined().stableRank(), write(e), done / total, stage);
+                }
+            }
+            store.finish(id, "done", null);
+        } catch (CancellationException e) {
+            store.finish(id, "cancelled", null);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            LOG.errorf(e, "comparison %d failed", id);
+            try {
+                store.finish(id, "failed", e.getClass().getSimpleName()
+                        + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+            } catch (RuntimeException again) {
+                LOG.errorf(again, "comparison %d: cannot record the failure", id);
+            }
+        } finally {
+            live.remove(id);
+            cancelRequested.remove(id);
+        }
+    }
+
+    /** The analysis of one prompt on one model, reduced to the compared quantities. */
+    Entry analyse(JacobianService.Request r, int promptIndex, int vectors, Analysis.Progress progress) {
+        long t0 = System.nanoTime();
+        Analysis.Result a = jacobian.run(r, progress);
+        Analysis.Layer output = a.layers().get(a.layers().size() - 1); // the model output: the combined spectrum
+        Analysis.TokenSpectrum last = a.perToken().get(a.perToken().size() - 1);
+        Spectrum combined = new Spectrum(a.stableRank().combined(), output.singularValues(), first(output.u(), vectors),
+                null);
+        Spectrum lastToken = new Spectrum(last.stableRank(), last.singularValues(), first(last.u(), vectors),
+                first(last.v(), vectors));
+        return new Entry(a.model(), promptIndex, a.method(), a.tokens(), a.stableRank().perToken(), combined,
+                lastToken, a.prediction(), a.reconstruction().detachedRelError(), (System.nanoTime() - t0) / 1e6);
+    }
+
+    private static <T> List<T> first(List<T> list, int n) {
+        return list == null ? null : List.copyOf(list.subList(0, Math.min(n, list.size())));
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    public java.util.Optional<View> get(long id) {
+        return store.find(id).map(st -> {
+            ComparisonRecord r = st.record();
+            Settings s = read(r.request, Settings.class);
+            List<Entry> entries = new ArrayList<>();
+            for (ComparisonEntry e : st.entries()) {
+                entries.add(read(e.result, Entry.class));
+            }
+            Live l = r.status.equals("running") ? live.get(id) : null;
+            return view(r.id, r.status, l != null ? Math.max(l.progress(), r.progress) : r.progress,
+                    l != null ? l.stage() : r.stage, r.createdAt, r.finishedAt, r.error, s, entries);
+        });
+    }
+
+    public List<Listed> list(int limit) {
+        return store.list(limit).stream().map(r -> {
+            Settings s = read(r.request, Settings.class);
+            Live l = r.status.equals("running") ? live.get(r.id) : null;
+            return new Listed(r.id, r.status, l != null ? Math.max(l.progress(), r.progress) : r.progress,
+                    l != null ? l.stage() : r.stage, r.createdAt, r.finishedAt, List.of(r.models), r.promptCount,
+                    s.batch());
+        }).toList();
+    }
+
+    static View view(Long id, String status, double progress, String stage, OffsetDateTime created,
+                     OffsetDateTime finished, String error, Settings s, List<Entry> entries) {
+        int nm = s.models().size();
+        Map<String, Integer> column = new HashMap<>();
+        for (int m = 0; m < nm; m++) {
+            column.put(s.models().get(m).id(), m);
+        }
+        Entry[][] grid = new Entry[s.prompts().size()][nm];
+        for (Entry e : entries) {
+            Integer m = column.get(e.model());
+            if (m != null && e.promptIndex() < grid.length) {
+                grid[e.promptIndex()][m] = e;
+            }
+        }
+        List<ModelSummary> summaries = new ArrayList<>();
+        for (int m = 0; m < nm; m++) {
+            List<Entry> mine = new ArrayList<>();
+            for (Entry[] row : grid) {
+                if (row[m] != null) {
+                    mine.add(row[m]);
+                }
+            }
+            double[] combined = mine.stream().mapToDouble(e -> e.combined().stableRank()).toArray();
+            double[] lastRanks = mine.stream().mapToDouble(e -> e.lastToken().stableRank()).toArray();
+            int k = mine.stream().mapToInt(e -> e.combined().singularValues().length).min().orElse(0);
+            double[] shape = new double[k];
+            for (Entry e : mine) {
+                double[] sv = e.combined().singularValues();
+                for (int i = 0; i < k; i++) {
+                    shape[i] += sv[0] > 0 ? sv[i] / sv[0] / mine.size() : 0;
+                }
+            }
+            summaries.add(new ModelSummary(s.models().get(m), Stats.of(combined), Stats.of(lastRanks), shape));
+        }
+        List<PromptRow> rows = new ArrayList<>();
+        for (int p = 0; p < grid.length; p++) {
+            rows.add(new PromptRow(p, s.prompts().get(p), Arrays.asList(grid[p])));
+        }
+        return new View(id, status, progress, stage, created, finished, error, s.batch(), s.dtype(), s.topK(),
+                s.vectors(), s.prompts().size(), entries.size(), summaries, rows);
+    }
+
+    private static String[] ids(Settings s) {
+        return s.models().stream().map(ModelInfo::id).toArray(String[]::new);
+    }
+
+    private String write(Object o) {
+        try {
+            return json.writeValueAsString(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private <T> T read(String text, Class<T> type) {
+        try {
+            return json.readValue(text, type);
+        } catch (IOException e) {
+            throw new IllegalStateException("stored comparison JSON cannot be read: " + e.getMessage(), e);
+        }
+    }
+}

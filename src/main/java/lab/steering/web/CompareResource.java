@@ -1,0 +1,187 @@
+package lab.steering.web;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import lab.steering.config.LabConfig;
+import lab.steering.model.LanguageModel;
+import lab.steering.service.ComparisonService;
+import lab.steering.service.JacobianService;
+import lab.steering.service.ModelRegistry;
+
+/**
+ * The architecture comparison: POST /api/compare (one prompt at once, or a batch as a background job), GET
+ * /api/compare (the stored comparisons, newest first), GET /api/compare/{id} (one, with progress while it runs) and
+ * DELETE /api/compare/{id} (cancel). Validates and delegates to {@link ComparisonService}.
+ */
+@Path("/api/compare")
+@Consumes(MediaType.APPLICATION_JSON)
+@Produces(MediaType.APPLICATION_JSON)
+public class CompareResource {
+
+    public static final int MAX_MODELS = 8;
+    public static final int MAX_PROMPTS = 500;
+    public static final int DEFAULT_VECTORS = 3;
+
+    @Inject
+    ModelRegistry registry;
+    @Inject
+    LabConfig config;
+    @Inject
+    JacobianService jacobian;
+    @Inject
+    ComparisonService service;
+
+    @POST
+    public Response compare(CompareRequest req) {
+        ComparisonService.Plan plan = check(req);
+        if (req.prompt() != null) {
+            ComparisonService.View v = service.runNow(plan);
+            return Response.ok(v).build();
+        }
+        ComparisonService.View v = service.submit(plan);
+        return Response.status(202).entity(v).header("Location", "/api/compare/" + v.id()).build();
+    }
+
+    @GET
+    public List<ComparisonService.Listed> list(@QueryParam("limit") String limit) {
+        Integer n = Forms.integer(limit, "limit");
+        if (n != null && (n < 1 || n > 1000)) {
+            throw ApiException.badField("limit", "must be between 1 and 1000, got " + n);
+        }
+        return service.list(n == null ? 50 : n);
+    }
+
+    @GET
+    @Path("{id}")
+    public ComparisonService.View get(@PathParam("id") String id) {
+        long n = id(id);
+        return service.get(n).orElseThrow(() -> unknown(id));
+    }
+
+    @DELETE
+    @Path("{id}")
+    public Response cancel(@PathParam("id") String id) {
+        long n = id(id);
+        return Response.status(202).entity(service.cancel(n).orElseThrow(() -> unknown(id))).build();
+    }
+
+    static long id(String id) {
+        try {
+            return Long.parseLong(id);
+        } catch (NumberFormatException e) {
+            throw ApiException.badField("id", "a comparison id is a number, got '" + id + "'");
+        }
+    }
+
+    static ApiException unknown(String id) {
+        return ApiException.notFound("unknown_comparison", "comparison " + id + " does not exist");
+    }
+
+    ComparisonService.Plan check(CompareRequest req) {
+        return check(req, registry, config, jacobian, service);
+    }
+
+    /** Checks every field, naming the first bad one; each prompt is checked on each model as /api/jacobian would. */
+    public static ComparisonService.Plan check(CompareRequest req, ModelRegistry registry, LabConfig config,
+                                               JacobianService jacobian, ComparisonService service) {
+        if (req == null) {
+            throw new ApiException(400, "missing_body", "a JSON body is required");
+        }
+        if (req.models() == null || req.models().isEmpty()) {
+            throw ApiException.badField("models", "name 1 to " + MAX_MODELS + " loaded models to compare (loaded: "
+                    + registry.all().stream().map(LanguageModel::id).toList() + ")");
+        }
+        if (req.models().size() > MAX_MODELS) {
+            throw ApiException.badField("models", "at most " + MAX_MODELS + " models, got " + req.models().size());
+        }
+        Set<String> seen = new HashSet<>();
+        List<LanguageModel> models = new ArrayList<>();
+        for (String id : req.models()) {
+            if (id == null || id.isBlank()) {
+                throw ApiException.badField("models", "a model id is empty");
+            }
+            if (!seen.add(id)) {
+                throw ApiException.badField("models", "model '" + id + "' is named twice");
+            }
+            models.add(ApiException.model(registry, id));
+        }
+        List<String> prompts;
+        String batch;
+        if (req.prompt() != null && req.prompts() != null && !req.prompts().isNull()) {
+            throw ApiException.badField("prompts", "give prompt (one prompt) or prompts (a batch), not both");
+        }
+        if (req.prompt() != null) {
+            prompts = List.of(req.prompt());
+            batch = "single";
+        } else if (req.prompts() == null || req.prompts().isNull()) {
+            throw ApiException.badField("prompt", "give prompt (one prompt) or prompts (a list, or \"default\" for"
+                    + " the 100 everyday phrases)");
+        } else if (req.prompts().isTextual() && req.prompts().asText().equals("default")) {
+            prompts = service.defaultPhrases();
+            batch = "default";
+        } else if (req.prompts().isArray()) {
+            if (req.prompts().isEmpty() || req.prompts().size() > MAX_PROMPTS) {
+                throw ApiException.badField("prompts", "a batch has 1 to " + MAX_PROMPTS + " prompts, got "
+                        + req.prompts().size());
+            }
+            prompts = new ArrayList<>();
+            for (int i = 0; i < req.prompts().size(); i++) {
+                JsonNode p = req.prompts().get(i);
+                if (!p.isTextual() || p.asText().isEmpty()) {
+                    throw ApiException.badField("prompts", "prompts[" + i + "] must be a non-empty string, got " + p);
+                }
+                prompts.add(p.asText());
+            }
+            batch = "given";
+        } else {
+            throw ApiException.badField("prompts", "must be a list of prompts or \"default\", got " + req.prompts());
+        }
+        int vectors = req.vectors() == null ? DEFAULT_VECTORS : req.vectors();
+        if (vectors < 1 || vectors > ComparisonService.MAX_VECTORS) {
+            throw ApiException.badField("vectors", "must be between 1 and " + ComparisonService.MAX_VECTORS
+                    + ", got " + vectors);
+        }
+        JacobianService.Request[][] requests = new JacobianService.Request[prompts.size()][models.size()];
+        for (int m = 0; m < models.size(); m++) {
+            LanguageModel model = models.get(m);
+            // the model output as the only swept layer: the combined spectrum with its decoded vectors, at no cost
+            var layers = JsonNodeFactory.instance.arrayNode().add(model.config().numLayers());
+            for (int p = 0; p < prompts.size(); p++) {
+                JacobianRequest jr = new JacobianRequest(model.id(), prompts.get(p), req.dtype(), req.topK(), "auto",
+                        layers, null, null, false);
+                try {
+                    requests[p][m] = JacobianResource.check(jr, false, registry, config, jacobian);
+                } catch (ApiException e) {
+                    boolean promptField = e.code().equals("invalid_prompt");
+                    if (batch.equals("single") || !(promptField || e.code().equals("too_large"))) {
+                        throw e; // a field of its own (dtype, topK), or the one prompt: as /api/jacobian names it
+                    }
+                    ApiException named = new ApiException(e.status(), promptField ? "invalid_prompts" : e.code(),
+                            "prompts[" + p + "] on model '" + model.id() + "': " + e.getMessage());
+                    e.details().forEach(named::detail);
+                    throw named;
+                }
+            }
+        }
+        var first = requests[0][0].options();
+        List<ComparisonService.ModelInfo> infos = models.stream().map(ComparisonService.ModelInfo::of).toList();
+        return new ComparisonService.Plan(new ComparisonService.Settings(infos, List.copyOf(prompts), batch,
+                first.dtype() == ai.djl.ndarray.types.DataType.FLOAT64 ? "float64" : "float32", first.topK(), vectors),
+                requests);
+    }
+}
