@@ -66,4 +66,33 @@ class ChartsTest {
         SweepPage.Grid g = SweepPage.grid(result(List.of(cell(2, 0, -5.0, 2), cell(2, 4, -6.0, 2.5))));
         assertNull(g.best());
     }
+
+    @Test
+    void distributionDrawsEveryValueWithQuartileBoxAndMedianAtTheirHeights() {
+        double[] a = {3.2, 1.5, 7.25, 4.0, 2.75, 9.5, 6.125}; // numpy.percentile: q1 2.975, median 4.0, q3 6.6875
+        double[] b = {2.0, 1.0};                               // q1 1.25, median 1.5, q3 1.75
+        Charts.Chart c = Charts.distribution(List.of("a", "b"), List.of(a, b),
+                List.of(new int[]{0, 1, 2, 3, 4, 5, 6}, new int[]{0, 3}), "model", "stable rank");
+        // the value axis, linear from 0: read a pixel back as a value
+        double top = c.yTicks().get(c.yTicks().size() - 1).y();
+        double hi = Double.parseDouble(c.yTicks().get(c.yTicks().size() - 1).label());
+        java.util.function.DoubleUnaryOperator value = y -> hi * (c.bottom() - y) / (c.bottom() - top);
+        List<Charts.Bar> bars = c.bars();
+        assertEquals(4, bars.size(), "a box and a median bar per column");
+        assertEquals(6.6875, value.applyAsDouble(bars.get(0).y()), 1e-9);
+        assertEquals(2.975, value.applyAsDouble(bars.get(0).y() + bars.get(0).h()), 1e-9);
+        assertEquals(4.0, value.applyAsDouble(bars.get(1).y() + 1), 1e-9, "the median bar is centred on the median");
+        assertEquals(1.5, value.applyAsDouble(bars.get(3).y() + 1), 1e-9);
+        assertEquals(1.75, value.applyAsDouble(bars.get(2).y()), 1e-9);
+        for (int s = 0; s < 2; s++) {
+            List<Charts.Point> p = c.series().get(s).marks();
+            assertEquals(s == 0 ? a.length : b.length, p.size());
+            for (Charts.Point q : p) {
+                assertEquals(q.value(), value.applyAsDouble(q.y()), 1e-9);
+                double center = c.xTicks().get(s).x();
+                assertTrue(Math.abs(q.x() - center) < (c.right() - c.left()) / 2 * 0.25, "inside its column");
+            }
+        }
+        assertEquals(3, c.series().get(1).marks().get(1).index(), "a point keeps its prompt index");
+    }
 }
