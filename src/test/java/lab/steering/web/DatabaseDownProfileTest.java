@@ -55,4 +55,18 @@ class DatabaseDownProfileTest {
                 .body("runId", nullValue()).body("steered.completion", not(nullValue()));
         given().get("/api/models").then().statusCode(200);
     }
+
+    @Test
+    void aSingleComparisonIsStillAnsweredAndABatchOrTheListIs503() {
+        java.util.List<String> models = TestModels.compareModels();
+        given().contentType(ContentType.JSON).body(Map.of("models", models, "prompt", "t1 t2 t3"))
+                .post("/api/compare").then().statusCode(200).body("id", nullValue()).body("status", equalTo("done"))
+                .body("prompts[0].results.size()", equalTo(models.size()));
+        given().contentType(ContentType.JSON).body(Map.of("models", models, "prompts", java.util.List.of("t1")))
+                .post("/api/compare").then().statusCode(503).body("error", equalTo("database_unavailable"));
+        for (String path : new String[] {"/api/compare", "/api/compare/1"}) {
+            given().get(path).then().statusCode(503).body("error", equalTo("database_unavailable"));
+        }
+        given().get("/compare").then().statusCode(200).body(org.hamcrest.Matchers.containsString("unavailable"));
+    }
 }
