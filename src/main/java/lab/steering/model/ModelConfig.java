@@ -76,7 +76,7 @@ public record ModelConfig(
     }
 
     /** Model types this build can run. */
-    public static final Set<String> SUPPORTED_TYPES = Set.of("llama", "mistral", "qwen2", "qwen3", "olmo2");
+    public static final Set<String> SUPPORTED_TYPES = Set.of("llama", "mistral", "qwen2", "qwen3", "olmo2", "gemma3_text");
 
     /**
      * RoPE frequency scaling as HF's {@code rope_scaling} describes it.
@@ -151,14 +151,24 @@ public record ModelConfig(
                 : r.positiveInt("intermediate_size");
         // transformers 5 writes rope_parameters {rope_type, rope_theta, ...}; older configs rope_theta + rope_scaling
         JsonNode ropeParams = root.get("rope_parameters");
+        JsonNode localParams = null; // transformers 5 writes Gemma 3's per layer type: {full_attention, sliding_attention}
+        if (ropeParams != null && ropeParams.has("full_attention")) {
+            localParams = ropeParams.get("sliding_attention");
+            ropeParams = ropeParams.get("full_attention");
+            if (localParams != null && !localParams.path("rope_type").asText("default").equals("default")) {
+                throw new ModelLoadException(file, "rope_parameters.sliding_attention.rope_type '"
+                        + localParams.get("rope_type").asText() + "' is not supported (supported: default)");
+            }
+        }
         JsonNode ropeNode = ropeParams != null && !ropeParams.isNull() ? ropeParams : root.get("rope_scaling");
         String positionsField = gpt2 ? "n_positions" : "max_position_embeddings";
         int maxPositions = root.hasNonNull(positionsField) ? r.positiveInt(positionsField) : 2048;
         RopeScaling scaling = readRopeScaling(file, ropeNode, maxPositions);
         double ropeTheta = ropeParams != null && ropeParams.hasNonNull("rope_theta")
                 ? ropeParams.get("rope_theta").asDouble() : root.path("rope_theta").asDouble(10000.0);
-        double localTheta = family.modelType().equals("gemma3_text")
-                ? root.path("rope_local_base_freq").asDouble(10000.0) : ropeTheta;
+        double localTheta = !family.modelType().equals("gemma3_text") ? ropeTheta
+                : localParams != null && localParams.hasNonNull("rope_theta") ? localParams.get("rope_theta").asDouble()
+                : root.path("rope_local_base_freq").asDouble(10000.0);
         int window = slidingWindow(file, root, family);
         List<Boolean> sliding = slidingLayers(file, root, family, layers, window);
         double attnScale = family.modelType().equals("gemma3_text") && root.hasNonNull("query_pre_attn_scalar")
@@ -239,6 +249,9 @@ public record ModelConfig(
             if (root.hasNonNull(cap)) {
                 throw new ModelLoadException(file, cap + "=" + root.get(cap) + " is not supported (only null)");
             }
+        }
+        if (root.path("use_bidirectional_attention").asBoolean(false)) {
+            throw new ModelLoadException(file, "use_bidirectional_attention=true is not supported (causal models only)");
         }
         if (root.hasNonNull("partial_rotary_factor") && root.get("partial_rotary_factor").asDouble() != 1.0) {
             throw new ModelLoadException(file, "partial_rotary_factor=" + root.get("partial_rotary_factor")

@@ -73,7 +73,7 @@ class FamiliesTest {
     /** Every family beyond Llama; {@code -Dfamilies=a,b} runs a subset. */
     static Stream<String> families() {
         String only = System.getProperty("families", "");
-        List<String> all = List.of("qwen2", "qwen3", "mistral", "olmo2");
+        List<String> all = List.of("qwen2", "qwen3", "mistral", "olmo2", "gemma3_text");
         return all.stream().filter(f -> only.isBlank() || Arrays.asList(only.split(",")).contains(f));
     }
 
@@ -267,6 +267,31 @@ class FamiliesTest {
             double[][] b = Generator.allLogits(full, PROMPT, Hooks.NONE);
             assertEquals(0, maxAbs(Arrays.copyOf(a, 4), Arrays.copyOf(b, 4)), 1e-12, "within the window: the same");
             assertTrue(maxAbs(a, b) > 1e-3, "past the window the outputs differ: " + maxAbs(a, b));
+        }
+    }
+
+    @Test
+    void gemmaRopeParametersPerLayerTypeReadLikeTheFlatFields() throws IOException {
+        if (!families().toList().contains("gemma3_text")) {
+            return;
+        }
+        Path dir = checkpoint("gemma3_text").writeTo(tmp.resolve("gemma-rope-parameters"));
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode cfg = (ObjectNode) json.readTree(dir.resolve("config.json").toFile());
+        ObjectNode params = cfg.putObject("rope_parameters");
+        ObjectNode full = params.putObject("full_attention");
+        full.put("rope_type", "linear");
+        full.put("factor", cfg.get("rope_scaling").get("factor").asDouble());
+        full.put("rope_theta", cfg.get("rope_theta").asDouble());
+        params.putObject("sliding_attention").put("rope_type", "default")
+                .put("rope_theta", cfg.get("rope_local_base_freq").asDouble());
+        for (String f : List.of("rope_scaling", "rope_theta", "rope_local_base_freq")) {
+            cfg.remove(f);
+        }
+        json.writeValue(dir.resolve("config.json").toFile(), cfg);
+        try (LanguageModel m = LanguageModel.load(dir, Device.cpu(), DataType.FLOAT64)) {
+            assertEquals(0, maxAbs(Generator.allLogits(model("gemma3_text", DataType.FLOAT64), PROMPT, Hooks.NONE),
+                    Generator.allLogits(m, PROMPT, Hooks.NONE)), 0.0);
         }
     }
 
