@@ -76,7 +76,7 @@ public record ModelConfig(
     }
 
     /** Model types this build can run. */
-    public static final Set<String> SUPPORTED_TYPES = Set.of("llama", "mistral", "qwen2", "qwen3", "olmo2", "gemma3_text", "phi3");
+    public static final Set<String> SUPPORTED_TYPES = Set.of("llama", "mistral", "qwen2", "qwen3", "olmo2", "gemma3_text", "phi3", "gpt2");
 
     /**
      * RoPE frequency scaling as HF's {@code rope_scaling} describes it.

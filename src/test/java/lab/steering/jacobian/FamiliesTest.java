@@ -73,7 +73,7 @@ class FamiliesTest {
     /** Every family beyond Llama; {@code -Dfamilies=a,b} runs a subset. */
     static Stream<String> families() {
         String only = System.getProperty("families", "");
-        List<String> all = List.of("qwen2", "qwen3", "mistral", "olmo2", "gemma3_text", "phi3");
+        List<String> all = List.of("qwen2", "qwen3", "mistral", "olmo2", "gemma3_text", "phi3", "gpt2");
         return all.stream().filter(f -> only.isBlank() || Arrays.asList(only.split(",")).contains(f));
     }
 
