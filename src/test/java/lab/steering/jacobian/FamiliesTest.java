@@ -181,6 +181,36 @@ class FamiliesTest {
 
     @ParameterizedTest
     @MethodSource("families")
+    void matrixFreeTopKReconstructsWithTheSameConstant(String family) throws IOException {
+        LanguageModel m = model(family, DataType.FLOAT32);
+        Target out = Target.output(m.config().numLayers());
+        JacobianStack full = JacobianEngine.full(m, PROMPT, DataType.FLOAT64, out, 64L << 20, r -> { });
+        LowRank.Result lr = LowRank.topK(m, PROMPT, DataType.FLOAT64, out, LowRank.Settings.of(4), r -> { });
+        assertArrayEquals(full.constant(), lr.constant(), 1e-12, family + " c");
+        double err = JacobianStack.relativeError(lr.output(), lr.reconstruction());
+        assertTrue(err <= 1e-12, family + " matrix-free reconstruction " + err);
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void theWholeAnalysisRunsWithBothMethodsAndReportsC(String family) throws IOException {
+        LanguageModel m = model(family, DataType.FLOAT32);
+        TokenDecoder decoder = new TokenDecoder(m);
+        int[] layers = Analysis.defaultLayers(m.config().numLayers());
+        for (Analysis.Method method : Analysis.Method.values()) {
+            Analysis.Result r = Analysis.run(m, PROMPT, new Analysis.Options(method, DataType.FLOAT64, 4, layers,
+                    Target.Mode.CUMULATIVE, Target.Component.LAYER, false, 64L << 20), decoder, (st, f) -> { });
+            assertTrue(r.reconstruction().detachedRelError() <= 1e-12, family + " " + method + " " + r.reconstruction());
+            assertEquals(m.config().family().hasBiases(), r.reconstruction().constantNorm() > 0, family + " ||c||");
+            assertTrue(Double.isFinite(r.stableRank().combined()) && r.stableRank().combined() >= 1 - 1e-9,
+                    family + " " + method + " stable rank " + r.stableRank().combined());
+            assertTrue(Arrays.stream(r.stableRank().perToken()).allMatch(Double::isFinite), family + " per token");
+            assertTrue(r.prediction().agree(), family + " " + method + " prediction");
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
     void transposePassEqualsTheAutogradOracle(String family) throws IOException {
         LanguageModel m = model(family, DataType.FLOAT32);
         int layers = m.config().numLayers();
