@@ -92,14 +92,33 @@ public record ModelConfig(
         return numHeads / numKvHeads;
     }
 
-    /** Parameters excluding nothing: embeddings, every layer, final norm and an untied lm_head. */
+    /** Parameters excluding nothing: embeddings, positions, every layer (biases and norms too), final norm, lm_head. */
     public long parameterCount() {
         long d = hiddenSize;
-        long attn = d * numHeads * headDim * 2L + d * numKvHeads * headDim * 2L;
-        long mlp = 3L * d * intermediateSize;
-        long perLayer = attn + mlp + 2 * d;
+        long q = (long) numHeads * headDim;
+        long kv = (long) numKvHeads * headDim;
+        long normSize = family.norm() == Family.NormKind.LAYER ? 2 * d : d;
+        long attn = d * q * 2L + d * kv * 2L;
+        if (family.qkvBias()) {
+            attn += q + 2 * kv;
+        }
+        if (family.denseBias()) {
+            attn += d;
+        }
+        attn += switch (family.qkNorm()) {
+            case NONE -> 0;
+            case PER_HEAD -> 2L * headDim;
+            case FULL -> q + kv;
+        };
+        long mlp = family.mlp() == Family.Mlp.PLAIN ? 2L * d * intermediateSize : 3L * d * intermediateSize;
+        if (family.denseBias()) {
+            mlp += intermediateSize + d;
+        }
+        int norms = family.layout() == Family.Layout.SANDWICH ? 4 : 2;
+        long perLayer = attn + mlp + norms * normSize;
         long embed = (long) vocabSize * d;
-        return embed + numLayers * perLayer + d + (tieWordEmbeddings ? 0 : embed);
+        long positions = family.positions() == Family.Positions.LEARNED ? (long) maxPositions * d : 0;
+        return embed + positions + numLayers * perLayer + normSize + (tieWordEmbeddings ? 0 : embed);
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();

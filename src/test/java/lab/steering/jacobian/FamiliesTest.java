@@ -141,6 +141,14 @@ class FamiliesTest {
 
     @ParameterizedTest
     @MethodSource("families")
+    void parameterCountIsTheSizeOfTheLoadedTensors(String family) throws IOException {
+        LanguageModel m = model(family, DataType.FLOAT32);
+        long loaded = m.transformer().weights().all().stream().mapToLong(a -> a.getShape().size()).sum();
+        assertEquals(loaded, m.config().parameterCount(), family);
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
     void frozenForwardReproducesTheOrdinaryForwardBitForBit(String family) throws IOException {
         for (DataType dt : new DataType[] {DataType.FLOAT32, DataType.FLOAT64}) {
             LanguageModel m = model(family, DataType.FLOAT32);
