@@ -146,11 +146,6 @@ public final class Transformer {
         return v.square().mean(new int[] {-1}, true).add(c.rmsNormEps()).pow(-0.5);
     }
 
-    /** For RMSNorm models (the final norm of a sweep target): the same as {@link #normScale}. */
-    public NDArray rmsScale(NDArray x) {
-        return normScale(x);
-    }
-
     /**
      * The norm with a given scale: RMSNorm {@code x * s * w}; LayerNorm {@code (x - mean(x)) * s * w (+ b)}.
      * Linear in x for a fixed s (affine with the bias).
