@@ -10,15 +10,22 @@ public enum Point {
     LN1_SCALE("ln1.hook_scale"),
     /** (batch, heads, t, keys) attention probabilities after softmax. */
     ATTN_PATTERN("attn.hook_pattern"),
-    /** Attention block output (after o_proj), before it is added to the residual. */
+    /** (batch, t, 1) the scale of the norm on the attention output (OLMo 2, Gemma 3), per position. */
+    LN1_POST_SCALE("ln1_post.hook_scale"),
+    /** Attention block output (after o_proj and any post-norm), before it is added to the residual. */
     ATTN_OUT("hook_attn_out"),
     /** Residual stream between attention and MLP. */
     RESID_MID("hook_resid_mid"),
     /** (batch, t, 1) the MLP norm's scale per position. */
     LN2_SCALE("ln2.hook_scale"),
-    /** (batch, t, intermediate) the MLP's gate activation act(gate(x)), which multiplies up(x). */
+    /**
+     * (batch, t, intermediate) the MLP's frozen factor, which multiplies its linear part: act(gate(x)) times up(x)
+     * (gated MLPs); up(x) * sigmoid(gate(x)) times gate(x) (Phi-3); act(z)/z times z = fc1(x) (GPT-2).
+     */
     MLP_GATE("mlp.hook_gate"),
-    /** MLP block output (after down_proj), before it is added to the residual. */
+    /** (batch, t, 1) the scale of the norm on the MLP output (OLMo 2, Gemma 3), per position. */
+    LN2_POST_SCALE("ln2_post.hook_scale"),
+    /** MLP block output (after down_proj and any post-norm), before it is added to the residual. */
     MLP_OUT("hook_mlp_out"),
     /** Residual stream leaving a layer. */
     RESID_POST("hook_resid_post"),

@@ -408,7 +408,7 @@ public final class Analysis {
         for (int i = 0; i < ids.length; i++) {
             perToken[i] = trim(r.perToken().get(i), topK);
         }
-        return new Core(r.output(), r.reconstruction(), new double[r.output().length], perToken,
+        return new Core(r.output(), r.reconstruction(), r.constant(), perToken,
                 trim(r.combined(), sweepK), start, System.nanoTime());
     }
 

@@ -5,11 +5,11 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.core.Linear;
 import lab.steering.hook.Hook;
 import lab.steering.hook.Hooks;
 import lab.steering.hook.Point;
 import lab.steering.hook.Site;
+import lab.steering.model.Family;
 import lab.steering.model.ModelConfig;
 import lab.steering.model.Transformer;
 import lab.steering.model.Weights;
@@ -35,8 +35,10 @@ final class FrozenNetwork {
     final NDArray[] ln1;        // L of (1, T, 1) attention-norm scales
     final NDArray[] pattern;    // L of (1, heads, T, T) attention probabilities
     final NDArray[] attnOut;    // L of (1, T, d)
+    final NDArray[] ln1Post;    // L of (1, T, 1) attention-output norm scales (OLMo 2, Gemma 3), else null entries
     final NDArray[] ln2;        // L of (1, T, 1) MLP-norm scales
-    final NDArray[] gate;       // L of (1, T, intermediate) silu(gate(x))
+    final NDArray[] ln2Post;    // L of (1, T, 1) MLP-output norm scales (OLMo 2, Gemma 3)
+    final NDArray[] gate;       // L of (1, T, intermediate) the MLP's frozen factor (Point.MLP_GATE)
     final NDArray[] mlpOut;     // L of (1, T, d)
     NDArray finalScale;         // (1, T, 1)
     NDArray output;             // (1, T, d) final-normed hidden states of the ordinary pass
@@ -53,6 +55,8 @@ final class FrozenNetwork {
         pattern = new NDArray[layers];
         attnOut = new NDArray[layers];
         ln2 = new NDArray[layers];
+        ln1Post = new NDArray[layers];
+        ln2Post = new NDArray[layers];
         gate = new NDArray[layers];
         mlpOut = new NDArray[layers];
     }
@@ -68,6 +72,8 @@ final class FrozenNetwork {
             b.add(new Site(l, Point.ATTN_PATTERN), store(f.pattern, l));
             b.add(Site.attnOut(l), store(f.attnOut, l));
             b.add(new Site(l, Point.LN2_SCALE), store(f.ln2, l));
+            b.add(new Site(l, Point.LN1_POST_SCALE), store(f.ln1Post, l));
+            b.add(new Site(l, Point.LN2_POST_SCALE), store(f.ln2Post, l));
             b.add(new Site(l, Point.MLP_GATE), store(f.gate, l));
             b.add(Site.mlpOut(l), store(f.mlpOut, l));
         }
@@ -97,49 +103,57 @@ final class FrozenNetwork {
         return resid[0];
     }
 
-    // ---------------------------------------------------------------- forward of the frozen (linear) network
+    // ---------------------------------------------------------------- forward of the frozen (affine) network
 
     /**
      * The frozen network from the residual entering decoder layer {@code from} to the residual leaving layer
      * {@code to - 1}; the same DJL ops in the same order as {@link Transformer#forward}, so with the recorded
-     * input it reproduces the ordinary pass bit for bit.
+     * input it reproduces the ordinary pass bit for bit. With {@code affine} false every bias is left out: the
+     * linear part, J applied to x (without the constant c).
      *
      * @param x (B, T, d)
      */
-    NDArray layers(NDArray x, int from, int to) {
+    NDArray layers(NDArray x, int from, int to, boolean affine) {
         for (int l = from; l < to; l++) {
-            x = x.add(attnBranch(l, x));
-            x = x.add(mlpBranch(l, x));
+            x = x.add(attnBranch(l, x, affine));
+            x = x.add(mlpBranch(l, x, affine));
         }
         return x;
     }
 
-    /** Frozen final norm: (B, T, d) -> (B, T, d) with the recorded scales. */
-    NDArray finalNorm(NDArray x) {
-        return x.mul(finalScale).mul(w.finalNorm());
+    /** {@link #layers(NDArray, int, int, boolean)} with the biases: the frozen network itself. */
+    NDArray layers(NDArray x, int from, int to) {
+        return layers(x, from, to, true);
     }
 
-    NDArray attnBranch(int l, NDArray x) {
+    /** Frozen final norm: (B, T, d) -> (B, T, d) with the recorded scales. */
+    NDArray finalNorm(NDArray x) {
+        return tf.applyNorm(x, finalScale, w.finalNorm(), true);
+    }
+
+    NDArray attnBranch(int l, NDArray x, boolean affine) {
         Weights.Layer lw = w.layers().get(l);
         long b = x.getShape().get(0);
         int hd = c.headDim();
         int kvh = c.numKvHeads();
         int g = c.groupSize();
-        NDArray h = x.mul(ln1[l]).mul(lw.attnNorm());
-        NDArray v = Linear.linear(h, lw.wv()).singletonOrThrow().reshape(b, tokens, kvh, hd).transpose(0, 2, 1, 3);
+        NDArray h = lw.attnNorm() == null ? x : tf.applyNorm(x, ln1[l], lw.attnNorm(), affine);
+        NDArray v = Transformer.linear(h, lw.wv(), affine ? lw.bv() : null)
+                .reshape(b, tokens, kvh, hd).transpose(0, 2, 1, 3);
         NDArray probs = pattern[l].reshape(1, kvh, (long) g * tokens, tokens);
         NDArray out = probs.matMul(v)
                 .reshape(b, c.numHeads(), tokens, hd)
                 .transpose(0, 2, 1, 3)
                 .reshape(b, tokens, (long) c.numHeads() * hd);
-        return Linear.linear(out, lw.wo()).singletonOrThrow();
+        out = Transformer.linear(out, lw.wo(), affine ? lw.bo() : null);
+        return lw.attnPostNorm() == null ? out : tf.applyNorm(out, ln1Post[l], lw.attnPostNorm(), affine);
     }
 
-    NDArray mlpBranch(int l, NDArray x) {
+    NDArray mlpBranch(int l, NDArray x, boolean affine) {
         Weights.Layer lw = w.layers().get(l);
-        NDArray h = x.mul(ln2[l]).mul(lw.mlpNorm());
-        NDArray up = Linear.linear(h, lw.up()).singletonOrThrow();
-        return Linear.linear(gate[l].mul(up), lw.down()).singletonOrThrow();
+        NDArray h = lw.mlpNorm() == null ? x : tf.applyNorm(x, ln2[l], lw.mlpNorm(), affine);
+        NDArray out = tf.mlpOutput(lw, gate[l], tf.mlpLinear(lw, h, affine), affine);
+        return lw.mlpPostNorm() == null ? out : tf.applyNorm(out, ln2Post[l], lw.mlpPostNorm(), affine);
     }
 
     // ---------------------------------------------------------------- transpose (cotangents, batched)
@@ -151,18 +165,27 @@ final class FrozenNetwork {
         int hd = c.headDim();
         int kvh = c.numKvHeads();
         int g = c.groupSize();
+        if (lw.attnPostNorm() != null) {
+            cot = tf.applyNormT(cot, ln1Post[l], lw.attnPostNorm());
+        }
         NDArray u = cot.matMul(lw.wo())                                   // (B, T, heads * hd)
                 .reshape(b, tokens, c.numHeads(), hd).transpose(0, 2, 1, 3); // (B, heads, T, hd)
         NDArray vBar = pattern[l].transpose(0, 1, 3, 2).matMul(u)        // A^T per head: (B, heads, T, hd)
                 .reshape(b, kvh, g, tokens, hd).sum(new int[] {2})       // heads sharing a kv head add up
                 .transpose(0, 2, 1, 3).reshape(b, tokens, (long) kvh * hd);
-        return vBar.matMul(lw.wv()).mul(ln1[l]).mul(lw.attnNorm());
+        NDArray in = vBar.matMul(lw.wv());
+        return lw.attnNorm() == null ? in : tf.applyNormT(in, ln1[l], lw.attnNorm());
     }
 
     /** Transpose of {@link #mlpBranch}. */
     NDArray mlpBranchT(int l, NDArray cot) {
         Weights.Layer lw = w.layers().get(l);
-        return cot.matMul(lw.down()).mul(gate[l]).matMul(lw.up()).mul(ln2[l]).mul(lw.mlpNorm());
+        if (lw.mlpPostNorm() != null) {
+            cot = tf.applyNormT(cot, ln2Post[l], lw.mlpPostNorm());
+        }
+        NDArray linearWeight = c.family().mlp() == Family.Mlp.GATED_PHI ? lw.gate() : lw.up();
+        NDArray in = cot.matMul(lw.down()).mul(gate[l]).matMul(linearWeight);
+        return lw.mlpNorm() == null ? in : tf.applyNormT(in, ln2[l], lw.mlpNorm());
     }
 
     /** Transpose of decoder layer {@code l} (residual adds included). */
@@ -172,16 +195,16 @@ final class FrozenNetwork {
     }
 
     /**
-     * Cotangents (B, T, d) at the target's output site, seeded at the last position with
-     * {@code seed * s * w_final}, where s is the final-norm scale of the target's activation at the last position
-     * (recorded for the model output; computed from the recorded activation for sweep targets).
+     * Cotangents (B, T, d) at the target's output site, seeded at the last position with the transposed final norm
+     * of the seed, whose scale s is that of the target's activation at the last position (recorded for the model
+     * output; computed from the recorded activation for sweep targets).
      *
      * @param seed (B, d) output-space cotangents
      */
     NDArray seedAtLastPosition(NDArray seed, NDArray scaleLast) {
         NDManager m = seed.getManager();
         long b = seed.getShape().get(0);
-        NDArray lastRow = seed.mul(scaleLast).mul(w.finalNorm()).reshape(b, 1, c.hiddenSize());
+        NDArray lastRow = tf.applyNormT(seed, scaleLast, w.finalNorm()).reshape(b, 1, c.hiddenSize());
         if (tokens == 1) {
             return lastRow;
         }
@@ -203,13 +226,13 @@ final class FrozenNetwork {
         if (t.component() == Target.Component.LAYER && t.layer() == c.numLayers()) {
             return finalScale.get(new NDIndex(":, -1:, :"));
         }
-        return tf.rmsScale(targetActivation(t).get(new NDIndex(":, -1:, :")));
+        return tf.normScale(targetActivation(t).get(new NDIndex(":, -1:, :")));
     }
 
     /** The target's output y (d), frozen-network value at the recorded input: finalnorm(activation)[T-1]. */
     NDArray targetOutput(Target t) {
         NDArray last = targetActivation(t).get(new NDIndex(0, -1));
-        return last.mul(targetScale(t).reshape(1)).mul(w.finalNorm());
+        return tf.applyNorm(last, targetScale(t).reshape(1), w.finalNorm(), true);
     }
 
     /** The input the target's Jacobian is taken with respect to (1, T, d). */
@@ -239,18 +262,35 @@ final class FrozenNetwork {
         return cot;
     }
 
-    /** The frozen map itself, target input (B, T, d) -> target output (B, d): J applied to inputs. */
+    /** The linear part of the frozen map, target input (B, T, d) -> (B, d): J applied to inputs (no constant). */
     NDArray apply(Target t, NDArray x) {
+        return apply(t, x, false);
+    }
+
+    /**
+     * The frozen map, target input (B, T, d) -> target output (B, d); with {@code affine} its biases are included
+     * ({@code sum_i J_i x_i + c}), without them it is the linear part.
+     */
+    NDArray apply(Target t, NDArray x, boolean affine) {
         int top = t.layer() - 1;
         int bottom = t.mode() == Target.Mode.CUMULATIVE ? 0 : top;
-        NDArray h = layers(x, bottom, top);
+        NDArray h = layers(x, bottom, top, affine);
         NDArray act = switch (t.component()) {
-            case LAYER -> layers(h, top, top + 1);
-            case ATTN -> attnBranch(top, h);
-            case MLP -> mlpBranch(top, h.add(attnBranch(top, h)));
+            case LAYER -> layers(h, top, top + 1, affine);
+            case ATTN -> attnBranch(top, h, affine);
+            case MLP -> mlpBranch(top, h.add(attnBranch(top, h, affine)), affine);
         };
         long b = act.getShape().get(0);
         NDArray last = act.get(new NDIndex(":, -1, :")).reshape(b, c.hiddenSize());
-        return last.mul(targetScale(t).reshape(1)).mul(w.finalNorm());
+        return tf.applyNorm(last, targetScale(t).reshape(1), w.finalNorm(), affine);
+    }
+
+    /** The constant term c (d): the frozen network at x = 0 (zero for families without biases). */
+    double[] constant(Target t) {
+        if (!c.family().hasBiases()) {
+            return new double[c.hiddenSize()];
+        }
+        NDArray x0 = targetInput(t).zerosLike();
+        return apply(t, x0, true).get(0).toType(DataType.FLOAT64, false).toDoubleArray();
     }
 }

@@ -69,11 +69,12 @@ public final class JacobianEngine {
         }
     }
 
-    /** The stack of a target's rows with its inputs and output (no constant: Llama has no biases). */
+    /** The stack of a target's rows with its inputs, output and constant c (zero for families without biases). */
     private static JacobianStack stack(FrozenNetwork f, Target target, long[] ids, double[][] jac, DataType dtype) {
         int d = f.c.hiddenSize();
         return new JacobianStack(ids, d, jac, rows(f.targetInput(target)),
-                f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray(), new double[d], name(dtype));
+                f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray(), f.constant(target),
+                name(dtype));
     }
 
     static String name(DataType dtype) {
@@ -144,7 +145,9 @@ public final class JacobianEngine {
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray input = m.create(ids, new Shape(1, t));
-            NDArray x0 = tf.weights().embed().get(new NDIndex("{}", input)).duplicate(); // (1, T, d)
+            NDArray[] embedded = new NDArray[1]; // HF hidden_states[0]: after any embedding scale and positions
+            tf.forward(input, null, Hooks.builder().add(Site.embed(), (s, x, c) -> embedded[0] = x).build());
+            NDArray x0 = embedded[0].duplicate(); // (1, T, d)
             java.util.function.UnaryOperator<NDArray> fn = xs -> tf.forward(input, null,
                     Hooks.builder().add(Site.embed(), (s, x, c) -> xs).build()).get(new NDIndex(":, -1, :"));
             double[][] jac = new double[t][d * d];

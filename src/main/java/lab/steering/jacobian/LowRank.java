@@ -36,12 +36,13 @@ public final class LowRank {
     /**
      * @param perToken       top-k of each J_i (Frobenius norms estimated from the random start, {@code exact=false})
      * @param combined       top-k of the concatenated matrix (left vectors only)
-     * @param reconstruction sum_i J_i x_i, by one forward pass of the frozen network (exact, no J needed)
+     * @param reconstruction sum_i J_i x_i + c, by forward passes of the frozen network (exact, no J needed)
      * @param output         y as the model computed it
      * @param iterations     subspace iterations used (per-token, combined)
+     * @param constant       c, the frozen network at x = 0 (zero for families without biases)
      */
     public record Result(List<Spectrum> perToken, Spectrum combined, double[] reconstruction, double[] output,
-                         int[] iterations) {
+                         int[] iterations, double[] constant) {
     }
 
     /** Settings: k wanted, extra columns, tolerance on the relative change of the top-k values, iteration cap. */
@@ -63,7 +64,11 @@ public final class LowRank {
             FrozenNetwork f = FrozenNetwork.record(tf, m, ids);
             Ops ops = new Ops(f, target, m, dtype, t, d, groupSize(t, p, d, dtype, s.groupBytes()));
             double[] output = f.targetOutput(target).toType(DataType.FLOAT64, false).toDoubleArray();
-            double[] recon = ops.applyAll(f.targetInput(target));
+            double[] constant = f.constant(target);
+            double[] recon = ops.applyAll(f.targetInput(target)); // the linear part, J applied to the inputs
+            for (int r = 0; r < d; r++) {
+                recon[r] += constant[r];
+            }
 
             // per token: block subspace iteration
             Random rng = new Random(s.seed());
@@ -151,7 +156,7 @@ public final class LowRank {
                 prevC = sv;
                 qc = orth(aq);
             }
-            return new Result(spectra, combined, recon, output, new int[] {perTokenIter, iterC});
+            return new Result(spectra, combined, recon, output, new int[] {perTokenIter, iterC}, constant);
         }
     }
 
@@ -218,13 +223,63 @@ public final class LowRank {
         return a;
     }
 
-    /** Orthonormal basis of the columns (thin QR). */
+    /**
+     * Orthonormal basis of the columns (thin QR). A rank-deficient matrix (e.g. J_i = 0 for a token outside a
+     * sliding window's reach, where Householder QR stops at a zero column) gets a Gram-Schmidt basis whose
+     * degenerate columns are completed with unit vectors.
+     */
     static DMatrixRMaj orth(DMatrixRMaj a) {
         QRDecomposition<DMatrixRMaj> qr = DecompositionFactory_DDRM.qr(a.numRows, a.numCols);
-        if (!qr.decompose(a.copy())) {
-            throw new IllegalStateException("QR failed");
+        if (qr.decompose(a.copy())) {
+            DMatrixRMaj q = qr.getQ(null, true);
+            if (!org.ejml.dense.row.MatrixFeatures_DDRM.hasUncountable(q)) {
+                return q;
+            }
         }
-        return qr.getQ(null, true);
+        return completedGramSchmidt(a);
+    }
+
+    static DMatrixRMaj completedGramSchmidt(DMatrixRMaj a) {
+        int n = a.numRows;
+        int p = a.numCols;
+        double scale = Math.max(CommonOps_DDRM.elementMaxAbs(a), Double.MIN_NORMAL);
+        DMatrixRMaj q = new DMatrixRMaj(n, p);
+        int unit = 0;
+        for (int j = 0; j < p; j++) {
+            double[] v = column(a, j);
+            double floor = 1e-10 * scale;
+            while (true) {
+                for (int pass = 0; pass < 2; pass++) {
+                    for (int c = 0; c < j; c++) {
+                        double dot = 0;
+                        for (int r = 0; r < n; r++) {
+                            dot += q.get(r, c) * v[r];
+                        }
+                        for (int r = 0; r < n; r++) {
+                            v[r] -= dot * q.get(r, c);
+                        }
+                    }
+                }
+                double norm = 0;
+                for (double x : v) {
+                    norm += x * x;
+                }
+                norm = Math.sqrt(norm);
+                if (norm > floor) {
+                    for (int r = 0; r < n; r++) {
+                        q.set(r, j, v[r] / norm);
+                    }
+                    break;
+                }
+                if (unit >= n) {
+                    throw new IllegalStateException("no orthonormal completion: more columns than rows");
+                }
+                v = new double[n];
+                v[unit++] = 1;
+                floor = 1e-8;
+            }
+        }
+        return q;
     }
 
     /** The batched products, tokens processed in groups to bound memory. */

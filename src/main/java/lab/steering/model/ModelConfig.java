@@ -29,6 +29,12 @@ import java.util.Set;
  * @param bosTokenId         BOS id from config, or -1
  * @param eosTokenIds        ids that end generation (config and generation_config.json)
  * @param torchDtype         stored dtype as the config names it ("float32", "bfloat16", ...)
+ * @param family             the architecture's variations as data (norms, biases, MLP form, ...)
+ * @param slidingWindow      attention window w (query i sees keys j with i - w < j <= i), 0 for none
+ * @param slidingLayers      per layer: true where the layer uses the sliding window (all false without one)
+ * @param localRopeTheta     RoPE base of sliding-window layers (Gemma 3's rope_local_base_freq; else ropeTheta),
+ *                           always unscaled there
+ * @param attentionScale     factor on q.k (1/sqrt(head_dim); Gemma 3: query_pre_attn_scalar^-0.5)
  */
 public record ModelConfig(
         String modelType,
@@ -46,10 +52,31 @@ public record ModelConfig(
         boolean tieWordEmbeddings,
         int bosTokenId,
         List<Integer> eosTokenIds,
-        String torchDtype) {
+        String torchDtype,
+        Family family,
+        int slidingWindow,
+        List<Boolean> slidingLayers,
+        double localRopeTheta,
+        double attentionScale) {
+
+    /** A Llama config (the trainer's): no window, the usual attention scale. */
+    public ModelConfig(String modelType, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
+                       int numKvHeads, int headDim, int vocabSize, int maxPositions, double rmsNormEps,
+                       double ropeTheta, RopeScaling ropeScaling, boolean tieWordEmbeddings, int bosTokenId,
+                       List<Integer> eosTokenIds, String torchDtype) {
+        this(modelType, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize,
+                maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, bosTokenId, eosTokenIds,
+                torchDtype, Family.of("llama"), 0, java.util.Collections.nCopies(numLayers, false), ropeTheta,
+                1.0 / Math.sqrt(headDim));
+    }
+
+    /** The attention window of a layer, or 0 for full causal attention. */
+    public int window(int layer) {
+        return slidingLayers.get(layer) ? slidingWindow : 0;
+    }
 
     /** Model types this build can run. */
-    public static final Set<String> SUPPORTED_TYPES = Set.of("llama");
+    public static final Set<String> SUPPORTED_TYPES = Set.of("llama", "mistral", "qwen2", "qwen3", "olmo2", "gemma3_text", "phi3", "gpt2");
 
     /**
      * RoPE frequency scaling as HF's {@code rope_scaling} describes it.
@@ -65,14 +92,33 @@ public record ModelConfig(
         return numHeads / numKvHeads;
     }
 
-    /** Parameters excluding nothing: embeddings, every layer, final norm and an untied lm_head. */
+    /** Parameters excluding nothing: embeddings, positions, every layer (biases and norms too), final norm, lm_head. */
     public long parameterCount() {
         long d = hiddenSize;
-        long attn = d * numHeads * headDim * 2L + d * numKvHeads * headDim * 2L;
-        long mlp = 3L * d * intermediateSize;
-        long perLayer = attn + mlp + 2 * d;
+        long q = (long) numHeads * headDim;
+        long kv = (long) numKvHeads * headDim;
+        long normSize = family.norm() == Family.NormKind.LAYER ? 2 * d : d;
+        long attn = d * q * 2L + d * kv * 2L;
+        if (family.qkvBias()) {
+            attn += q + 2 * kv;
+        }
+        if (family.denseBias()) {
+            attn += d;
+        }
+        attn += switch (family.qkNorm()) {
+            case NONE -> 0;
+            case PER_HEAD -> 2L * headDim;
+            case FULL -> q + kv;
+        };
+        long mlp = family.mlp() == Family.Mlp.PLAIN ? 2L * d * intermediateSize : 3L * d * intermediateSize;
+        if (family.denseBias()) {
+            mlp += intermediateSize + d;
+        }
+        int norms = family.layout() == Family.Layout.SANDWICH ? 4 : 2;
+        long perLayer = attn + mlp + norms * normSize;
         long embed = (long) vocabSize * d;
-        return embed + numLayers * perLayer + d + (tieWordEmbeddings ? 0 : embed);
+        long positions = family.positions() == Family.Positions.LEARNED ? (long) maxPositions * d : 0;
+        return embed + positions + numLayers * perLayer + normSize + (tieWordEmbeddings ? 0 : embed);
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -91,12 +137,14 @@ public record ModelConfig(
         }
         Reader r = new Reader(file, root);
         String type = r.string("model_type");
-        if (!SUPPORTED_TYPES.contains(type)) {
+        Family family = Family.of(type);
+        if (family == null || !SUPPORTED_TYPES.contains(type)) {
             throw new ModelLoadException(file, "model_type '" + type + "' is not supported (supported: "
                     + String.join(", ", SUPPORTED_TYPES.stream().sorted().toList()) + ")");
         }
-        int d = r.positiveInt("hidden_size");
-        int heads = r.positiveInt("num_attention_heads");
+        boolean gpt2 = family.naming() == Family.Naming.GPT2;
+        int d = r.positiveInt(gpt2 ? "n_embd" : "hidden_size");
+        int heads = r.positiveInt(gpt2 ? "n_head" : "num_attention_heads");
         int kvHeads = root.hasNonNull("num_key_value_heads") ? r.positiveInt("num_key_value_heads") : heads;
         if (heads % kvHeads != 0) {
             throw new ModelLoadException(file, "num_attention_heads " + heads
@@ -111,25 +159,40 @@ public record ModelConfig(
             }
             headDim = d / heads;
         }
-        if (headDim % 2 != 0) {
+        if (headDim % 2 != 0 && family.positions() == Family.Positions.ROPE) {
             throw new ModelLoadException(file, "head_dim " + headDim + " must be even for RoPE");
         }
-        String act = root.path("hidden_act").asText("silu");
-        if (!act.equals("silu")) {
-            throw new ModelLoadException(file, "hidden_act '" + act + "' is not supported for " + type + " (supported: silu)");
-        }
-        for (String bias : List.of("attention_bias", "mlp_bias")) {
-            if (root.path(bias).asBoolean(false)) {
-                throw new ModelLoadException(file, bias + "=true is not supported for " + type);
-            }
-        }
+        checkActivation(file, root, family);
+        checkUnsupported(file, root, family);
+        int layers = r.positiveInt(gpt2 ? "n_layer" : "num_hidden_layers");
+        int intermediate = gpt2
+                ? (root.hasNonNull("n_inner") ? r.positiveInt("n_inner") : 4 * d)
+                : r.positiveInt("intermediate_size");
         // transformers 5 writes rope_parameters {rope_type, rope_theta, ...}; older configs rope_theta + rope_scaling
         JsonNode ropeParams = root.get("rope_parameters");
+        JsonNode localParams = null; // transformers 5 writes Gemma 3's per layer type: {full_attention, sliding_attention}
+        if (ropeParams != null && ropeParams.has("full_attention")) {
+            localParams = ropeParams.get("sliding_attention");
+            ropeParams = ropeParams.get("full_attention");
+            if (localParams != null && !localParams.path("rope_type").asText("default").equals("default")) {
+                throw new ModelLoadException(file, "rope_parameters.sliding_attention.rope_type '"
+                        + localParams.get("rope_type").asText() + "' is not supported (supported: default)");
+            }
+        }
         JsonNode ropeNode = ropeParams != null && !ropeParams.isNull() ? ropeParams : root.get("rope_scaling");
-        int maxPositions = root.hasNonNull("max_position_embeddings") ? r.positiveInt("max_position_embeddings") : 2048;
+        String positionsField = gpt2 ? "n_positions" : "max_position_embeddings";
+        int maxPositions = root.hasNonNull(positionsField) ? r.positiveInt(positionsField) : 2048;
         RopeScaling scaling = readRopeScaling(file, ropeNode, maxPositions);
         double ropeTheta = ropeParams != null && ropeParams.hasNonNull("rope_theta")
                 ? ropeParams.get("rope_theta").asDouble() : root.path("rope_theta").asDouble(10000.0);
+        double localTheta = !family.modelType().equals("gemma3_text") ? ropeTheta
+                : localParams != null && localParams.hasNonNull("rope_theta") ? localParams.get("rope_theta").asDouble()
+                : root.path("rope_local_base_freq").asDouble(10000.0);
+        int window = slidingWindow(file, root, family);
+        List<Boolean> sliding = slidingLayers(file, root, family, layers, window);
+        double attnScale = family.modelType().equals("gemma3_text") && root.hasNonNull("query_pre_attn_scalar")
+                ? 1.0 / Math.sqrt(root.get("query_pre_attn_scalar").asDouble())
+                : 1.0 / Math.sqrt(headDim);
         List<Integer> eos = new ArrayList<>(r.ids("eos_token_id"));
         Path gen = folder.resolve("generation_config.json");
         if (Files.isRegularFile(gen)) {
@@ -144,23 +207,134 @@ public record ModelConfig(
                 throw new ModelLoadException(gen, "not valid JSON: " + e.getMessage());
             }
         }
+        boolean tiedDefault = gpt2 || family.modelType().equals("gemma3_text");
+        double eps = gpt2 ? root.path("layer_norm_epsilon").asDouble(1e-5) : root.path("rms_norm_eps").asDouble(1e-6);
         return new ModelConfig(
                 type,
                 d,
-                r.positiveInt("intermediate_size"),
-                r.positiveInt("num_hidden_layers"),
+                intermediate,
+                layers,
                 heads,
                 kvHeads,
                 headDim,
                 r.positiveInt("vocab_size"),
                 maxPositions,
-                root.path("rms_norm_eps").asDouble(1e-6),
+                eps,
                 ropeTheta,
                 scaling,
-                root.path("tie_word_embeddings").asBoolean(false),
+                root.path("tie_word_embeddings").asBoolean(tiedDefault),
                 root.hasNonNull("bos_token_id") ? root.get("bos_token_id").asInt() : -1,
                 List.copyOf(eos),
-                root.hasNonNull("torch_dtype") ? root.get("torch_dtype").asText() : root.path("dtype").asText("float32"));
+                root.hasNonNull("torch_dtype") ? root.get("torch_dtype").asText() : root.path("dtype").asText("float32"),
+                family,
+                window,
+                sliding,
+                localTheta,
+                attnScale);
+    }
+
+    private static void checkActivation(Path file, JsonNode root, Family family) {
+        String field;
+        String act;
+        List<String> allowed;
+        if (family.naming() == Family.Naming.GPT2) {
+            field = "activation_function";
+            act = root.path(field).asText("gelu_new");
+            allowed = List.of("gelu_new", "gelu_pytorch_tanh");
+        } else if (family.activation() == Family.Activation.GELU_TANH) {
+            field = root.hasNonNull("hidden_activation") ? "hidden_activation" : "hidden_act";
+            act = root.path(field).asText("gelu_pytorch_tanh");
+            allowed = List.of("gelu_pytorch_tanh", "gelu_new");
+        } else {
+            field = "hidden_act";
+            act = root.path(field).asText("silu");
+            allowed = List.of("silu");
+        }
+        if (!allowed.contains(act)) {
+            throw new ModelLoadException(file, field + " '" + act + "' is not supported for " + family.modelType()
+                    + " (supported: " + String.join(", ", allowed) + ")");
+        }
+    }
+
+    /** Config fields whose non-default values this build cannot run: a clear error naming the field. */
+    private static void checkUnsupported(Path file, JsonNode root, Family f) {
+        if (!f.qkvBias() && root.path("attention_bias").asBoolean(false)) {
+            throw new ModelLoadException(file, "attention_bias=true is not supported for " + f.modelType());
+        }
+        if (root.path("mlp_bias").asBoolean(false)) {
+            throw new ModelLoadException(file, "mlp_bias=true is not supported for " + f.modelType());
+        }
+        for (String cap : List.of("attn_logit_softcapping", "final_logit_softcapping")) {
+            if (root.hasNonNull(cap)) {
+                throw new ModelLoadException(file, cap + "=" + root.get(cap) + " is not supported (only null)");
+            }
+        }
+        if (root.path("use_bidirectional_attention").asBoolean(false)) {
+            throw new ModelLoadException(file, "use_bidirectional_attention=true is not supported (causal models only)");
+        }
+        if (root.hasNonNull("partial_rotary_factor") && root.get("partial_rotary_factor").asDouble() != 1.0) {
+            throw new ModelLoadException(file, "partial_rotary_factor=" + root.get("partial_rotary_factor")
+                    + " is not supported (only 1.0)");
+        }
+        if (f.naming() == Family.Naming.GPT2) {
+            if (!root.path("scale_attn_weights").asBoolean(true)
+                    || root.path("scale_attn_by_inverse_layer_idx").asBoolean(false)
+                    || root.path("reorder_and_upcast_attn").asBoolean(false)) {
+                throw new ModelLoadException(file, "scale_attn_weights=false, scale_attn_by_inverse_layer_idx=true and"
+                        + " reorder_and_upcast_attn=true are not supported for gpt2");
+            }
+        }
+    }
+
+    private static int slidingWindow(Path file, JsonNode root, Family f) {
+        String t = f.modelType();
+        if (t.equals("qwen2") || t.equals("qwen3")) {
+            if (root.path("use_sliding_window").asBoolean(false)) {
+                throw new ModelLoadException(file, "use_sliding_window=true is not supported for " + t);
+            }
+            return 0;
+        }
+        if (!(t.equals("mistral") || t.equals("gemma3_text") || t.equals("phi3")) || !root.hasNonNull("sliding_window")) {
+            return 0;
+        }
+        JsonNode n = root.get("sliding_window");
+        if (!n.canConvertToInt() || n.asInt() <= 0) {
+            throw new ModelLoadException(file, "field 'sliding_window' must be null or a positive integer");
+        }
+        return n.asInt();
+    }
+
+    private static List<Boolean> slidingLayers(Path file, JsonNode root, Family f, int layers, int window) {
+        List<Boolean> out = new ArrayList<>();
+        JsonNode types = root.get("layer_types");
+        if (types != null && !types.isNull()) {
+            if (!types.isArray() || types.size() != layers) {
+                throw new ModelLoadException(file, "field 'layer_types' must list one type per layer (" + layers + ")");
+            }
+            for (JsonNode n : types) {
+                String s = n.asText();
+                if (!s.equals("full_attention") && !s.equals("sliding_attention")) {
+                    throw new ModelLoadException(file, "layer type '" + s + "' is not supported"
+                            + " (supported: full_attention, sliding_attention)");
+                }
+                if (s.equals("sliding_attention") && window == 0) {
+                    throw new ModelLoadException(file, "layer_types has sliding_attention but no sliding_window");
+                }
+                out.add(s.equals("sliding_attention"));
+            }
+            return List.copyOf(out);
+        }
+        if (f.modelType().equals("gemma3_text") && window > 0) {
+            int pattern = root.path("sliding_window_pattern").asInt(6);
+            for (int l = 0; l < layers; l++) {
+                out.add((l + 1) % pattern != 0);
+            }
+            return List.copyOf(out);
+        }
+        for (int l = 0; l < layers; l++) {
+            out.add(window > 0);
+        }
+        return List.copyOf(out);
     }
 
     private static RopeScaling readRopeScaling(Path file, JsonNode node, int maxPositions) {

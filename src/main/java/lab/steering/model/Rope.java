@@ -16,18 +16,22 @@ public final class Rope {
     private final double[] invFreq; // (headDim / 2)
 
     public Rope(ModelConfig c) {
-        this.headDim = c.headDim();
-        this.invFreq = inverseFrequencies(c);
+        this(c.headDim(), c.ropeTheta(), c.ropeScaling());
+    }
+
+    /** Rotary embedding with base {@code theta} and optional scaling (Gemma 3's local layers: unscaled). */
+    public Rope(int headDim, double theta, ModelConfig.RopeScaling scaling) {
+        this.headDim = headDim;
+        this.invFreq = inverseFrequencies(headDim, theta, scaling);
     }
 
     /** HF's default frequencies, then the config's scaling (linear or llama3), in double precision. */
-    static double[] inverseFrequencies(ModelConfig c) {
-        int half = c.headDim() / 2;
+    static double[] inverseFrequencies(int headDim, double theta, ModelConfig.RopeScaling s) {
+        int half = headDim / 2;
         double[] f = new double[half];
         for (int j = 0; j < half; j++) {
-            f[j] = 1.0 / Math.pow(c.ropeTheta(), (2.0 * j) / c.headDim());
+            f[j] = 1.0 / Math.pow(theta, (2.0 * j) / headDim);
         }
-        ModelConfig.RopeScaling s = c.ropeScaling();
         if (s == null) {
             return f;
         }

@@ -7,33 +7,40 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
+import java.util.HashMap;
+import java.util.Map;
 import lab.steering.hook.HookContext;
 import lab.steering.hook.Hooks;
 import lab.steering.hook.Point;
 import lab.steering.hook.Site;
 
 /**
- * The Llama-family decoder forward pass: RMSNorm, RoPE, grouped-query causal attention, SwiGLU MLP.
- * It knows nothing about steering or Jacobians: everything outside reads or changes activations through
- * {@link Hooks} at typed {@link Site}s. Temporaries are created in the manager of the input ids; callers
- * wrap calls in an NDScope (or close that manager) to free them.
+ * The decoder forward pass of every supported family: the variations (norm kind and placement, biases, QK-norm,
+ * MLP form, activation, positions, embedding scale, sliding windows) come from the config's {@link Family} and
+ * fields, not from copies of this code. It knows nothing about steering or Jacobians: everything outside reads or
+ * changes activations through {@link Hooks} at typed {@link Site}s. Its building blocks ({@link #linear},
+ * {@link #normScale}, {@link #applyNorm}, {@link #mlpLinear}, ...) are public so that code which re-evaluates parts of
+ * the network (with some factors held fixed) runs the very same ops. Temporaries are created in the manager of the
+ * input ids; callers wrap calls in an NDScope (or close that manager) to free them.
  */
 public final class Transformer {
 
     private final ModelConfig c;
+    private final Family f;
     private final Weights w;
     private final DataType dtype;
-    private final Rope rope;
+    private final Rope globalRope;
+    private final Rope localRope;
     private final NDArray rotateHalf; // (headDim, headDim)
-    private final double scale;       // 1 / sqrt(headDim)
 
     public Transformer(ModelConfig c, Weights w, NDManager owner) {
         this.c = c;
+        this.f = c.family();
         this.w = w;
         this.dtype = w.embed().getDataType();
-        this.rope = new Rope(c);
-        this.rotateHalf = rope.rotateHalfMatrix(owner, dtype);
-        this.scale = 1.0 / Math.sqrt(c.headDim());
+        this.globalRope = new Rope(c);
+        this.localRope = new Rope(c.headDim(), c.localRopeTheta(), null);
+        this.rotateHalf = globalRope.rotateHalfMatrix(owner, dtype);
     }
 
     public ModelConfig config() {
@@ -61,22 +68,45 @@ public final class Transformer {
         int start = cache == null ? 0 : cache.length();
         HookContext ctx = new HookContext(start, t, ids.get(0).toLongArray());
 
-        // embedding lookup: (batch, t, d); Llama applies no scaling
+        // embedding lookup: (batch, t, d), then any scaling and learned positions: HF hidden_states[0]
         NDArray x = w.embed().get(new NDIndex("{}", ids));
+        if (f.embedScale()) {
+            x = x.mul(m.create(Math.sqrt(c.hiddenSize())).toType(dtype, false));
+        }
+        if (f.positions() == Family.Positions.LEARNED) {
+            if (start + t > c.maxPositions()) {
+                throw new IllegalArgumentException("position " + (start + t - 1) + " is past the model's "
+                        + c.maxPositions() + " learned positions");
+            }
+            x = x.add(w.positions().get(new NDIndex("{}:{}", start, start + t)));
+        }
         x = hooks.run(Site.embed(), x, ctx);
 
-        NDArray[] cosSin = rope.tables(m, start, t, dtype); // (t, headDim) each
-        NDArray mask = t == 1 ? null : causalMask(m, start, t); // (t, start + t)
+        Map<Integer, NDArray[]> ropeTables = new HashMap<>(); // by window: local and global layers differ
+        Map<Integer, NDArray> masks = new HashMap<>();        // by window
 
         for (int l = 0; l < c.numLayers(); l++) {
             Weights.Layer lw = w.layers().get(l);
+            int window = c.window(l);
+            NDArray[] cosSin = f.positions() == Family.Positions.ROPE
+                    ? ropeTables.computeIfAbsent(window > 0 ? 1 : 0,
+                        k -> (k == 1 ? localRope : globalRope).tables(m, start, t, dtype))
+                    : null;
+            NDArray mask = masks.computeIfAbsent(window, k -> mask(m, start, t, k));
             x = hooks.run(Site.residPre(l), x, ctx);
-            NDArray attn = attention(l, lw, rmsNorm(x, lw.attnNorm(), new Site(l, Point.LN1_SCALE), hooks, ctx),
-                    cosSin, mask, cache, hooks, ctx);
+            NDArray h = lw.attnNorm() == null ? x : norm(x, lw.attnNorm(), new Site(l, Point.LN1_SCALE), hooks, ctx);
+            NDArray attn = attention(l, lw, h, cosSin, mask, cache, hooks, ctx);
+            if (lw.attnPostNorm() != null) {
+                attn = norm(attn, lw.attnPostNorm(), new Site(l, Point.LN1_POST_SCALE), hooks, ctx);
+            }
             attn = hooks.run(Site.attnOut(l), attn, ctx);
             x = x.add(attn);
             x = hooks.run(new Site(l, Point.RESID_MID), x, ctx);
-            NDArray mlp = mlp(l, lw, rmsNorm(x, lw.mlpNorm(), new Site(l, Point.LN2_SCALE), hooks, ctx), hooks, ctx);
+            h = lw.mlpNorm() == null ? x : norm(x, lw.mlpNorm(), new Site(l, Point.LN2_SCALE), hooks, ctx);
+            NDArray mlp = mlp(l, lw, h, hooks, ctx);
+            if (lw.mlpPostNorm() != null) {
+                mlp = norm(mlp, lw.mlpPostNorm(), new Site(l, Point.LN2_POST_SCALE), hooks, ctx);
+            }
             mlp = hooks.run(Site.mlpOut(l), mlp, ctx);
             x = x.add(mlp);
             x = hooks.run(Site.residPost(l), x, ctx);
@@ -84,7 +114,7 @@ public final class Transformer {
         if (cache != null) {
             cache.advance(t);
         }
-        x = rmsNorm(x, w.finalNorm(), new Site(-1, Point.FINAL_SCALE), hooks, ctx);
+        x = norm(x, w.finalNorm(), new Site(-1, Point.FINAL_SCALE), hooks, ctx);
         return hooks.run(Site.finalNorm(), x, ctx);
     }
 
@@ -93,16 +123,47 @@ public final class Transformer {
         return Linear.linear(hidden, w.lmHead()).singletonOrThrow();
     }
 
-    /** {@code x * rsqrt(mean(x^2) + eps) * weight} over the last axis; the scale (batch, t, 1) is a hook site. */
-    NDArray rmsNorm(NDArray x, NDArray weight, Site scaleSite, Hooks hooks, HookContext ctx) {
-        NDArray inv = rmsScale(x);
-        inv = hooks.run(scaleSite, inv, ctx);
-        return x.mul(inv).mul(weight);
+    // ---------------------------------------------------------------- building blocks
+
+    /** {@code x W^T (+ b)}; b may be null. */
+    public static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+        NDArray y = Linear.linear(x, weight).singletonOrThrow();
+        return bias == null ? y : y.add(bias);
     }
 
-    /** rsqrt(mean(x^2) + eps) over the last axis, kept as (..., 1). */
-    public NDArray rmsScale(NDArray x) {
-        return x.square().mean(new int[] {-1}, true).add(c.rmsNormEps()).pow(-0.5);
+    /** The norm with its scale (batch, t, 1) as a hook site. */
+    NDArray norm(NDArray x, Weights.Norm n, Site scaleSite, Hooks hooks, HookContext ctx) {
+        NDArray s = hooks.run(scaleSite, normScale(x), ctx);
+        return applyNorm(x, s, n, true);
+    }
+
+    /**
+     * The norm's data-dependent factor over the last axis, kept as (..., 1): RMSNorm {@code rsqrt(mean(x^2) + eps)},
+     * LayerNorm {@code rsqrt(var(x) + eps)}.
+     */
+    public NDArray normScale(NDArray x) {
+        NDArray v = f.norm() == Family.NormKind.LAYER ? center(x) : x;
+        return v.square().mean(new int[] {-1}, true).add(c.rmsNormEps()).pow(-0.5);
+    }
+
+    /**
+     * The norm with a given scale: RMSNorm {@code x * s * w}; LayerNorm {@code (x - mean(x)) * s * w (+ b)}.
+     * Linear in x for a fixed s (affine with the bias).
+     */
+    public NDArray applyNorm(NDArray x, NDArray scale, Weights.Norm n, boolean withBias) {
+        NDArray v = f.norm() == Family.NormKind.LAYER ? center(x) : x;
+        NDArray y = v.mul(scale).mul(n.weight());
+        return withBias && n.bias() != null ? y.add(n.bias()) : y;
+    }
+
+    /** The transpose of {@link #applyNorm} without bias, applied to cotangents. */
+    public NDArray applyNormT(NDArray cot, NDArray scale, Weights.Norm n) {
+        NDArray y = cot.mul(n.weight()).mul(scale);
+        return f.norm() == Family.NormKind.LAYER ? center(y) : y;
+    }
+
+    private static NDArray center(NDArray x) {
+        return x.sub(x.mean(new int[] {-1}, true));
     }
 
     private NDArray attention(int layer, Weights.Layer lw, NDArray h, NDArray[] cosSin, NDArray mask, KvCache cache,
@@ -112,12 +173,27 @@ public final class Transformer {
         int hd = c.headDim();
         int kvh = c.numKvHeads();
         int g = c.groupSize();
-        // projections, split into heads: q (b, heads, t, hd), k and v (b, kvHeads, t, hd)
-        NDArray q = Linear.linear(h, lw.wq()).singletonOrThrow().reshape(b, t, c.numHeads(), hd).transpose(0, 2, 1, 3);
-        NDArray k = Linear.linear(h, lw.wk()).singletonOrThrow().reshape(b, t, kvh, hd).transpose(0, 2, 1, 3);
-        NDArray v = Linear.linear(h, lw.wv()).singletonOrThrow().reshape(b, t, kvh, hd).transpose(0, 2, 1, 3);
-        q = applyRope(q, cosSin);
-        k = applyRope(k, cosSin);
+        NDArray q = linear(h, lw.wq(), lw.bq());
+        NDArray k = linear(h, lw.wk(), lw.bk());
+        NDArray v = linear(h, lw.wv(), lw.bv());
+        if (f.qkNorm() == Family.QkNorm.FULL) { // OLMo 2: over the whole projection
+            q = applyRms(q, lw.qNorm());
+            k = applyRms(k, lw.kNorm());
+        }
+        // split into heads: q (b, heads, t, hd), k and v (b, kvHeads, t, hd)
+        q = q.reshape(b, t, c.numHeads(), hd);
+        k = k.reshape(b, t, kvh, hd);
+        if (f.qkNorm() == Family.QkNorm.PER_HEAD) { // Qwen 3, Gemma 3: per head, before RoPE
+            q = applyRms(q, lw.qNorm());
+            k = applyRms(k, lw.kNorm());
+        }
+        q = q.transpose(0, 2, 1, 3);
+        k = k.transpose(0, 2, 1, 3);
+        v = v.reshape(b, t, kvh, hd).transpose(0, 2, 1, 3);
+        if (cosSin != null) {
+            q = applyRope(q, cosSin);
+            k = applyRope(k, cosSin);
+        }
         if (cache != null) {
             NDArray[] kv = cache.append(layer, k, v);
             k = kv[0];
@@ -126,7 +202,7 @@ public final class Transformer {
         long s = k.getShape().get(2);
         // GQA without copying keys: query heads of one kv head side by side, (b, kvHeads, g * t, hd)
         NDArray qg = q.reshape(b, kvh, g * t, hd);
-        NDArray scores = qg.matMul(k.transpose(0, 1, 3, 2)).mul(scale).reshape(b, kvh, g, t, s);
+        NDArray scores = qg.matMul(k.transpose(0, 1, 3, 2)).mul(c.attentionScale()).reshape(b, kvh, g, t, s);
         if (mask != null) {
             scores = scores.add(mask);
         }
@@ -140,7 +216,13 @@ public final class Transformer {
                 .reshape(b, c.numHeads(), t, hd)
                 .transpose(0, 2, 1, 3)
                 .reshape(b, t, (long) c.numHeads() * hd);
-        return Linear.linear(out, lw.wo()).singletonOrThrow();
+        return linear(out, lw.wo(), lw.bo());
+    }
+
+    /** RMSNorm of QK-norm (no hook: queries and keys only set the attention pattern, which is a site). */
+    private NDArray applyRms(NDArray x, Weights.Norm n) {
+        NDArray s = x.square().mean(new int[] {-1}, true).add(c.rmsNormEps()).pow(-0.5);
+        return x.mul(s).mul(n.weight());
     }
 
     private NDArray applyRope(NDArray x, NDArray[] cosSin) {
@@ -148,10 +230,47 @@ public final class Transformer {
     }
 
     private NDArray mlp(int layer, Weights.Layer lw, NDArray h, Hooks hooks, HookContext ctx) {
-        NDArray gate = Linear.linear(h, lw.gate()).singletonOrThrow();
-        NDArray up = Linear.linear(h, lw.up()).singletonOrThrow();
-        NDArray act = hooks.run(new Site(layer, Point.MLP_GATE), silu(gate), ctx);
-        return Linear.linear(act.mul(up), lw.down()).singletonOrThrow();
+        NDArray lin = mlpLinear(lw, h, true);
+        NDArray factor = switch (f.mlp()) {
+            case GATED -> activation(linear(h, lw.gate(), null));
+            case GATED_PHI -> Activation.sigmoid(lin).mul(linear(h, lw.up(), null));
+            case PLAIN -> activationOverInput(lin);
+        };
+        factor = hooks.run(new Site(layer, Point.MLP_GATE), factor, ctx);
+        return mlpOutput(lw, factor, lin, true);
+    }
+
+    /**
+     * The part of the MLP that stays linear in its input once the factor at {@link Point#MLP_GATE} is fixed:
+     * up(x) (gated), gate(x) (Phi-3), fc1(x) (plain, with its bias when {@code withBias}).
+     */
+    public NDArray mlpLinear(Weights.Layer lw, NDArray h, boolean withBias) {
+        return switch (f.mlp()) {
+            case GATED -> linear(h, lw.up(), null);
+            case GATED_PHI -> linear(h, lw.gate(), null);
+            case PLAIN -> linear(h, lw.up(), withBias ? lw.bUp() : null);
+        };
+    }
+
+    /** {@code down(factor * linearPart) (+ bias)}. */
+    public NDArray mlpOutput(Weights.Layer lw, NDArray factor, NDArray linearPart, boolean withBias) {
+        return linear(factor.mul(linearPart), lw.down(), withBias ? lw.bDown() : null);
+    }
+
+    private NDArray activation(NDArray z) {
+        return switch (f.activation()) {
+            case SILU -> silu(z);
+            case GELU_TANH -> z.mul(activationOverInput(z));
+        };
+    }
+
+    /** act(z)/z, finite everywhere: GELU-tanh gives 0.5 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))). */
+    private NDArray activationOverInput(NDArray z) {
+        if (f.activation() != Family.Activation.GELU_TANH) {
+            throw new IllegalStateException("a plain MLP needs GELU");
+        }
+        NDArray inner = z.add(z.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+        return inner.tanh().add(1).mul(0.5);
     }
 
     /** silu(x) = x * sigmoid(x). */
@@ -159,15 +278,23 @@ public final class Transformer {
         return x.mul(Activation.sigmoid(x));
     }
 
-    /** (t, start + t): 0 where query start + i may see key j (j <= start + i), -inf elsewhere. */
-    private NDArray causalMask(NDManager m, int start, int t) {
+    /**
+     * (t, start + t): 0 where query start + i may see key j, -inf elsewhere: causal (j <= start + i) and, with a
+     * window w, {@code start + i - j < w}. Null when nothing is masked (one query with the whole cache in view).
+     */
+    private NDArray mask(NDManager m, int start, int t, int window) {
         int s = start + t;
         float[] mask = new float[t * s];
+        boolean any = false;
         for (int i = 0; i < t; i++) {
-            for (int j = start + i + 1; j < s; j++) {
-                mask[i * s + j] = Float.NEGATIVE_INFINITY;
+            int q = start + i;
+            for (int j = 0; j < s; j++) {
+                if (j > q || (window > 0 && q - j >= window)) {
+                    mask[i * s + j] = Float.NEGATIVE_INFINITY;
+                    any = true;
+                }
             }
         }
-        return m.create(mask, new Shape(t, s)).toType(dtype, false);
+        return any ? m.create(mask, new Shape(t, s)).toType(dtype, false) : null;
     }
 }

@@ -2,115 +2,283 @@ package lab.steering.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
+import java.util.function.Function;
 
 /**
- * The tensors of a Llama-family decoder, in Hugging Face's layout ({@code [out, in]} for projections),
- * owned by one NDManager. Weight key strings appear only in {@link #load}.
+ * The tensors of a decoder, in one layout for every family ({@code [out, in]} for projections, fused projections
+ * split, GPT-2's Conv1D weights transposed), owned by one NDManager. Hugging Face weight key strings appear only in
+ * {@link #load}. Absent parts (a family without biases, without pre-norms, ...) are null.
  *
  * @param embed     (vocab, d) token embeddings
+ * @param positions (maxPositions, d) learned position embeddings (GPT-2), or null
  * @param layers    one entry per decoder layer
- * @param finalNorm (d) RMSNorm weight before lm_head
+ * @param finalNorm the norm before lm_head
  * @param lmHead    (vocab, d) unembedding; the same array as {@code embed} when tied
  */
-public record Weights(NDArray embed, List<Layer> layers, NDArray finalNorm, NDArray lmHead) {
+public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm finalNorm, NDArray lmHead) {
+
+    /** A Llama model's weights (the trainer's). */
+    public Weights(NDArray embed, List<Layer> layers, NDArray finalNorm, NDArray lmHead) {
+        this(embed, null, layers, new Norm(finalNorm, null), lmHead);
+    }
 
     /**
-     * One decoder layer.
+     * A norm's parameters.
      *
-     * @param attnNorm (d) input_layernorm
-     * @param wq       (heads * headDim, d)
-     * @param wk       (kvHeads * headDim, d)
-     * @param wv       (kvHeads * headDim, d)
-     * @param wo       (d, heads * headDim)
-     * @param mlpNorm  (d) post_attention_layernorm
-     * @param gate     (intermediate, d)
-     * @param up       (intermediate, d)
-     * @param down     (d, intermediate)
+     * @param weight (n) the multiplier actually applied (Gemma's 1 + w already added)
+     * @param bias   (n) LayerNorm's bias, or null
      */
-    public record Layer(NDArray attnNorm, NDArray wq, NDArray wk, NDArray wv, NDArray wo,
-                        NDArray mlpNorm, NDArray gate, NDArray up, NDArray down) {
+    public record Norm(NDArray weight, NDArray bias) {
+        Norm map(Function<NDArray, NDArray> f) {
+            return new Norm(f.apply(weight), bias == null ? null : f.apply(bias));
+        }
+    }
+
+    /**
+     * One decoder layer; biases (b*) and norms other than the family's are null.
+     *
+     * @param attnNorm     (d) norm on the attention input (null in OLMo 2)
+     * @param wq           (heads * headDim, d)
+     * @param wk           (kvHeads * headDim, d)
+     * @param wv           (kvHeads * headDim, d)
+     * @param wo           (d, heads * headDim)
+     * @param qNorm        QK-norm on queries: (headDim) per head or (heads * headDim) over the projection
+     * @param kNorm        QK-norm on keys
+     * @param attnPostNorm (d) norm on the attention output (OLMo 2, Gemma 3)
+     * @param mlpNorm      (d) norm on the MLP input (Llama's post_attention_layernorm)
+     * @param gate         (intermediate, d), null for a plain MLP
+     * @param up           (intermediate, d): up_proj, or GPT-2's c_fc
+     * @param down         (d, intermediate)
+     * @param mlpPostNorm  (d) norm on the MLP output (OLMo 2, Gemma 3)
+     */
+    public record Layer(Norm attnNorm, NDArray wq, NDArray bq, NDArray wk, NDArray bk, NDArray wv, NDArray bv,
+                        NDArray wo, NDArray bo, Norm qNorm, Norm kNorm, Norm attnPostNorm, Norm mlpNorm,
+                        NDArray gate, NDArray up, NDArray bUp, NDArray down, NDArray bDown, Norm mlpPostNorm) {
+
+        /** A Llama layer. */
+        public Layer(NDArray attnNorm, NDArray wq, NDArray wk, NDArray wv, NDArray wo, NDArray mlpNorm, NDArray gate,
+                     NDArray up, NDArray down) {
+            this(new Norm(attnNorm, null), wq, null, wk, null, wv, null, wo, null, null, null, null,
+                    new Norm(mlpNorm, null), gate, up, null, down, null, null);
+        }
+
         List<NDArray> all() {
-            return List.of(attnNorm, wq, wk, wv, wo, mlpNorm, gate, up, down);
+            List<NDArray> out = new ArrayList<>();
+            for (Norm n : new Norm[] {attnNorm, qNorm, kNorm, attnPostNorm, mlpNorm, mlpPostNorm}) {
+                if (n != null) {
+                    out.add(n.weight());
+                    out.add(n.bias());
+                }
+            }
+            out.addAll(java.util.Arrays.asList(wq, bq, wk, bk, wv, bv, wo, bo, gate, up, bUp, down, bDown));
+            out.removeIf(Objects::isNull);
+            return out;
+        }
+
+        Layer map(Function<NDArray, NDArray> f) {
+            Function<NDArray, NDArray> g = a -> a == null ? null : f.apply(a);
+            Function<Norm, Norm> n = x -> x == null ? null : x.map(f);
+            return new Layer(n.apply(attnNorm), g.apply(wq), g.apply(bq), g.apply(wk), g.apply(bk), g.apply(wv),
+                    g.apply(bv), g.apply(wo), g.apply(bo), n.apply(qNorm), n.apply(kNorm), n.apply(attnPostNorm),
+                    n.apply(mlpNorm), g.apply(gate), g.apply(up), g.apply(bUp), g.apply(down), g.apply(bDown),
+                    n.apply(mlpPostNorm));
         }
     }
 
     /** Every distinct array (lm_head once even when tied). */
     public List<NDArray> all() {
-        java.util.ArrayList<NDArray> out = new java.util.ArrayList<>();
+        List<NDArray> out = new ArrayList<>();
         out.add(embed);
+        if (positions != null) {
+            out.add(positions);
+        }
         layers.forEach(l -> out.addAll(l.all()));
-        out.add(finalNorm);
+        out.add(finalNorm.weight());
+        if (finalNorm.bias() != null) {
+            out.add(finalNorm.bias());
+        }
         if (lmHead != embed) {
             out.add(lmHead);
         }
         return out;
     }
 
-    /** Reads the HF Llama tensor names, checking each shape against the config. */
+    /** Reads the family's HF tensor names, checking each shape against the config. */
     public static Weights load(ModelConfig c, SafetensorsReader r, NDManager m, DataType dtype) {
-        long d = c.hiddenSize();
-        long q = (long) c.numHeads() * c.headDim();
-        long kv = (long) c.numKvHeads() * c.headDim();
-        long ff = c.intermediateSize();
-        long vocab = c.vocabSize();
-        NDArray embed = tensor(r, m, dtype, "model.embed_tokens.weight", vocab, d);
-        List<Layer> layers = new java.util.ArrayList<>();
-        for (int i = 0; i < c.numLayers(); i++) {
-            String p = "model.layers." + i + ".";
-            layers.add(new Layer(
-                    tensor(r, m, dtype, p + "input_layernorm.weight", d),
-                    tensor(r, m, dtype, p + "self_attn.q_proj.weight", q, d),
-                    tensor(r, m, dtype, p + "self_attn.k_proj.weight", kv, d),
-                    tensor(r, m, dtype, p + "self_attn.v_proj.weight", kv, d),
-                    tensor(r, m, dtype, p + "self_attn.o_proj.weight", d, q),
-                    tensor(r, m, dtype, p + "post_attention_layernorm.weight", d),
-                    tensor(r, m, dtype, p + "mlp.gate_proj.weight", ff, d),
-                    tensor(r, m, dtype, p + "mlp.up_proj.weight", ff, d),
-                    tensor(r, m, dtype, p + "mlp.down_proj.weight", d, ff)));
-        }
-        NDArray norm = tensor(r, m, dtype, "model.norm.weight", d);
-        NDArray head;
-        if (c.tieWordEmbeddings() || !r.contains("lm_head.weight")) {
-            if (!c.tieWordEmbeddings()) {
-                throw new ModelLoadException(r.info("model.embed_tokens.weight").file(),
-                        "tensor 'lm_head.weight' is missing and config.json does not set tie_word_embeddings");
+        Loader ld = new Loader(c, r, m, dtype);
+        return switch (c.family().naming()) {
+            case GPT2 -> ld.gpt2();
+            case LLAMA, PHI3 -> ld.llamaLike();
+        };
+    }
+
+    /** The loading of one checkpoint: the HF names of every family. */
+    private record Loader(ModelConfig c, SafetensorsReader r, NDManager m, DataType dtype) {
+
+        Weights llamaLike() {
+            Family f = c.family();
+            long d = c.hiddenSize();
+            long q = (long) c.numHeads() * c.headDim();
+            long kv = (long) c.numKvHeads() * c.headDim();
+            long ff = c.intermediateSize();
+            NDArray embed = tensor("model.embed_tokens.weight", c.vocabSize(), d);
+            List<Layer> layers = new ArrayList<>();
+            for (int i = 0; i < c.numLayers(); i++) {
+                String p = "model.layers." + i + ".";
+                NDArray wq;
+                NDArray wk;
+                NDArray wv;
+                NDArray gate;
+                NDArray up;
+                if (f.naming() == Family.Naming.PHI3) {
+                    NDArray qkv = tensor(p + "self_attn.qkv_proj.weight", q + 2 * kv, d);
+                    wq = rows(qkv, 0, q, p + "self_attn.qkv_proj.weight[q]");
+                    wk = rows(qkv, q, q + kv, p + "self_attn.qkv_proj.weight[k]");
+                    wv = rows(qkv, q + kv, q + 2 * kv, p + "self_attn.qkv_proj.weight[v]");
+                    NDArray gu = tensor(p + "mlp.gate_up_proj.weight", 2 * ff, d);
+                    gate = rows(gu, 0, ff, p + "mlp.gate_up_proj.weight[gate]");
+                    up = rows(gu, ff, 2 * ff, p + "mlp.gate_up_proj.weight[up]");
+                    qkv.close();
+                    gu.close();
+                } else {
+                    wq = tensor(p + "self_attn.q_proj.weight", q, d);
+                    wk = tensor(p + "self_attn.k_proj.weight", kv, d);
+                    wv = tensor(p + "self_attn.v_proj.weight", kv, d);
+                    gate = tensor(p + "mlp.gate_proj.weight", ff, d);
+                    up = tensor(p + "mlp.up_proj.weight", ff, d);
+                }
+                NDArray bq = f.qkvBias() ? tensor(p + "self_attn.q_proj.bias", q) : null;
+                NDArray bk = f.qkvBias() ? tensor(p + "self_attn.k_proj.bias", kv) : null;
+                NDArray bv = f.qkvBias() ? tensor(p + "self_attn.v_proj.bias", kv) : null;
+                Norm qNorm = null;
+                Norm kNorm = null;
+                if (f.qkNorm() != Family.QkNorm.NONE) {
+                    boolean perHead = f.qkNorm() == Family.QkNorm.PER_HEAD;
+                    qNorm = norm(p + "self_attn.q_norm", perHead ? c.headDim() : q);
+                    kNorm = norm(p + "self_attn.k_norm", perHead ? c.headDim() : kv);
+                }
+                Norm attnNorm = f.layout().preNorms() ? norm(p + "input_layernorm", d) : null;
+                Norm attnPost = null;
+                Norm mlpNorm = null;
+                Norm mlpPost = null;
+                switch (f.layout()) {
+                    case PRE -> mlpNorm = norm(p + "post_attention_layernorm", d);
+                    case POST -> {
+                        attnPost = norm(p + "post_attention_layernorm", d);
+                        mlpPost = norm(p + "post_feedforward_layernorm", d);
+                    }
+                    case SANDWICH -> {
+                        attnPost = norm(p + "post_attention_layernorm", d);
+                        mlpNorm = norm(p + "pre_feedforward_layernorm", d);
+                        mlpPost = norm(p + "post_feedforward_layernorm", d);
+                    }
+                }
+                layers.add(new Layer(attnNorm, wq, bq, wk, bk, wv, bv, tensor(p + "self_attn.o_proj.weight", d, q),
+                        null, qNorm, kNorm, attnPost, mlpNorm, gate, up, null,
+                        tensor(p + "mlp.down_proj.weight", d, ff), null, mlpPost));
             }
-            head = embed;
-        } else {
-            head = tensor(r, m, dtype, "lm_head.weight", vocab, d);
+            Norm finalNorm = norm("model.norm", d);
+            return new Weights(embed, null, List.copyOf(layers), finalNorm, head(embed, "model.embed_tokens.weight"));
         }
-        return new Weights(embed, List.copyOf(layers), norm, head);
-    }
 
-    private static NDArray tensor(SafetensorsReader r, NDManager m, DataType dtype, String name, long... shape) {
-        FloatBuffer data = r.readFloat32(name, shape);
-        NDArray a = m.create(data, new Shape(shape));
-        a.setName(name);
-        return dtype == DataType.FLOAT32 ? a : convert(a, dtype);
-    }
+        Weights gpt2() {
+            long d = c.hiddenSize();
+            long ff = c.intermediateSize();
+            // checkpoints saved from GPT2LMHeadModel prefix "transformer."; the original gpt2 files do not
+            String pre = r.contains("transformer.wte.weight") ? "transformer." : "";
+            NDArray embed = tensor(pre + "wte.weight", c.vocabSize(), d);
+            NDArray pos = tensor(pre + "wpe.weight", c.maxPositions(), d);
+            List<Layer> layers = new ArrayList<>();
+            for (int i = 0; i < c.numLayers(); i++) {
+                String p = pre + "h." + i + ".";
+                // Conv1D stores (in, out): transpose to (out, in)
+                NDArray qkv = conv1d(p + "attn.c_attn.weight", d, 3 * d);
+                NDArray qkvBias = tensor(p + "attn.c_attn.bias", 3 * d);
+                layers.add(new Layer(norm(p + "ln_1", d),
+                        rows(qkv, 0, d, p + "attn.c_attn.weight[q]"), rows(qkvBias, 0, d, p + "attn.c_attn.bias[q]"),
+                        rows(qkv, d, 2 * d, p + "attn.c_attn.weight[k]"),
+                        rows(qkvBias, d, 2 * d, p + "attn.c_attn.bias[k]"),
+                        rows(qkv, 2 * d, 3 * d, p + "attn.c_attn.weight[v]"),
+                        rows(qkvBias, 2 * d, 3 * d, p + "attn.c_attn.bias[v]"),
+                        conv1d(p + "attn.c_proj.weight", d, d), tensor(p + "attn.c_proj.bias", d),
+                        null, null, null, norm(p + "ln_2", d),
+                        null, conv1d(p + "mlp.c_fc.weight", d, ff), tensor(p + "mlp.c_fc.bias", ff),
+                        conv1d(p + "mlp.c_proj.weight", ff, d), tensor(p + "mlp.c_proj.bias", d), null));
+            }
+            Norm finalNorm = norm(pre + "ln_f", d);
+            return new Weights(embed, pos, List.copyOf(layers), finalNorm, head(embed, pre + "wte.weight"));
+        }
 
-    private static NDArray convert(NDArray a, DataType dtype) {
-        NDArray out = a.toType(dtype, false);
-        out.setName(a.getName());
-        a.close();
-        return out;
+        NDArray head(NDArray embed, String embedName) {
+            if (c.tieWordEmbeddings() || !r.contains("lm_head.weight")) {
+                if (!c.tieWordEmbeddings()) {
+                    throw new ModelLoadException(r.info(embedName).file(),
+                            "tensor 'lm_head.weight' is missing and config.json does not set tie_word_embeddings");
+                }
+                return embed;
+            }
+            return tensor("lm_head.weight", c.vocabSize(), c.hiddenSize());
+        }
+
+        /** A norm's weight (family offset added) and, for LayerNorm, its bias. */
+        Norm norm(String prefix, long n) {
+            NDArray w = tensor(prefix + ".weight", n);
+            double offset = c.family().normOffset();
+            if (offset != 0) {
+                NDArray shifted = w.add(offset);
+                shifted.setName(w.getName());
+                w.close();
+                w = shifted;
+            }
+            NDArray b = c.family().norm() == Family.NormKind.LAYER ? tensor(prefix + ".bias", n) : null;
+            return new Norm(w, b);
+        }
+
+        /** Rows [from, to) of a fused (out, in) matrix or a fused bias, as a tensor of its own. */
+        NDArray rows(NDArray fused, long from, long to, String name) {
+            NDArray part = fused.get(new NDIndex("{}:{}", from, to)).duplicate();
+            part.setName(name);
+            return part;
+        }
+
+        NDArray conv1d(String name, long in, long out) {
+            NDArray a = tensor(name, in, out);
+            NDArray t = a.transpose().duplicate();
+            t.setName(name + "^T");
+            return t;
+        }
+
+        NDArray tensor(String name, long... shape) {
+            FloatBuffer data = r.readFloat32(name, shape);
+            NDArray a = m.create(data, new Shape(shape));
+            a.setName(name);
+            if (dtype == DataType.FLOAT32) {
+                return a;
+            }
+            NDArray out = a.toType(dtype, false);
+            out.setName(a.getName());
+            a.close();
+            return out;
+        }
     }
 
     /** A copy of every tensor in another dtype, owned by {@code m} (e.g. float64 for exact Jacobians). */
     public Weights to(NDManager m, DataType dtype) {
-        java.util.function.Function<NDArray, NDArray> cv = a -> {
+        Function<NDArray, NDArray> cv = a -> {
             NDArray o = a.toType(dtype, true);
             o.attach(m);
             return o;
         };
-        List<Layer> ls = layers.stream().map(l -> new Layer(cv.apply(l.attnNorm), cv.apply(l.wq), cv.apply(l.wk),
-                cv.apply(l.wv), cv.apply(l.wo), cv.apply(l.mlpNorm), cv.apply(l.gate), cv.apply(l.up),
-                cv.apply(l.down))).toList();
+        List<Layer> ls = layers.stream().map(l -> l.map(cv)).toList();
         NDArray e = cv.apply(embed);
-        return new Weights(e, ls, cv.apply(finalNorm), lmHead == embed ? e : cv.apply(lmHead));
+        return new Weights(e, positions == null ? null : cv.apply(positions), ls, finalNorm.map(cv),
+                lmHead == embed ? e : cv.apply(lmHead));
     }
 }

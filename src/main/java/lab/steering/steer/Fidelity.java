@@ -3,7 +3,6 @@ package lab.steering.steer;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import lab.steering.hook.HookContext;
@@ -58,8 +57,10 @@ public record Fidelity(String text, int tokens, double meanCosine, double minCos
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             Injector inj = new Injector(op, 1, m, DataType.FLOAT64);
-            NDArray x = model.transformer().weights().embed()
-                    .get(new NDIndex("{}", m.create(ids, new Shape(ids.length)))).toType(DataType.FLOAT64, false);
+            NDArray[] embedded = new NDArray[1]; // HF hidden_states[0]: after any embedding scale and positions
+            model.transformer().forward(m.create(ids, new Shape(1, ids.length)), null, lab.steering.hook.Hooks.builder()
+                    .add(lab.steering.hook.Site.embed(), (s, e, c) -> embedded[0] = e).build());
+            NDArray x = embedded[0].get(0).toType(DataType.FLOAT64, false);
             double[] flat = inj.vectors(x, new HookContext(0, ids.length, ids)).toDoubleArray();
             double[][] out = new double[ids.length][];
             for (int k = 0; k < ids.length; k++) {

@@ -46,6 +46,12 @@ public final class TinyCheckpoint {
     private boolean sharded;
     private long seed = 1;
     private double std = 0.1;
+    private String modelType = "llama";
+    private Integer slidingWindow;      // null: sliding_window omitted (or null)
+    private int slidingPattern = 6;     // Gemma 3: every pattern-th layer is global
+    private double localRopeTheta = 10000;
+    private Double queryPreAttnScalar;  // Gemma 3
+    private Double linearRopeFactor;    // rope_scaling {"rope_type": "linear", "factor"}
 
     private TinyCheckpoint() {
     }
@@ -53,6 +59,37 @@ public final class TinyCheckpoint {
     public static TinyCheckpoint llama() {
         return new TinyCheckpoint();
     }
+
+    /**
+     * A checkpoint of another family, with that family's config fields and HF tensor names: "mistral", "qwen2"
+     * (q/k/v biases), "qwen3" (per-head q_norm/k_norm), "olmo2" (post-norms, full-width QK-norm), "gemma3_text"
+     * (sandwich norms, GeGLU, scaled embeddings, local/global layers), "phi3" (fused qkv_proj, gate_up_proj),
+     * "gpt2" (Conv1D layout, LayerNorm with bias, learned positions; heads == kvHeads, intermediate free).
+     */
+    public static TinyCheckpoint family(String modelType) {
+        TinyCheckpoint t = new TinyCheckpoint();
+        t.modelType = modelType;
+        return t;
+    }
+
+    public String modelType() {
+        return modelType;
+    }
+
+    /** sliding_window (Mistral, Phi-3, Gemma 3). */
+    public TinyCheckpoint slidingWindow(int v) { slidingWindow = v; return this; }
+
+    /** Gemma 3's sliding_window_pattern: layer l is global when (l + 1) % pattern == 0. */
+    public TinyCheckpoint slidingPattern(int v) { slidingPattern = v; return this; }
+
+    /** Gemma 3's rope_local_base_freq. */
+    public TinyCheckpoint localRopeTheta(double v) { localRopeTheta = v; return this; }
+
+    /** Gemma 3's query_pre_attn_scalar. */
+    public TinyCheckpoint queryPreAttnScalar(double v) { queryPreAttnScalar = v; return this; }
+
+    /** rope_scaling {"rope_type": "linear", "factor": v}. */
+    public TinyCheckpoint linearRopeScaling(double v) { linearRopeFactor = v; return this; }
 
     public TinyCheckpoint hidden(int v) { hidden = v; return this; }
 
@@ -109,8 +146,38 @@ public final class TinyCheckpoint {
     private void writeConfig(Path dir) throws IOException {
         ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         ObjectNode c = json.createObjectNode();
-        c.putArray("architectures").add("LlamaForCausalLM");
-        c.put("model_type", "llama");
+        if (modelType.equals("gpt2")) {
+            c.putArray("architectures").add("GPT2LMHeadModel");
+            c.put("model_type", "gpt2");
+            c.put("n_embd", hidden);
+            c.put("n_layer", layers);
+            c.put("n_head", heads);
+            c.put("n_inner", intermediate);
+            c.put("n_positions", maxPositions);
+            c.put("n_ctx", maxPositions);
+            c.put("vocab_size", vocab);
+            c.put("layer_norm_epsilon", rmsNormEps);
+            c.put("activation_function", "gelu_new");
+            c.put("scale_attn_weights", true);
+            c.put("scale_attn_by_inverse_layer_idx", false);
+            c.put("reorder_and_upcast_attn", false);
+            c.put("tie_word_embeddings", true);
+            c.put("bos_token_id", 1);
+            c.put("eos_token_id", 2);
+            c.put("torch_dtype", "float32");
+            json.writeValue(dir.resolve("config.json").toFile(), c);
+            return;
+        }
+        c.putArray("architectures").add(switch (modelType) {
+            case "mistral" -> "MistralForCausalLM";
+            case "qwen2" -> "Qwen2ForCausalLM";
+            case "qwen3" -> "Qwen3ForCausalLM";
+            case "olmo2" -> "Olmo2ForCausalLM";
+            case "gemma3_text" -> "Gemma3ForCausalLM";
+            case "phi3" -> "Phi3ForCausalLM";
+            default -> "LlamaForCausalLM";
+        });
+        c.put("model_type", modelType);
         c.put("hidden_size", hidden);
         c.put("intermediate_size", intermediate);
         c.put("num_hidden_layers", layers);
@@ -123,15 +190,19 @@ public final class TinyCheckpoint {
         c.put("max_position_embeddings", maxPositions);
         c.put("rms_norm_eps", rmsNormEps);
         c.put("rope_theta", ropeTheta);
-        if (llama3 == null) {
-            c.putNull("rope_scaling");
-        } else {
+        if (llama3 != null) {
             ObjectNode r = c.putObject("rope_scaling");
             r.put("rope_type", "llama3");
             r.put("factor", llama3[0]);
             r.put("low_freq_factor", llama3[1]);
             r.put("high_freq_factor", llama3[2]);
             r.put("original_max_position_embeddings", (int) llama3[3]);
+        } else if (linearRopeFactor != null) {
+            ObjectNode r = c.putObject("rope_scaling");
+            r.put("rope_type", "linear");
+            r.put("factor", linearRopeFactor);
+        } else {
+            c.putNull("rope_scaling");
         }
         c.put("tie_word_embeddings", tied);
         c.put("bos_token_id", 1);
@@ -141,32 +212,90 @@ public final class TinyCheckpoint {
             case "BF16" -> "bfloat16";
             default -> "float32";
         });
-        c.put("hidden_act", "silu");
-        c.put("attention_bias", false);
-        c.put("mlp_bias", false);
+        if (modelType.equals("gemma3_text")) {
+            c.put("hidden_activation", "gelu_pytorch_tanh");
+            c.put("query_pre_attn_scalar", queryPreAttnScalar != null ? queryPreAttnScalar : (double) headDim());
+            c.put("rope_local_base_freq", localRopeTheta);
+            c.put("sliding_window_pattern", slidingPattern);
+            c.putNull("attn_logit_softcapping");
+            c.putNull("final_logit_softcapping");
+        } else {
+            c.put("hidden_act", "silu");
+        }
+        if (slidingWindow != null) {
+            c.put("sliding_window", slidingWindow);
+        } else if (!modelType.equals("llama")) {
+            c.putNull("sliding_window");
+        }
+        if (modelType.equals("qwen2") || modelType.equals("qwen3")) {
+            c.put("use_sliding_window", false);
+        }
+        if (!modelType.equals("qwen2")) {
+            c.put("attention_bias", false);
+        }
+        if (modelType.equals("llama")) {
+            c.put("mlp_bias", false);
+        }
         json.writeValue(dir.resolve("config.json").toFile(), c);
     }
 
+    private int headDim() {
+        return headDim != null ? headDim : hidden / heads;
+    }
+
     private void writeWeights(Path dir) throws IOException {
-        int hd = headDim != null ? headDim : hidden / heads;
+        int hd = headDim();
         Random rnd = new Random(seed);
         List<Object[]> tensors = new ArrayList<>(); // {name, long[] shape, double[] values}, HF's names
-        tensors.add(gaussian(rnd, "model.embed_tokens.weight", vocab, hidden));
-        for (int l = 0; l < layers; l++) {
-            String p = "model.layers." + l + ".";
-            tensors.add(norm(rnd, p + "input_layernorm.weight"));
-            tensors.add(gaussian(rnd, p + "self_attn.q_proj.weight", heads * hd, hidden));
-            tensors.add(gaussian(rnd, p + "self_attn.k_proj.weight", kvHeads * hd, hidden));
-            tensors.add(gaussian(rnd, p + "self_attn.v_proj.weight", kvHeads * hd, hidden));
-            tensors.add(gaussian(rnd, p + "self_attn.o_proj.weight", hidden, heads * hd));
-            tensors.add(norm(rnd, p + "post_attention_layernorm.weight"));
-            tensors.add(gaussian(rnd, p + "mlp.gate_proj.weight", intermediate, hidden));
-            tensors.add(gaussian(rnd, p + "mlp.up_proj.weight", intermediate, hidden));
-            tensors.add(gaussian(rnd, p + "mlp.down_proj.weight", hidden, intermediate));
-        }
-        tensors.add(norm(rnd, "model.norm.weight"));
-        if (!tied) {
-            tensors.add(gaussian(rnd, "lm_head.weight", vocab, hidden));
+        if (modelType.equals("gpt2")) {
+            gpt2Tensors(rnd, tensors);
+        } else {
+            tensors.add(gaussian(rnd, "model.embed_tokens.weight", vocab, hidden));
+            for (int l = 0; l < layers; l++) {
+                String p = "model.layers." + l + ".";
+                boolean post = modelType.equals("olmo2") || modelType.equals("gemma3_text");
+                if (!modelType.equals("olmo2")) {
+                    tensors.add(norm(rnd, p + "input_layernorm.weight", hidden));
+                }
+                if (modelType.equals("phi3")) {
+                    tensors.add(gaussian(rnd, p + "self_attn.qkv_proj.weight", (heads + 2 * kvHeads) * hd, hidden));
+                } else {
+                    tensors.add(gaussian(rnd, p + "self_attn.q_proj.weight", heads * hd, hidden));
+                    tensors.add(gaussian(rnd, p + "self_attn.k_proj.weight", kvHeads * hd, hidden));
+                    tensors.add(gaussian(rnd, p + "self_attn.v_proj.weight", kvHeads * hd, hidden));
+                }
+                if (modelType.equals("qwen2")) {
+                    tensors.add(gaussian(rnd, p + "self_attn.q_proj.bias", heads * hd));
+                    tensors.add(gaussian(rnd, p + "self_attn.k_proj.bias", kvHeads * hd));
+                    tensors.add(gaussian(rnd, p + "self_attn.v_proj.bias", kvHeads * hd));
+                }
+                if (modelType.equals("qwen3") || modelType.equals("gemma3_text")) {
+                    tensors.add(norm(rnd, p + "self_attn.q_norm.weight", hd));
+                    tensors.add(norm(rnd, p + "self_attn.k_norm.weight", hd));
+                } else if (modelType.equals("olmo2")) {
+                    tensors.add(norm(rnd, p + "self_attn.q_norm.weight", heads * hd));
+                    tensors.add(norm(rnd, p + "self_attn.k_norm.weight", kvHeads * hd));
+                }
+                tensors.add(gaussian(rnd, p + "self_attn.o_proj.weight", hidden, heads * hd));
+                tensors.add(norm(rnd, p + "post_attention_layernorm.weight", hidden));
+                if (modelType.equals("gemma3_text")) {
+                    tensors.add(norm(rnd, p + "pre_feedforward_layernorm.weight", hidden));
+                }
+                if (post) {
+                    tensors.add(norm(rnd, p + "post_feedforward_layernorm.weight", hidden));
+                }
+                if (modelType.equals("phi3")) {
+                    tensors.add(gaussian(rnd, p + "mlp.gate_up_proj.weight", 2 * intermediate, hidden));
+                } else {
+                    tensors.add(gaussian(rnd, p + "mlp.gate_proj.weight", intermediate, hidden));
+                    tensors.add(gaussian(rnd, p + "mlp.up_proj.weight", intermediate, hidden));
+                }
+                tensors.add(gaussian(rnd, p + "mlp.down_proj.weight", hidden, intermediate));
+            }
+            tensors.add(norm(rnd, "model.norm.weight", hidden));
+            if (!tied) {
+                tensors.add(gaussian(rnd, "lm_head.weight", vocab, hidden));
+            }
         }
 
         int shards = sharded ? 2 : 1;
@@ -200,12 +329,48 @@ public final class TinyCheckpoint {
         return new Object[] {name, new long[] {rows, cols}, v};
     }
 
-    private Object[] norm(Random rnd, String name) {
-        double[] v = new double[hidden];
+    /**
+     * A norm weight: 1 + N(0, 0.05); Gemma stores w and multiplies by 1 + w, so there N(0, 0.05) (the same
+     * effective scale).
+     */
+    private Object[] norm(Random rnd, String name, int n) {
+        double[] v = new double[n];
+        double base = modelType.equals("gemma3_text") ? 0 : 1;
         for (int i = 0; i < v.length; i++) {
-            v[i] = 1 + 0.05 * rnd.nextGaussian();
+            v[i] = base + 0.05 * rnd.nextGaussian();
         }
-        return new Object[] {name, new long[] {hidden}, v};
+        return new Object[] {name, new long[] {n}, v};
+    }
+
+    private Object[] gaussian(Random rnd, String name, int n) {
+        double[] v = new double[n];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = std * rnd.nextGaussian();
+        }
+        return new Object[] {name, new long[] {n}, v};
+    }
+
+    /** GPT-2's names, unprefixed as in the original checkpoints; Conv1D weights stored (in, out). */
+    private void gpt2Tensors(Random rnd, List<Object[]> tensors) {
+        tensors.add(gaussian(rnd, "wte.weight", vocab, hidden));
+        tensors.add(gaussian(rnd, "wpe.weight", maxPositions, hidden));
+        for (int l = 0; l < layers; l++) {
+            String p = "h." + l + ".";
+            tensors.add(norm(rnd, p + "ln_1.weight", hidden));
+            tensors.add(gaussian(rnd, p + "ln_1.bias", hidden));
+            tensors.add(gaussian(rnd, p + "attn.c_attn.weight", hidden, 3 * hidden));
+            tensors.add(gaussian(rnd, p + "attn.c_attn.bias", 3 * hidden));
+            tensors.add(gaussian(rnd, p + "attn.c_proj.weight", hidden, hidden));
+            tensors.add(gaussian(rnd, p + "attn.c_proj.bias", hidden));
+            tensors.add(norm(rnd, p + "ln_2.weight", hidden));
+            tensors.add(gaussian(rnd, p + "ln_2.bias", hidden));
+            tensors.add(gaussian(rnd, p + "mlp.c_fc.weight", hidden, intermediate));
+            tensors.add(gaussian(rnd, p + "mlp.c_fc.bias", intermediate));
+            tensors.add(gaussian(rnd, p + "mlp.c_proj.weight", intermediate, hidden));
+            tensors.add(gaussian(rnd, p + "mlp.c_proj.bias", hidden));
+        }
+        tensors.add(norm(rnd, "ln_f.weight", hidden));
+        tensors.add(gaussian(rnd, "ln_f.bias", hidden));
     }
 
     /** Same form as stories260K's tokenizer.json: "t0".."t{V-1}" -> 0..V-1, WhitespaceSplit, unk t0. */
