@@ -66,12 +66,11 @@ public class TestModels implements QuarkusTestResourceLifecycleManager {
     }
 
     /**
-     * The models the comparison tests compare (API and browser), written here so that every Quarkus test shares one
-     * app start. The issue asks for three families; until other families load, three tiny Llama checkpoints of
-     * different shapes stand in (TODO: one Llama, one Qwen, one Gemma). Override with the system property
+     * The models the comparison tests compare (API and browser): three families of different shapes (Llama, Qwen 3,
+     * Gemma 3), written here so that every Quarkus test shares one app start. Override with the system property
      * {@code lab.test.compare-models} (model ids separated by commas) to compare other loaded models.
      */
-    public static final List<String> COMPARE_MODELS = List.of("tiny-cmp-a", "tiny-cmp-b", "tiny-cmp-c");
+    public static final List<String> COMPARE_MODELS = List.of("tiny-llama", "tiny-qwen3", "tiny-gemma3");
 
     public static List<String> compareModels() {
         String p = System.getProperty("lab.test.compare-models");
@@ -80,11 +79,12 @@ public class TestModels implements QuarkusTestResourceLifecycleManager {
 
     static void writeCompareModels() throws IOException {
         TinyCheckpoint.llama().hidden(32).layers(2).heads(4).kvHeads(2).intermediate(48).vocab(64).seed(11)
-                .writeTo(DIR.resolve("tiny-cmp-a"));
-        TinyCheckpoint.llama().hidden(48).layers(3).heads(6).kvHeads(2).intermediate(96).vocab(80).tied(false)
-                .seed(12).writeTo(DIR.resolve("tiny-cmp-b"));
-        TinyCheckpoint.llama().hidden(24).layers(1).heads(2).kvHeads(2).intermediate(40).vocab(48).seed(13)
-                .writeTo(DIR.resolve("tiny-cmp-c"));
+                .writeTo(DIR.resolve("tiny-llama"));
+        TinyCheckpoint.family("qwen3").hidden(48).layers(3).heads(4).kvHeads(2).headDim(16).intermediate(96)
+                .vocab(80).ropeTheta(1e6).tied(false).seed(12).writeTo(DIR.resolve("tiny-qwen3"));
+        TinyCheckpoint.family("gemma3_text").hidden(32).layers(4).heads(4).kvHeads(2).headDim(16).intermediate(48)
+                .vocab(48).slidingWindow(3).slidingPattern(2).ropeTheta(1e6).localRopeTheta(10000)
+                .queryPreAttnScalar(16).rmsNormEps(1e-6).seed(13).writeTo(DIR.resolve("tiny-gemma3"));
     }
 
     /** A model folder identical in shape to stories260K-text but with another fingerprint. */

@@ -207,7 +207,7 @@ class CompareApiTest {
             "invalid_prompts", "prompts[1] on model '" + a + "'"});
         cases.add(new Object[] {with(ok, "dtype", "float16"), 400, "invalid_dtype", "dtype"});
         cases.add(new Object[] {with(ok, "topK", 0), 400, "invalid_topK", "topK"});
-        cases.add(new Object[] {with(ok, "topK", 40), 400, "invalid_topK", "topK"}); // above tiny-cmp-c's d = 24
+        cases.add(new Object[] {with(ok, "topK", 40), 400, "invalid_topK", "topK"}); // above tiny-llama's d = 32
         cases.add(new Object[] {with(ok, "vectors", 9), 400, "invalid_vectors", "vectors"});
         cases.add(new Object[] {with(ok, "vectors", "many"), 400, "invalid_vectors", "vectors"});
         for (Object[] c : cases) {

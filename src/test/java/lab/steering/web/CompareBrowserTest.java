@@ -21,8 +21,8 @@ import org.openqa.selenium.WebElement;
 import org.openqa.selenium.support.ui.ExpectedConditions;
 
 /**
- * The comparison page in headless Chromium, as a user: tick three models ({@link TestModels#compareModels()}: three
- * tiny Llama checkpoints of different shapes until other families load), type prompts, compare, wait for the job,
+ * The comparison page in headless Chromium, as a user: tick three models of three families
+ * ({@link TestModels#compareModels()}: tiny Llama, Qwen 3 and Gemma 3 checkpoints), type prompts, compare, wait for the job,
  * read the stable-rank distributions and the decoded tokens side by side, pick another prompt, reopen the bookmark.
  * Shares {@link BrowserTest}'s driver set-up; skipped the same way where the browser is missing.
  */
