@@ -42,9 +42,26 @@ public final class Analysis {
      * @param component  sweep component
      * @param bothSigns  also decode the opposite sign of every vector
      * @param chunkBytes bound on the transpose pass's largest intermediate
+     * @param ordinary   also compute the ordinary Jacobian's reconstruction (the full method only; it costs about
+     *                   three detached passes, so callers that only want spectra turn it off)
      */
     public record Options(Method method, DataType dtype, int topK, int[] layers, Target.Mode mode,
-                          Target.Component component, boolean bothSigns, long chunkBytes) {
+                          Target.Component component, boolean bothSigns, long chunkBytes, boolean ordinary) {
+
+        /** With the ordinary Jacobian's contrast (the full method). */
+        public Options(Method method, DataType dtype, int topK, int[] layers, Target.Mode mode,
+                       Target.Component component, boolean bothSigns, long chunkBytes) {
+            this(method, dtype, topK, layers, mode, component, bothSigns, chunkBytes, true);
+        }
+
+        /** The same options without the ordinary Jacobian. */
+        public Options withoutOrdinary() {
+            return new Options(method, dtype, topK, layers, mode, component, bothSigns, chunkBytes, false);
+        }
+
+        boolean computesOrdinary() {
+            return method == Method.FULL && ordinary;
+        }
     }
 
     /**
@@ -85,9 +102,9 @@ public final class Analysis {
     }
 
     /**
-     * ordinaryRelError is null with the low-rank method (the ordinary Jacobian is not computed). The vectors, for
-     * plots: {@code output} is y, {@code linear} is sum_i J_i x_i + c with the detached Jacobian, {@code ordinary}
-     * the same sum with the ordinary Jacobian (null with the low-rank method).
+     * ordinaryRelError is null with the low-rank method or without {@link Options#ordinary} (the ordinary Jacobian is
+     * not computed). The vectors, for plots: {@code output} is y, {@code linear} is sum_i J_i x_i + c with the detached Jacobian, {@code ordinary}
+     * the same sum with the ordinary Jacobian (null then too).
      */
     public record Reconstruction(double detachedRelError, Double ordinaryRelError, double constantNorm,
                                  double[] output, double[] linear, double[] ordinary) {
@@ -222,7 +239,7 @@ public final class Analysis {
 
         // progress in units of transposed rows: the output stack d, the ordinary Jacobian ~2d (full method only),
         // each swept layer d times the share of the network it crosses
-        double ordinaryUnits = o.method() == Method.FULL ? 2.0 * d : 0;
+        double ordinaryUnits = o.computesOrdinary() ? 2.0 * d : 0;
         double[] sweepUnits = new double[o.layers().length];
         double total = d + ordinaryUnits;
         for (int i = 0; i < sweepUnits.length; i++) {
@@ -288,7 +305,7 @@ public final class Analysis {
         // 4. the ordinary (not frozen) Jacobian: the paper's contrast (full method only: it is a full stack itself)
         Double ordinaryErr = null;
         double[] ordinaryLinear = null;
-        if (o.method() == Method.FULL) {
+        if (o.computesOrdinary()) {
             progress.update("ordinary", d / totalUnits);
             JacobianStack ordinary = JacobianEngine.ordinary(model, ids, o.dtype(), o.chunkBytes());
             ordinaryLinear = ordinary.reconstruct();

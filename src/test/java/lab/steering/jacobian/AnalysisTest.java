@@ -62,6 +62,19 @@ class AnalysisTest {
     }
 
     @Test
+    void withoutTheOrdinaryJacobianTheSpectraAreTheSame() {
+        Analysis.Options with = options(DataType.FLOAT64, 4, new int[0], false);
+        Analysis.Result a = Analysis.run(model, ids, with, decoder, Analysis.Progress.NONE);
+        Analysis.Result b = Analysis.run(model, ids, with.withoutOrdinary(), decoder, Analysis.Progress.NONE);
+        assertNotNull(a.reconstruction().ordinaryRelError());
+        assertNull(b.reconstruction().ordinaryRelError());
+        assertNull(b.reconstruction().ordinary());
+        assertEquals(a.stableRank().combined(), b.stableRank().combined(), 0.0);
+        assertArrayEquals(a.stableRank().perToken(), b.stableRank().perToken(), 0.0);
+        assertEquals(a.reconstruction().detachedRelError(), b.reconstruction().detachedRelError(), 0.0);
+    }
+
+    @Test
     void float64AnalysisReconstructsExactlyAndAgreesWithTheModel() {
         int[] layers = Analysis.defaultLayers(model.config().numLayers());
         List<String> stages = new ArrayList<>();
