@@ -274,17 +274,24 @@ public final class GpuCheck {
 
             // matrix-free top-k of a 128-token prompt (32 in the small smoke run), per-token iterations capped:
             // its cost is O(T^2) full passes, so it runs only when the rate just measured says it fits the budget
-            int lrTokens = small ? 32 : 128;
+            int wanted = small ? 32 : 128;
             int cap = 1; // one subspace iteration over every token: a timing, the values are not converged
             double rate = JacobianEngine.transposeFlops(c, 8) / js; // FLOP/s of the frozen network on this device
+            // the largest prompt (128, else 64, 32, 16 tokens) whose estimate, tripled (it came out ~2.7x low on the
+            // CPU), fits what is left of the budget
+            int lrTokens = wanted;
+            while (lrTokens > 16 && 3 * lowRankFlops(c, lrTokens, 18, cap) / rate > left(budget, start) - 60) {
+                lrTokens /= 2;
+            }
             double lrFlops = lowRankFlops(c, lrTokens, 8 + 10, cap);
             double lrGuess = lrFlops / rate;
             Map<String, Object> lr = new LinkedHashMap<>();
+            lr.put("requestedTokens", wanted);
             lr.put("tokens", lrTokens);
             lr.put("k", 8);
             lr.put("iterationCap", cap);
             lr.put("estimatedSeconds", round(lrGuess, 1));
-            if (1.5 * lrGuess < left(budget, start) - 60) { // the estimate was ~2x low on a busy CPU
+            if (3 * lrGuess < left(budget, start) - 60) {
                 LowRank.Settings s = new LowRank.Settings(8, 10, 1e-4, cap, 1234,
                         device.isGpu() ? 4L << 30 : 256L << 20);
                 t0 = System.nanoTime();
