@@ -30,6 +30,20 @@ public interface LabConfig {
     @WithDefault("1024")
     int maxNewTokens();
 
+    /** GPU settings (lab.gpu.*), used only when the models run on a GPU. */
+    Gpu gpu();
+
+    interface Gpu {
+
+        /** dtype of generation on a GPU (LAB_GPU_DTYPE): bf16, f16 or f32; the weights are converted once at load. */
+        @WithDefault("bf16")
+        String dtype();
+
+        /** GPU memory kept free of heavy requests (LAB_GPU_MEMORY_RESERVE): their budget is free memory less this. */
+        @WithDefault("1G")
+        MemorySize memoryReserve();
+    }
+
     /** Detached-Jacobian requests (lab.jacobian.*). */
     Jacobian jacobian();
 

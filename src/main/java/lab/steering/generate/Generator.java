@@ -39,7 +39,7 @@ public final class Generator {
         if (promptIds.length == 0) {
             throw new IllegalArgumentException("empty prompt");
         }
-        Transformer tf = model.transformer();
+        Transformer tf = model.decoder(); // bfloat16/float16 on a GPU when LAB_GPU_DTYPE says so
         int context = tf.config().maxPositions();
         List<Integer> eos = tf.config().eosTokenIds();
         Sampler sampler = new Sampler(params);

@@ -18,6 +18,7 @@ public final class LanguageModel implements AutoCloseable {
     private final Transformer transformer;
     private final TextTokenizer tokenizer;
     private final java.util.Map<DataType, Transformer> twins = new java.util.EnumMap<>(DataType.class);
+    private Transformer decoder; // generation's forward pass when its dtype differs (e.g. bfloat16 on a GPU)
 
     private LanguageModel(String id, Path folder, ModelConfig config, NDManager manager, Transformer transformer,
                           TextTokenizer tokenizer) {
@@ -35,6 +36,37 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     public static LanguageModel load(Path folder, Device device, DataType dtype) {
+        return load(folder, device, dtype, dtype);
+    }
+
+    /**
+     * Loads the weights in {@code dtype} (the copy that Jacobians and steering operators are computed from) and,
+     * when {@code generationDtype} differs (bfloat16 or float16 on a GPU), converts them once more for generation.
+     */
+    public static LanguageModel load(Path folder, Device device, DataType dtype, DataType generationDtype) {
+        LanguageModel m = load0(folder, device, dtype);
+        try {
+            m.decoder = m.transformer(generationDtype);
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+        return m;
+    }
+
+    /**
+     * A model made in memory (benchmarks: random weights of a given shape), owning {@code manager}; no tokenizer
+     * ({@link #tokenizer()} is null, so only the tensor paths work: forward, Jacobians, decoding by ids).
+     */
+    public static LanguageModel inMemory(String id, ModelConfig config, NDManager manager, Weights weights,
+                                         DataType generationDtype) {
+        LanguageModel m = new LanguageModel(id, Path.of(id), config, manager, new Transformer(config, weights, manager),
+                null);
+        m.decoder = m.transformer(generationDtype);
+        return m;
+    }
+
+    private static LanguageModel load0(Path folder, Device device, DataType dtype) {
         ModelConfig config = ModelConfig.read(folder);
         TextTokenizer tokenizer = TextTokenizer.load(folder);
         NDManager manager = NDManager.newBaseManager(device);
@@ -80,6 +112,16 @@ public final class LanguageModel implements AutoCloseable {
         });
     }
 
+    /** The forward pass generation uses: {@link #transformer()} itself, or its bfloat16/float16 copy on a GPU. */
+    public Transformer decoder() {
+        return decoder == null ? transformer : decoder;
+    }
+
+    /** dtype of generation (see {@link #decoder()}). */
+    public DataType generationDataType() {
+        return decoder().dataType();
+    }
+
     public TextTokenizer tokenizer() {
         return tokenizer;
     }
@@ -88,6 +130,7 @@ public final class LanguageModel implements AutoCloseable {
         return manager.getDevice();
     }
 
+    /** dtype of the loaded weights ({@link #transformer()}): Jacobians and steering operators start from these. */
     public DataType dataType() {
         return transformer.dataType();
     }
@@ -99,7 +142,9 @@ public final class LanguageModel implements AutoCloseable {
 
     @Override
     public void close() {
-        tokenizer.close();
+        if (tokenizer != null) {
+            tokenizer.close();
+        }
         manager.close();
     }
 }

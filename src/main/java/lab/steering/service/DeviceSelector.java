@@ -9,8 +9,12 @@ public final class DeviceSelector {
     }
 
     public static Device select(String setting) {
-        String s = setting == null ? "auto" : setting.trim().toLowerCase();
-        int gpus = Engine.getInstance().getGpuCount();
+        return select(setting, Engine.getInstance().getGpuCount());
+    }
+
+    /** The choice itself, for a given number of visible GPUs (unit-tested without one). */
+    public static Device select(String setting, int gpus) {
+        String s = setting == null || setting.isBlank() ? "auto" : setting.trim().toLowerCase();
         if (s.equals("auto")) {
             return gpus > 0 ? Device.gpu(0) : Device.cpu();
         }
@@ -30,9 +34,13 @@ public final class DeviceSelector {
 
     private static int parseIndex(String s) {
         try {
-            return Integer.parseInt(s);
+            int i = Integer.parseInt(s);
+            if (i < 0) {
+                throw new NumberFormatException();
+            }
+            return i;
         } catch (NumberFormatException e) {
-            throw new IllegalStateException("LAB_DEVICE=cuda:" + s + ": the GPU index must be a number");
+            throw new IllegalStateException("LAB_DEVICE=cuda:" + s + ": the GPU index must be a number >= 0");
         }
     }
 }

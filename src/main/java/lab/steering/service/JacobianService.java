@@ -31,6 +31,8 @@ public class JacobianService {
     WorkLimiter limiter;
     @Inject
     ObjectMapper json;
+    @Inject
+    DeviceStatus device;
 
     private final Map<String, TokenDecoder> decoders = new ConcurrentHashMap<>();
 
@@ -43,8 +45,14 @@ public class JacobianService {
                          Target exportTarget) {
     }
 
-    /** Rough cost of a request, and what makes it too large. */
-    public record Cost(double megabytes, double seconds, double limitMegabytes) {
+    /**
+     * Rough cost of a request, and what makes it too large.
+     *
+     * @param limitedBy          what set the limit (lab.jacobian.max-bytes, or a GPU's free memory)
+     * @param deviceFreeMegabytes the GPU's free memory when it was checked, null on the CPU
+     */
+    public record Cost(double megabytes, double seconds, double limitMegabytes, String limitedBy,
+                       Double deviceFreeMegabytes) {
         public boolean tooLarge() {
             return megabytes > limitMegabytes;
         }
@@ -62,8 +70,10 @@ public class JacobianService {
 
     public Cost cost(LanguageModel model, int tokens, Analysis.Options options, boolean export) {
         Analysis.Estimate e = Analysis.estimate(model.config(), tokens, options.dtype(), options, export);
+        DevicePolicy.Budget b = device.budget(); // on a GPU: also bounded by its free memory now
         return new Cost(e.megabytes(), e.flops() / (config.jacobian().gflops() * 1e9),
-                config.jacobian().maxBytes().asLongValue() / (1024.0 * 1024.0));
+                b.limitBytes() / (1024.0 * 1024.0), b.limitedBy(),
+                b.device() == null ? null : b.device().freeBytes() / (1024.0 * 1024.0));
     }
 
     /** The full analysis, synchronously, through the limiter ({@link WorkLimiter.Busy} when it is full). */

@@ -38,6 +38,7 @@ public class ModelRegistry {
     private final Map<String, LanguageModel> models = new TreeMap<>();
     private final Map<String, Failure> failures = new LinkedHashMap<>();
     private final Device device;
+    private final ai.djl.ndarray.types.DataType generationDtype;
     private final String defaultId;
 
     ModelRegistry(LabConfig config) {
@@ -45,6 +46,7 @@ public class ModelRegistry {
         // read by DJL's PyTorch engine when it starts, which is below (DeviceSelector)
         config.threads().ifPresent(n -> System.setProperty("ai.djl.pytorch.num_threads", String.valueOf(n)));
         this.device = DeviceSelector.select(config.device());
+        this.generationDtype = DevicePolicy.generationDtype(config.gpu().dtype(), device);
         List<Path> dirs = folders(config);
         for (Path dir : dirs) {
             loadAll(dir);
@@ -61,7 +63,8 @@ public class ModelRegistry {
                     .orElse(models.keySet().stream().findFirst().orElse(null));
         }
         this.defaultId = wanted;
-        LOG.infof("models on %s: %s (default %s); failed: %s", device, models.keySet(), defaultId, failures.keySet());
+        LOG.infof("models on %s (generation in %s): %s (default %s); failed: %s", device,
+                DevicePolicy.name(generationDtype), models.keySet(), defaultId, failures.keySet());
     }
 
     static List<Path> folders(LabConfig config) {
@@ -98,7 +101,8 @@ public class ModelRegistry {
             }
             long t0 = System.nanoTime();
             try {
-                models.put(id, LanguageModel.load(folder.toAbsolutePath(), device));
+                models.put(id, LanguageModel.load(folder.toAbsolutePath(), device,
+                        ai.djl.ndarray.types.DataType.FLOAT32, generationDtype));
                 failures.remove(id);
                 LOG.infof("loaded model %s from %s in %.0f ms", id, folder, (System.nanoTime() - t0) / 1e6);
             } catch (RuntimeException e) {
@@ -132,6 +136,11 @@ public class ModelRegistry {
 
     public Device device() {
         return device;
+    }
+
+    /** dtype of generation: float32 on the CPU, LAB_GPU_DTYPE on a GPU. */
+    public ai.djl.ndarray.types.DataType generationDtype() {
+        return generationDtype;
     }
 
     @PreDestroy

@@ -56,6 +56,10 @@ public class SteeringService {
     @Inject
     HeavyWork heavy;
     @Inject
+    DeviceStatus device;
+    @Inject
+    lab.steering.config.LabConfig config;
+    @Inject
     ObjectMapper json;
 
     // ---- build -----------------------------------------------------------------------------------------------
@@ -86,6 +90,7 @@ public class SteeringService {
                                 double energy, java.util.function.IntConsumer progress) {
         record Out(SteeringOperator op, BuildReport report) {
         }
+        checkDeviceMemory(model, ids.length, "the operator build");
         Out out = heavy.run("operator build", () -> {
             long t0 = System.nanoTime();
             SteeringOperator dense = OperatorBuilder.full(model, ids, layer, model.dataType(), progress);
@@ -280,6 +285,9 @@ public class SteeringService {
             model = mdl;
             layer = checkLayer(mdl, s.layer(), record.layer);
             int at = layer;
+            if (at != record.layer) {
+                checkDeviceMemory(mdl, loaded.operator().tokens(), "rebuilding the operator at layer " + at);
+            }
             SteeringOperator op = at == record.layer ? loaded.operator()
                     : heavy.run("operator build", () -> OperatorBuilder.atLayer(mdl, loaded.operator(), at));
             concept = op.conceptIds();
@@ -401,6 +409,30 @@ public class SteeringService {
     }
 
     // ---- shared checks -------------------------------------------------------------------------------------------
+
+    /**
+     * On a GPU, refuses (413 too_large, with the estimate) a build whose Jacobian stack would not fit the GPU's free
+     * memory less lab.gpu.memory-reserve, before it starts, rather than failing out of memory half-way. On the CPU
+     * builds are bounded by the concept prompt's token limit alone, as before.
+     */
+    void checkDeviceMemory(LanguageModel model, int tokens, String what) {
+        if (!device.gpu()) {
+            return;
+        }
+        lab.steering.jacobian.Analysis.Options o = new lab.steering.jacobian.Analysis.Options(
+                lab.steering.jacobian.Analysis.Method.FULL, model.dataType(), 1, new int[0],
+                lab.steering.jacobian.Target.Mode.CUMULATIVE, lab.steering.jacobian.Target.Component.LAYER, false,
+                config.jacobian().chunkBytes().asLongValue());
+        long bytes = lab.steering.jacobian.Analysis.estimate(model.config(), tokens, model.dataType(), o, true)
+                .bytes();
+        DevicePolicy.Budget b = device.budget();
+        if (!b.fits(bytes)) {
+            throw new Refusal(413, "too_large", String.format(java.util.Locale.ROOT, "%s (%d concept tokens of"
+                            + " model '%s') needs about %.0f MB, more than the %.0f MB allowed (%s); use a shorter"
+                            + " concept prompt", what, tokens, model.id(), bytes / 1048576.0,
+                    b.limitBytes() / 1048576.0, b.limitedBy()));
+        }
+    }
 
     public LanguageModel resolve(String id) {
         return registry.resolve(id).orElseThrow(() -> id == null || id.isBlank()

@@ -112,25 +112,30 @@ public final class Injector implements Steerer {
         return u.matMul(coeff.reshape(t, -1, 1)).reshape(t, op.dim());
     }
 
+    /**
+     * Computes in the injector's dtype (that of its operator arrays); the residual {@code h} keeps its own, which is
+     * bfloat16 or float16 when decoding on a GPU: the embeddings come in and the added vector goes out converted.
+     */
     private NDArray inject(Site site, NDArray h, HookContext ctx) {
         if (ctx.start() == 0) {
             carry = null;
         }
-        NDArray x = embeddings.get(0);                               // (t, d)
+        DataType own = operator.getDataType();
+        NDArray x = embeddings.get(0).toType(own, false);            // (t, d)
         NDArray a = vectors(x, ctx).cumSum(0);                       // running sum within this call
         if (carry != null) {
-            a = a.add(h.getManager().create(carry).toType(a.getDataType(), false));
+            a = a.add(h.getManager().create(carry).toType(own, false));
         }
         NDArray last = a.get(new NDIndex("-1"));
         carry = last.toType(DataType.FLOAT64, false).toDoubleArray();
         lastInjectedNorm = last.norm().toType(DataType.FLOAT64, false).getDouble();
-        NDArray hNorm = h.norm(new int[] {-1}, true);               // (1, t, 1)
+        NDArray hNorm = h.toType(own, false).norm(new int[] {-1}, true); // (1, t, 1)
         lastResidualNorm = hNorm.get(new NDIndex("0, -1, 0")).toType(DataType.FLOAT64, false).getDouble();
         if (strength == 0) {
             return h;
         }
         NDArray aNorm = a.norm(new int[] {-1}, true);               // (t, 1)
         NDArray delta = a.mul(hNorm).div(aNorm.mul(2)).mul(strength);
-        return h.add(delta);
+        return h.add(delta.toType(h.getDataType(), false));
     }
 }

@@ -78,7 +78,7 @@ public final class SteeredRun {
         if (promptIds.length == 0) {
             throw new IllegalArgumentException("empty prompt");
         }
-        Transformer tf = model.transformer();
+        Transformer tf = model.decoder(); // bfloat16/float16 on a GPU when LAB_GPU_DTYPE says so
         int context = tf.config().maxPositions();
         List<Integer> eos = tf.config().eosTokenIds();
         int[] conceptTokens = conceptTokens(model, concept);

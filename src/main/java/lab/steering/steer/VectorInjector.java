@@ -37,13 +37,14 @@ public final class VectorInjector implements Steerer {
         return Hooks.builder().add(Site.residPre(vector.layer() - 1), this::inject).build();
     }
 
+    /** Computes in the injector's dtype; the residual keeps its own (bfloat16 or float16 when decoding on a GPU). */
     private NDArray inject(Site site, NDArray h, HookContext ctx) {
-        NDArray hNorm = h.norm(new int[] {-1}, true);               // (1, t, 1)
+        NDArray hNorm = h.toType(direction.getDataType(), false).norm(new int[] {-1}, true); // (1, t, 1)
         lastResidualNorm = hNorm.get(new NDIndex("0, -1, 0")).toType(DataType.FLOAT64, false).getDouble();
         if (strength == 0 || norm == 0) {
             return h;
         }
-        return h.add(hNorm.mul(direction).mul(strength));
+        return h.add(hNorm.mul(direction).mul(strength).toType(h.getDataType(), false));
     }
 
     @Override

@@ -82,11 +82,28 @@ public class ErrorMappers {
                 : e.getMessage());
     }
 
+    /** PyTorch's "CUDA out of memory" (through DJL's EngineException), anywhere in the cause chain. */
+    static boolean outOfDeviceMemory(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            String m = t.getMessage();
+            if (m != null && m.contains("out of memory") && (t instanceof ai.djl.engine.EngineException
+                    || m.contains("CUDA"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     @ServerExceptionMapper
     public Response unexpected(RuntimeException e) {
         if (lab.steering.store.DatabaseErrors.unavailable(e)) {
             LOG.warnf("database unavailable: %s", e.getMessage());
             return json(503, "database_unavailable", "the database is unavailable; try again later");
+        }
+        if (outOfDeviceMemory(e)) { // the estimates let it through, but the GPU was fuller than they assumed
+            LOG.warnf("out of device memory: %s", e.getMessage());
+            return json(503, "device_out_of_memory", "the device ran out of memory for this request (other work"
+                    + " may be holding it); try again later, or with a shorter prompt");
         }
         LOG.error("unexpected error", e);
         return json(500, "internal", "internal error: " + e.getClass().getSimpleName()

@@ -185,16 +185,21 @@ public class JacobianResource {
         }
         JacobianService.Cost cost = service.cost(model, ids.length, options, export);
         if (cost.tooLarge()) {
-            throw new ApiException(413, "too_large", String.format(Locale.ROOT, "the %s analysis of %d tokens of"
-                            + " model '%s' in %s needs about %.0f MB (limit %.0f MB, lab.jacobian.max-bytes) and"
+            ApiException e = new ApiException(413, "too_large", String.format(Locale.ROOT, "the %s analysis of %d"
+                            + " tokens of model '%s' in %s needs about %.0f MB (limit %.0f MB, %s) and"
                             + " roughly %.0f s; use a shorter prompt or float32",
                     export ? "export (full method)" : options.method().apiName(), ids.length, model.id(),
                     dtype == DataType.FLOAT64 ? "float64" : "float32", cost.megabytes(), cost.limitMegabytes(),
-                    cost.seconds()))
+                    cost.limitedBy(), cost.seconds()))
                     .detail("method", options.method().apiName())
                     .detail("estimateMb", round1(cost.megabytes()))
                     .detail("limitMb", round1(cost.limitMegabytes()))
+                    .detail("limitedBy", cost.limitedBy())
                     .detail("estimateSeconds", round1(cost.seconds()));
+            if (cost.deviceFreeMegabytes() != null) {
+                e.detail("deviceFreeMb", round1(cost.deviceFreeMegabytes()));
+            }
+            throw e;
         }
         return new JacobianService.Request(model, req.prompt(), ids, options, exportTarget);
     }

@@ -9,6 +9,7 @@ import java.util.Collection;
 import java.util.List;
 import lab.steering.model.LanguageModel;
 import lab.steering.model.ModelConfig;
+import lab.steering.service.DevicePolicy;
 import lab.steering.service.ModelFingerprints;
 import lab.steering.service.ModelRegistry;
 
@@ -22,10 +23,17 @@ public class ModelsResource {
     @Inject
     ModelFingerprints fingerprints;
 
-    /** One loaded model. */
+    /**
+     * One loaded model.
+     *
+     * @param dtype         the dtype generation and steering run in (float32 on the CPU; LAB_GPU_DTYPE on a GPU)
+     * @param analysisDtype the dtype of the weights Jacobians and operators start from (float32; float64 on request)
+     * @param device        cpu() or gpu(N), DJL's name of the device
+     */
     public record ModelInfo(String id, String architecture, int layers, int hiddenSize, int vocabSize,
-                            long parameters, String dtype, String device, int heads, int kvHeads,
-                            int intermediateSize, int contextLength, boolean isDefault, String fingerprint) {
+                            long parameters, String dtype, String analysisDtype, String device, int heads,
+                            int kvHeads, int intermediateSize, int contextLength, boolean isDefault,
+                            String fingerprint) {
     }
 
     @GET
@@ -42,7 +50,8 @@ public class ModelsResource {
     static ModelInfo info(LanguageModel m, String defaultId, String fingerprint) {
         ModelConfig c = m.config();
         return new ModelInfo(m.id(), c.modelType(), c.numLayers(), c.hiddenSize(), c.vocabSize(), c.parameterCount(),
-                m.dataType().name().toLowerCase(), m.device().toString(), c.numHeads(), c.numKvHeads(),
+                DevicePolicy.name(m.generationDataType()), DevicePolicy.name(m.dataType()), m.device().toString(),
+                c.numHeads(), c.numKvHeads(),
                 c.intermediateSize(), c.maxPositions(), m.id().equals(defaultId), fingerprint);
     }
 }
