@@ -2,12 +2,13 @@
 -- a queued job (SELECT ... FOR UPDATE SKIP LOCKED, oldest first), renews its lease while it runs, writes progress,
 -- and stores the result here, so that every replica can show any job. A job whose lease ran out (its instance died)
 -- is requeued while attempts < max_attempts, else failed (lab.steering.service.JobStore, JobWorkers).
+-- request and result are JSON, not JSONB: JSONB refuses the escape \u0000, and decoded token texts contain it.
 CREATE TABLE job (
     id               UUID        PRIMARY KEY,
     seq              BIGSERIAL   NOT NULL UNIQUE,          -- claim order (first in, first out)
     kind             TEXT        NOT NULL,                 -- jacobian | operator-build | sweep | ...
     model_id         TEXT,                                 -- the model the work needs (null: none)
-    request          JSONB       NOT NULL,                 -- the validated request, as the kind reads it back
+    request          JSON        NOT NULL,                 -- the validated request, as the kind reads it back
     status           TEXT        NOT NULL DEFAULT 'queued'
                      CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
     progress         DOUBLE PRECISION NOT NULL DEFAULT 0 CHECK (progress >= 0 AND progress <= 1),
@@ -17,7 +18,7 @@ CREATE TABLE job (
     owner            TEXT,                                 -- instance id of the worker that runs (or last ran) it
     lease_until      TIMESTAMPTZ,                          -- running: renewed by the owner's heartbeat
     heartbeat_at     TIMESTAMPTZ,
-    result           JSONB,                                -- done: the kind's result (an analysis: a few hundred kB)
+    result           JSON,                                 -- done: the kind's result (an analysis: a few hundred kB)
     error            TEXT,                                 -- failed: what went wrong
     error_status     INTEGER,                              -- failed by a refusal: its HTTP status (else null)
     error_code       TEXT,                                 -- failed: a stable code (the API's "error")

@@ -63,7 +63,7 @@ public final class JobStore {
      * statement; concurrent submissions can overshoot it by a few). Returns false when refused.
      */
     public boolean insert(UUID id, String kind, String modelId, String requestJson, int maxAttempts, int maxQueued) {
-        String sql = "INSERT INTO job (id, kind, model_id, request, max_attempts) SELECT ?, ?, ?, ?::jsonb, ? "
+        String sql = "INSERT INTO job (id, kind, model_id, request, max_attempts) SELECT ?, ?, ?, ?::json, ? "
                 + "WHERE (SELECT count(*) FROM job WHERE status = 'queued') < ?";
         try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
             ps.setObject(1, id);
@@ -177,7 +177,7 @@ public final class JobStore {
     /** Marks the job failed or cancelled; false when the lease was lost. */
     public boolean finish(UUID id, String owner, int attempt, String status, String resultJson, String error,
                           Integer errorStatus, String errorCode) {
-        String sql = "UPDATE job SET status = ?, result = ?::jsonb, error = ?, error_status = ?, error_code = ?, "
+        String sql = "UPDATE job SET status = ?, result = ?::json, error = ?, error_status = ?, error_code = ?, "
                 + "progress = CASE WHEN ? = 'done' THEN 1 ELSE progress END, stage = ?, lease_until = NULL, "
                 + "finished_at = clock_timestamp() "
                 + "WHERE id = ? AND owner = ? AND attempts = ? AND status = 'running'";
