@@ -235,7 +235,7 @@ public final class JobWorkers implements AutoCloseable {
                 safely(() -> store.finish(job.id(), me, attempt, "cancelled", null, null, null, null));
             }
         } catch (JobStore.LeaseLost e) {
-            LOG.warnf("job %s: %s", job.id(), e.getMessage());
+            LOG.warnf("%s (instance %s)", e.getMessage(), me);
         } catch (Refusal e) {
             if (!halted) {
                 LOG.warnf("job %s (%s) failed: %s", job.id(), job.kind(), e.getMessage());

@@ -279,6 +279,53 @@ class JobQueueTest {
         assertTrue(done.result().contains("replica-h"));
     }
 
+    /**
+     * The result commits in one transaction with the job's "done", fenced by owner and attempt: when the job was
+     * taken over before the end, the commit's side effect (here: a row written by the outcome) is rolled back.
+     */
+    @Test
+    void aTakenOverJobCommitsNothing() throws Exception {
+        UUID id = UUID.randomUUID();
+        UUID marker = UUID.randomUUID();
+        JobKind thief = new JobKind() {
+            @Override
+            public String name() {
+                return "kind-taken-over";
+            }
+
+            @Override
+            public Outcome run(JobStore.Job job, Progress progress) {
+                try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+                        "UPDATE job SET owner = 'replica-thief', attempts = attempts + 1 WHERE id = ?")) {
+                    ps.setObject(1, job.id());
+                    ps.executeUpdate();
+                } catch (java.sql.SQLException e) {
+                    throw new IllegalStateException(e);
+                }
+                return () -> {
+                    queue.store().insert(marker, "kind-marker", null, "{}", 1, 1_000_000);
+                    return Map.of();
+                };
+            }
+        };
+        JobWorkers w = new JobWorkers(queue.store(), new JobWorkers.Settings("replica-k", 1, 5, 50, 50, 1000),
+                Map.of(thief.name(), thief), JobWorkers.Executor.DIRECT, JobQueue.jta(), json).start();
+        started.add(w);
+        assertTrue(queue.store().insert(id, thief.name(), null, "{}", 3, 1_000_000));
+        JobStore.Job j = awaitJob(id, x -> "replica-thief".equals(x.owner()), "taken over");
+        Thread.sleep(300); // the worker's commit attempt
+        w.halt();
+        j = queue.store().find(id, true).orElseThrow();
+        assertEquals("running", j.status());
+        assertNull(j.result());
+        assertTrue(queue.store().find(marker, false).isEmpty(), "the outcome's write was committed");
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("DELETE FROM job WHERE id = ?")) {
+            ps.setObject(1, id);
+            ps.executeUpdate();
+        }
+    }
+
     /** An analysis run by another replica: the app's API shows its worker, progress and result. */
     @Test
     void aJacobianJobRunOnAnotherReplicaIsVisibleThroughTheApi() throws Exception {
