@@ -186,7 +186,12 @@ public class JobQueue {
 
     /** Requests cancellation (see {@link JobStore#cancel}). */
     public Optional<JobStore.Job> cancel(String id) {
-        return uuid(id).flatMap(u -> store().cancel(u));
+        Optional<JobStore.Job> j = uuid(id).flatMap(u -> store().cancel(u));
+        JobWorkers w = workers;
+        if (w != null && j.isPresent() && j.get().cancelRequested()) {
+            w.requestCancel(j.get().id());
+        }
+        return j;
     }
 
     /**

@@ -81,7 +81,8 @@ public final class JobWorkers implements AutoCloseable {
         volatile double progress;
         volatile boolean cancelRequested;
         volatile boolean lost;
-        volatile long lastWrite = System.nanoTime();
+        volatile long lastWrite;
+        volatile boolean written; // the first progress point always writes (and reads the cancel flag)
 
         Running(JobStore.Job job, Thread thread) {
             this.job = job;
@@ -153,6 +154,17 @@ public final class JobWorkers implements AutoCloseable {
         paused = pause;
         if (!pause) {
             wake();
+        }
+    }
+
+    /**
+     * A cancellation requested through this instance for a job it runs: seen at the next progress point without
+     * waiting for a database read (other instances' requests are read at progress writes and heartbeats).
+     */
+    public void requestCancel(UUID id) {
+        Running r = running.get(id);
+        if (r != null) {
+            r.cancelRequested = true;
         }
     }
 
@@ -261,7 +273,8 @@ public final class JobWorkers implements AutoCloseable {
         r.stage = stage;
         r.progress = fraction;
         long now = System.nanoTime();
-        if (now - r.lastWrite >= settings.progressWriteMillis() * 1_000_000L) {
+        if (!r.written || now - r.lastWrite >= settings.progressWriteMillis() * 1_000_000L) {
+            r.written = true;
             r.lastWrite = now;
             beat(r);
             checkpoint(r);

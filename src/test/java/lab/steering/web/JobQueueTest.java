@@ -216,11 +216,12 @@ class JobQueueTest {
     void aJobWhoseWorkersKeepDyingFailsWithAClearMessage() throws Exception {
         UUID id = insert(1000, 20, 2);
         JobWorkers a = stepsReplica("replica-c", 1, 0.6);
-        awaitJob(id, j -> "replica-c".equals(j.owner()) && j.status().equals("running"), "running on replica-c");
+        awaitJob(id, j -> "replica-c".equals(j.owner()) && j.status().equals("running")
+                && STARTS.getOrDefault(id, List.of()).contains("replica-c#1"), "running on replica-c");
         a.halt();
         JobWorkers b = stepsReplica("replica-d", 1, 0.6);
-        JobStore.Job second = awaitJob(id, j -> "replica-d".equals(j.owner()) && j.status().equals("running"),
-                "running on replica-d");
+        JobStore.Job second = awaitJob(id, j -> "replica-d".equals(j.owner()) && j.status().equals("running")
+                && STARTS.get(id).contains("replica-d#2"), "running on replica-d");
         assertEquals(2, second.attempts());
         b.halt();
         stepsReplica("replica-e", 1, 0.6); // its reaper finds the expired lease of the last attempt
