@@ -47,6 +47,41 @@ public interface LabConfig {
     /** Detached-Jacobian requests (lab.jacobian.*). */
     Jacobian jacobian();
 
+    /** The job queue in the database and this instance's worker pool (lab.jobs.*). */
+    Jobs jobs();
+
+    interface Jobs {
+
+        /** This instance's id in the job table (LAB_INSTANCE_ID); default: host name and a random suffix. */
+        Optional<String> instanceId();
+
+        /** Worker threads claiming jobs (LAB_JOB_WORKERS); default: lab.jacobian.max-running; 0: run no jobs here. */
+        Optional<Integer> workers();
+
+        /** A running job's lease (LAB_JOB_LEASE_SECONDS): renewed every third of it; past it the job is reaped. */
+        @WithDefault("30")
+        double leaseSeconds();
+
+        /** Claims of one job before a lost worker makes it fail (LAB_JOB_MAX_ATTEMPTS). */
+        @WithDefault("3")
+        int maxAttempts();
+
+        /** How often an idle worker looks for queued jobs, in milliseconds (LAB_JOB_POLL_MS). */
+        @WithDefault("1000")
+        long pollMs();
+
+        /** At most one progress write per running job in this time, in milliseconds. */
+        @WithDefault("250")
+        long progressWriteMs();
+
+        /** Queued jobs (all replicas) beyond which a submission is refused (429); default lab.jacobian.max-queued. */
+        Optional<Integer> maxQueued();
+
+        /** Finished jobs kept in the table, newest first (LAB_JOBS_KEPT); older ones are deleted. */
+        @WithDefault("100")
+        int kept();
+    }
+
     interface Jacobian {
 
         /** Longest prompt (tokens, BOS included) the full-matrix method accepts. */
@@ -72,10 +107,6 @@ public interface LabConfig {
         /** Heavy requests waiting for a worker; beyond running + queued the API answers 429. */
         @WithDefault("4")
         int maxQueued();
-
-        /** Finished jobs kept for GET /api/jacobian/jobs/{id} (oldest dropped first). */
-        @WithDefault("100")
-        int jobsKept();
 
         /** Assumed throughput for the rough time estimate of a refused request (GFLOP/s). */
         @WithDefault("10")

@@ -5,9 +5,10 @@ import jakarta.inject.Inject;
 import java.util.function.Supplier;
 
 /**
- * The single entrance for heavy steering work: operator builds (including rebuilds at another layer) and sweeps.
- * They share the {@link WorkLimiter} with the Jacobian analyses, so at most its limits run or wait at once and
- * anything beyond is refused with {@link WorkLimiter.Busy} (the API's 429).
+ * The entrance for heavy steering work done inside a request: the rebuild of an operator at another layer for a
+ * steering comparison. (Operator builds and sweeps run as jobs, {@link JobQueue}, whose workers also go through
+ * the limiter.) It shares the {@link WorkLimiter} with the Jacobian analyses, so at most its limits run or wait at
+ * once and anything beyond is refused with {@link WorkLimiter.Busy} (the API's 429).
  */
 @ApplicationScoped
 public class HeavyWork {

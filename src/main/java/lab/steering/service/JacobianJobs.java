@@ -1,184 +1,107 @@
 package lab.steering.service;
 
+import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.time.Instant;
-import java.util.Iterator;
-import java.util.Map;
 import java.util.Optional;
-import java.util.UUID;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Future;
-import lab.steering.config.LabConfig;
 import lab.steering.jacobian.Analysis;
-import org.jboss.logging.Logger;
+import lab.steering.jacobian.Target;
+import lab.steering.model.LanguageModel;
 
 /**
- * Analyses as in-memory jobs: submitted through the {@link WorkLimiter} (so they share its bounds with the
- * synchronous endpoint), polled for progress, cancelled at the next progress point. Finished jobs are kept up to
- * {@code lab.jacobian.jobs-kept}, oldest dropped first; nothing survives a restart.
+ * Analyses as jobs of kind {@value #KIND} in the database ({@link JobQueue}): submitted here, run by any replica's
+ * workers (through its {@link WorkLimiter}), polled for progress and cancelled from any replica. A running job
+ * stops at its next progress point after a cancellation request. The newest lab.jobs.kept finished jobs are kept.
  */
 @ApplicationScoped
-public class JacobianJobs {
+public class JacobianJobs implements JobKind {
 
-    private static final Logger LOG = Logger.getLogger(JacobianJobs.class);
+    public static final String KIND = "jacobian";
 
-    public enum Status {
-        QUEUED, RUNNING, DONE, FAILED, CANCELLED;
-
-        public boolean finished() {
-            return this == DONE || this == FAILED || this == CANCELLED;
-        }
-
-        @Override
-        public String toString() {
-            return name().toLowerCase();
-        }
-    }
-
-    /** What GET /api/jacobian/jobs/{id} shows. */
+    /** What GET /api/jacobian/jobs/{id} shows. {@code worker} is the instance that runs (or ran) it. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record View(String id, String status, double progress, String stage, String model, String method, int tokens,
                        Instant createdAt, Instant finishedAt, Boolean cancelRequested, Analysis.Result result,
-                       String error) {
+                       String error, Integer attempts, String worker) {
     }
 
-    private static final class Job {
-        final String id = UUID.randomUUID().toString();
-        final JacobianService.Request request;
-        final Instant createdAt = Instant.now();
-        volatile Status status = Status.QUEUED;
-        volatile double progress;
-        volatile String stage = "queued";
-        volatile boolean cancelRequested;
-        volatile Analysis.Result result;
-        volatile String error;
-        volatile Instant finishedAt;
-        volatile Future<?> future;
+    /** The validated request as stored in the job table. */
+    public record Payload(String prompt, long[] ids, String method, String dtype, int topK, int[] layers, String mode,
+                          String component, boolean bothSigns) {
 
-        Job(JacobianService.Request request) {
-            this.request = request;
-        }
-
-        View view() {
-            return new View(id, status.toString(), progress, stage, request.model().id(),
-                    request.options().method().apiName(), request.ids().length,
-                    createdAt, finishedAt, cancelRequested && !status.finished() ? Boolean.TRUE : null, result, error);
-        }
-
-        synchronized boolean start() {
-            if (cancelRequested) {
-                finish(Status.CANCELLED, null);
-                return false;
-            }
-            status = Status.RUNNING;
-            stage = "starting";
-            return true;
-        }
-
-        synchronized void finish(Status s, String message) {
-            finishedAt = Instant.now(); // before the status: eviction sorts finished jobs by it
-            error = message;
-            status = s;
-            if (s == Status.DONE) {
-                progress = 1;
-                stage = "done";
-            } else {
-                stage = s.toString();
-            }
+        static Payload of(JacobianService.Request r) {
+            Analysis.Options o = r.options();
+            return new Payload(r.prompt(), r.ids(), o.method().apiName(),
+                    o.dtype() == DataType.FLOAT64 ? "float64" : "float32", o.topK(), o.layers(), o.mode().name(),
+                    o.component().name(), o.bothSigns());
         }
     }
 
     @Inject
     JacobianService service;
     @Inject
-    WorkLimiter limiter;
-    @Inject
-    LabConfig config;
+    JobQueue queue;
 
-    private final Map<String, Job> jobs = new ConcurrentHashMap<>();
+    @Override
+    public String name() {
+        return KIND;
+    }
 
-    /** Queues an analysis; {@link WorkLimiter.Busy} when the limiter is full (the job is then not kept). */
+    /** Queues an analysis; {@link WorkLimiter.Busy} when the job queue is full (nothing is then stored). */
     public View submit(JacobianService.Request request) {
-        Job job = new Job(request);
-        jobs.put(job.id, job);
-        try {
-            job.future = limiter.submit(() -> {
-                execute(job);
-                return null;
-            });
-        } catch (WorkLimiter.Busy e) {
-            jobs.remove(job.id);
-            throw e;
-        }
-        evict();
-        return job.view();
+        return view(queue.submit(KIND, request.model().id(), Payload.of(request), "Jacobian job"));
     }
 
     public Optional<View> get(String id) {
-        return Optional.ofNullable(jobs.get(id)).map(Job::view);
+        return queue.get(id, true).filter(j -> j.kind().equals(KIND)).map(this::view);
     }
 
     /**
-     * Requests cancellation: a queued job is cancelled at once (and leaves the queue); a running one stops at its
-     * next progress point; a finished one is left as it is.
+     * Requests cancellation: a queued job is cancelled at once (it is never claimed); a running one stops at its
+     * next progress point (on whichever replica runs it); a finished one is left as it is.
      */
     public Optional<View> cancel(String id) {
-        Job job = jobs.get(id);
-        if (job == null) {
+        if (queue.get(id, false).filter(j -> j.kind().equals(KIND)).isEmpty()) {
             return Optional.empty();
         }
-        synchronized (job) {
-            if (!job.status.finished()) {
-                job.cancelRequested = true;
-                if (job.status == Status.QUEUED) {
-                    Future<?> f = job.future;
-                    if (f != null) {
-                        f.cancel(false);
-                        limiter.remove(f);
-                    }
-                    job.finish(Status.CANCELLED, null);
-                }
+        return queue.cancel(id).map(j -> j.finished() ? queue.get(id, true).orElse(j) : j).map(this::view);
+    }
+
+    /** The job's model id and stored request (for a page showing a job submitted on another replica). */
+    public Optional<java.util.Map.Entry<String, Payload>> request(String id) {
+        return queue.get(id, false).filter(j -> j.kind().equals(KIND))
+                .map(j -> java.util.Map.entry(j.modelId(), queue.request(j, Payload.class)));
+    }
+
+    View view(JobStore.Job j) {
+        Payload p = queue.request(j, Payload.class);
+        return new View(j.id().toString(), j.status(), j.status().equals("done") ? 1 : j.progress(), j.stage(),
+                j.modelId(), p.method(), p.ids().length, j.createdAt(), j.finishedAt(),
+                j.cancelRequested() && !j.finished() ? Boolean.TRUE : null,
+                queue.result(j, Analysis.Result.class), j.error(), j.attempts() == 0 ? null : j.attempts(), j.owner());
+    }
+
+    @Override
+    public Outcome run(JobStore.Job job, Progress progress) {
+        LanguageModel model = queue.model(job);
+        Payload p = queue.request(job, Payload.class);
+        Analysis.Method method = null;
+        for (Analysis.Method m : Analysis.Method.values()) {
+            if (m.apiName().equals(p.method())) {
+                method = m;
             }
         }
-        return Optional.of(job.view());
-    }
-
-    private void execute(Job job) {
-        if (!job.start()) {
-            return;
+        if (method == null) {
+            throw new IllegalStateException("job " + job.id() + ": unknown method '" + p.method() + "'");
         }
-        try {
-            Analysis.Result r = service.run(job.request, (stage, fraction) -> {
-                if (job.cancelRequested) {
-                    throw new CancellationException("cancelled by request");
-                }
-                job.stage = stage;
-                job.progress = fraction;
-            });
-            job.result = r;
-            job.finish(Status.DONE, null);
-        } catch (CancellationException e) {
-            job.finish(Status.CANCELLED, null);
-        } catch (RuntimeException | OutOfMemoryError e) {
-            LOG.errorf(e, "Jacobian job %s failed", job.id);
-            job.finish(Status.FAILED, e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()));
-        }
-    }
-
-    /** Drops the oldest finished jobs beyond the configured number. */
-    private void evict() {
-        int keep = Math.max(0, config.jacobian().jobsKept());
-        long finished = jobs.values().stream().filter(j -> j.status.finished()).count();
-        if (finished <= keep) {
-            return;
-        }
-        Iterator<Job> oldest = jobs.values().stream().filter(j -> j.status.finished())
-                .sorted((a, b) -> a.finishedAt.compareTo(b.finishedAt)).iterator();
-        for (long n = finished - keep; n > 0 && oldest.hasNext(); n--) {
-            jobs.remove(oldest.next().id);
-        }
+        Analysis.Options options = service.options(method, p.dtype().equals("float64") ? DataType.FLOAT64
+                        : DataType.FLOAT32, p.topK(), p.layers(), Target.Mode.valueOf(p.mode()),
+                Target.Component.valueOf(p.component()), p.bothSigns());
+        JacobianService.Request request = new JacobianService.Request(model, p.prompt(), p.ids(), options,
+                Target.output(model.config().numLayers()));
+        Analysis.Result r = service.run(request, progress::update);
+        return () -> r;
     }
 }

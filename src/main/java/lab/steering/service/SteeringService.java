@@ -60,6 +60,8 @@ public class SteeringService {
     @Inject
     lab.steering.config.LabConfig config;
     @Inject
+    JobQueue jobs;
+    @Inject
     ObjectMapper json;
 
     // ---- build -----------------------------------------------------------------------------------------------
@@ -77,51 +79,91 @@ public class SteeringService {
                               Double energy, Double energyKept, Fidelity fidelity, double jacobianMs, double svdMs) {
     }
 
-    /** Builds the operator of {@code conceptPrompt} and stores it: the caller checked every field. */
+    /** Job kinds (see {@link OperatorBuildJobs}, {@link SweepJobs}). */
+    public static final String BUILD_KIND = "operator-build";
+    public static final String SWEEP_KIND = "sweep";
+
+    /** A build request as stored in the job table (every field checked by the caller). */
+    public record BuildPayload(String name, String description, List<String> tags, String conceptPrompt, long[] ids,
+                               int layer, boolean lowRank, int rank, double energy) {
+    }
+
+    /** A build job's result: the stored operator. */
+    public record BuildResult(long operatorId) {
+    }
+
+    /**
+     * Queues the build of the operator of {@code conceptPrompt} as a job (any replica runs it and stores the
+     * operator); the caller checked every field. {@link WorkLimiter.Busy} when the job queue is full.
+     */
+    public JobStore.Job submitBuild(LanguageModel model, String name, String description, List<String> tags,
+                                    String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
+                                    double energy) {
+        checkDeviceMemory(model, ids.length, "the operator build");
+        return jobs.submit(BUILD_KIND, model.id(), new BuildPayload(name, description, tags, conceptPrompt, ids,
+                layer, lowRank, rank, energy), "operator build");
+    }
+
+    /** Builds the operator of {@code conceptPrompt} (as a job, waiting for it) and returns it stored. */
     public OperatorRecord build(LanguageModel model, String name, String description, List<String> tags,
                                 String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
                                 double energy) {
-        return build(model, name, description, tags, conceptPrompt, ids, layer, lowRank, rank, energy, r -> { });
+        JobStore.Job job = submitBuild(model, name, description, tags, conceptPrompt, ids, layer, lowRank, rank,
+                energy);
+        return builtBy(jobs.await(job.id(), "operator build"));
     }
 
-    /** As above, reporting the rows of the concept's Jacobians done so far (0..d) to {@code progress}. */
-    public OperatorRecord build(LanguageModel model, String name, String description, List<String> tags,
-                                String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
-                                double energy, java.util.function.IntConsumer progress) {
-        record Out(SteeringOperator op, BuildReport report) {
-        }
-        checkDeviceMemory(model, ids.length, "the operator build");
-        Out out = heavy.run("operator build", () -> {
-            long t0 = System.nanoTime();
-            SteeringOperator dense = OperatorBuilder.full(model, ids, layer, model.dataType(), progress);
-            long t1 = System.nanoTime();
-            long fullBytes = dense.storedValues() * 4;
-            if (!lowRank) {
-                return new Out(dense, new BuildReport(ids.length, dense.dim(), fullBytes, null, null, null, null,
-                        null, (t1 - t0) / 1e6, 0));
-            }
-            SteeringOperator lr = OperatorBuilder.lowRank(dense, rank, energy);
+    /** The operator a finished build job stored. */
+    public OperatorRecord builtBy(JobStore.Job done) {
+        return record(jobs.result(done, BuildResult.class).operatorId());
+    }
+
+    /** The build job's work: the Jacobians (progress: rows of d), the optional SVD and fidelity, then the save. */
+    JobKind.Outcome runBuild(JobStore.Job job, JobKind.Progress progress) {
+        LanguageModel model = jobs.model(job);
+        BuildPayload p = jobs.request(job, BuildPayload.class);
+        long[] ids = p.ids();
+        int d = model.config().hiddenSize();
+        progress.update("jacobian", 0);
+        long t0 = System.nanoTime();
+        SteeringOperator dense = OperatorBuilder.full(model, ids, p.layer(), model.dataType(),
+                rows -> progress.update("jacobian", 0.9 * rows / Math.max(1, d)));
+        long t1 = System.nanoTime();
+        long fullBytes = dense.storedValues() * 4;
+        SteeringOperator op;
+        BuildReport report;
+        if (!p.lowRank()) {
+            op = dense;
+            report = new BuildReport(ids.length, dense.dim(), fullBytes, null, null, null, null, null,
+                    (t1 - t0) / 1e6, 0);
+        } else {
+            progress.update("svd", 0.9);
+            SteeringOperator lr = OperatorBuilder.lowRank(dense, p.rank(), p.energy());
             long t2 = System.nanoTime();
+            progress.update("fidelity", 0.95);
             Fidelity f = Fidelity.of(model, dense, lr);
-            return new Out(lr, new BuildReport(ids.length, dense.dim(), fullBytes, lr.storedValues() * 4,
-                    lr.lowRank().rank(), rank > 0 ? null : energy, OperatorBuilder.energyKept(dense, lr), f,
-                    (t1 - t0) / 1e6, (t2 - t1) / 1e6));
-        });
+            op = lr;
+            report = new BuildReport(ids.length, dense.dim(), fullBytes, lr.storedValues() * 4, lr.lowRank().rank(),
+                    p.rank() > 0 ? null : p.energy(), OperatorBuilder.energyKept(dense, lr), f, (t1 - t0) / 1e6,
+                    (t2 - t1) / 1e6);
+        }
+        progress.update("store", 0.99);
         String fp = fingerprints.of(model);
         OperatorRecord r = new OperatorRecord();
-        r.name = name;
-        r.description = description == null ? "" : description;
-        r.tags = tags == null ? new String[0] : tags.toArray(String[]::new);
+        r.name = p.name();
+        r.description = p.description() == null ? "" : p.description();
+        r.tags = p.tags() == null ? new String[0] : p.tags().toArray(String[]::new);
         r.modelId = model.id();
         r.modelFingerprint = fp;
-        r.conceptPrompt = conceptPrompt;
+        r.conceptPrompt = p.conceptPrompt();
         r.conceptIds = write(ids);
-        r.layer = layer;
-        r.form = lowRank ? "lowrank" : "full";
-        r.rank = lowRank ? out.op().lowRank().rank() : null;
+        r.layer = p.layer();
+        r.form = p.lowRank() ? "lowrank" : "full";
+        r.rank = p.lowRank() ? op.lowRank().rank() : null;
         r.dtype = "F32";
-        r.build = write(out.report());
-        return library.save(r, OperatorFile.encode(out.op(), fp, conceptPrompt));
+        r.build = write(report);
+        byte[] data = OperatorFile.encode(op, fp, p.conceptPrompt());
+        return () -> new BuildResult(library.save(r, data).id);
     }
 
     // ---- library -----------------------------------------------------------------------------------------------
@@ -380,32 +422,53 @@ public class SteeringService {
                               Continuation baseline, List<SweepCell> cells, double ms) {
     }
 
+    /** A sweep as stored in the job table (checked by {@link #sweep}). */
+    public record SweepPayload(long operatorId, String prompt, long[] promptIds, List<Double> strengths,
+                               List<Integer> layers, GenerationParams params) {
+    }
+
+    /** Checks the sweep, runs it as a job (any replica) and waits for its grid. */
     public SweepResult sweep(SweepSpec s) {
-        Loaded loaded = load(s.operatorId());
-        OperatorRecord record = loaded.record();
+        OperatorRecord record = record(s.operatorId());
         LanguageModel model = modelFor(record, s.model());
         List<Integer> layers = s.layers() == null || s.layers().isEmpty() ? List.of(record.layer) : s.layers();
         for (int l : layers) {
             checkLayer(model, l, record.layer);
         }
         long[] prompt = promptIds(model, s.prompt(), "prompt");
+        JobStore.Job job = jobs.submit(SWEEP_KIND, model.id(), new SweepPayload(record.id, s.prompt(), prompt,
+                s.strengths(), layers, s.params()), "sweep");
+        return jobs.result(jobs.await(job.id(), "sweep"), SweepResult.class);
+    }
+
+    /** The sweep job's work: the baseline, then each cell (progress: cells done of all). */
+    JobKind.Outcome runSweep(JobStore.Job job, JobKind.Progress progress) {
+        SweepPayload p = jobs.request(job, SweepPayload.class);
+        LanguageModel model = jobs.model(job);
+        Loaded loaded = load(p.operatorId());
+        OperatorRecord record = loaded.record();
+        checkFingerprint("operator " + record.id, record.modelFingerprint, record.modelId, model);
+        long[] prompt = p.promptIds();
         long[] concept = loaded.operator().conceptIds();
-        return heavy.run("sweep", () -> {
-            long t0 = System.nanoTime();
-            Continuation base = continuation(SteeredRun.run(model, prompt, s.params(), null, concept, 0));
-            List<SweepCell> cells = new ArrayList<>();
-            for (int layer : layers) {
-                SteeringOperator op = OperatorBuilder.atLayer(model, loaded.operator(), layer);
-                for (double lambda : s.strengths()) {
-                    SteeredRun.Result r = SteeredRun.run(model, prompt, s.params(),
-                            m -> new Injector(op, lambda, m, model.dataType()), concept, 0);
-                    cells.add(new SweepCell(layer, lambda, r.generation().completion(), r.generation().tokens().size(),
-                            r.generation().finishReason().name(), r.conceptScore(), r.perplexity()));
-                }
+        int total = 1 + p.layers().size() * p.strengths().size();
+        long t0 = System.nanoTime();
+        progress.update("baseline", 0);
+        Continuation base = continuation(SteeredRun.run(model, prompt, p.params(), null, concept, 0));
+        List<SweepCell> cells = new ArrayList<>();
+        for (int layer : p.layers()) {
+            progress.update("layer " + layer, (double) (1 + cells.size()) / total);
+            SteeringOperator op = OperatorBuilder.atLayer(model, loaded.operator(), layer);
+            for (double lambda : p.strengths()) {
+                progress.update("layer " + layer + ", strength " + lambda, (double) (1 + cells.size()) / total);
+                SteeredRun.Result r = SteeredRun.run(model, prompt, p.params(),
+                        m -> new Injector(op, lambda, m, model.dataType()), concept, 0);
+                cells.add(new SweepCell(layer, lambda, r.generation().completion(), r.generation().tokens().size(),
+                        r.generation().finishReason().name(), r.conceptScore(), r.perplexity()));
             }
-            return new SweepResult(record.id, model.id(), s.prompt(), record.conceptPrompt, record.layer, base, cells,
-                    (System.nanoTime() - t0) / 1e6);
-        });
+        }
+        SweepResult out = new SweepResult(record.id, model.id(), p.prompt(), record.conceptPrompt, record.layer, base,
+                cells, (System.nanoTime() - t0) / 1e6);
+        return () -> out;
     }
 
     // ---- shared checks -------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import lab.steering.config.LabConfig;
 
 /**
- * The bounded executor every heavy request goes through (synchronous analyses, exports and jobs alike): at most
+ * The bounded executor every heavy request goes through (synchronous analyses, exports, layer rebuilds, and the
+ * jobs this instance's {@link JobWorkers} claim, which claim only while a worker is idle): at most
  * {@code lab.jacobian.max-running} tasks run, {@code lab.jacobian.max-queued} wait, and anything beyond is refused
  * at once with {@link Busy} (the API's 429), never queued without bound.
  */
@@ -110,6 +111,11 @@ public class WorkLimiter {
     /** Tasks running now. */
     public int running() {
         return pool.getActiveCount();
+    }
+
+    /** Whether a task submitted now would start at once (a job worker claims a job only then). */
+    public boolean hasIdleWorker() {
+        return pool.getActiveCount() + pool.getQueue().size() < maxRunning;
     }
 
     /** Tasks waiting now. */

@@ -33,7 +33,7 @@ import lab.steering.service.ModelRegistry;
  * /analyze: a prompt's detached-Jacobian analysis. The form submits a job (POST /analyze); the job fragment polls
  * GET /analyze/jobs/{id} every 500 ms and is replaced by the results (reconstruction, spectra, stable ranks, decoded
  * singular vectors, layer sweep) when the job is done. /analyze?job=ID shows a job's page (bookmarkable while the
- * job is kept in memory).
+ * job is kept in the database, on any replica).
  */
 @Path("/analyze")
 @Produces(MediaType.TEXT_HTML)
@@ -128,9 +128,26 @@ public class AnalyzePage {
                 }
             });
 
+    /** The job's form as typed here, else (submitted on another replica) rebuilt from the stored request. */
     Form formOf(String jobId) {
         Form f = forms.get(jobId);
-        return f == null ? Form.defaults() : f;
+        if (f != null) {
+            return f;
+        }
+        return jobs.request(jobId).map(e -> {
+            JacobianJobs.Payload p = e.getValue();
+            Form g = new Form();
+            g.model = e.getKey();
+            g.prompt = p.prompt();
+            g.dtype = p.dtype();
+            g.topK = Integer.toString(p.topK());
+            g.layers = p.layers().length == 0 ? "none" : java.util.Arrays.stream(p.layers())
+                    .mapToObj(Integer::toString).collect(java.util.stream.Collectors.joining(", "));
+            g.mode = p.mode().toLowerCase(java.util.Locale.ROOT);
+            g.component = p.component().toLowerCase(java.util.Locale.ROOT);
+            g.bothSigns = p.bothSigns() ? "on" : null;
+            return g;
+        }).orElseGet(Form::defaults);
     }
 
     @GET

@@ -82,17 +82,20 @@ public class OperatorsPage {
     public record LayerOption(int layer, boolean dflt, boolean selected) {
     }
 
-    /** A build running in the background, polled by the page for its progress. */
+    /** A build job (in the database, run by any replica), as the page shows it while polling its progress. */
     public static final class BuildJob {
-        private final String id = java.util.UUID.randomUUID().toString();
-        private final int dim;
-        private volatile int rows;
-        private volatile boolean done;
-        private volatile OperatorsResource.OperatorView created;
-        private volatile FormErrors error = FormErrors.NONE;
+        private final String id;
+        private final int percent;
+        private final boolean done;
+        private final OperatorsResource.OperatorView created;
+        private final FormErrors error;
 
-        BuildJob(int dim) {
-            this.dim = dim;
+        BuildJob(String id, int percent, boolean done, OperatorsResource.OperatorView created, FormErrors error) {
+            this.id = id;
+            this.percent = percent;
+            this.done = done;
+            this.created = created;
+            this.error = error;
         }
 
         public String id() {
@@ -101,7 +104,7 @@ public class OperatorsPage {
 
         /** Rows of the concept's Jacobians done, of d (the operator's build after them is short). */
         public int percent() {
-            return done ? 100 : (int) Math.min(99, 100.0 * rows / Math.max(1, dim));
+            return percent;
         }
 
         public boolean done() {
@@ -117,18 +120,29 @@ public class OperatorsPage {
         }
     }
 
-    private final java.util.Map<String, BuildJob> builds = java.util.Collections.synchronizedMap(
-            new java.util.LinkedHashMap<>() {
-                @Override
-                protected boolean removeEldestEntry(java.util.Map.Entry<String, BuildJob> e) {
-                    return size() > 100;
-                }
-            });
+    /** The page's view of a build job. */
+    BuildJob buildJob(lab.steering.service.JobStore.Job j) {
+        String id = j.id().toString();
+        if (!j.finished()) {
+            return new BuildJob(id, (int) Math.min(99, Math.round(100 * j.progress())), false, null, FormErrors.NONE);
+        }
+        if (j.status().equals("done")) {
+            try {
+                return new BuildJob(id, 100, true, operators.view(steering.builtBy(j)), FormErrors.NONE);
+            } catch (RuntimeException e) {
+                return new BuildJob(id, 100, true, null, FormErrors.of(e));
+            }
+        }
+        String code = j.status().equals("cancelled") ? "cancelled" : j.errorCode() == null ? "job_failed" : j.errorCode();
+        String message = j.status().equals("cancelled") ? "the build was cancelled"
+                : j.errorStatus() == null ? "the build failed: " + j.error() : j.error();
+        return new BuildJob(id, 100, true, null, FormErrors.from(code, message));
+    }
 
     @Inject
     lab.steering.service.SteeringService steering;
     @Inject
-    org.eclipse.microprofile.context.ManagedExecutor executor;
+    lab.steering.service.JobQueue jobs;
 
     @CheckedTemplate
     static class Templates {
@@ -207,22 +221,7 @@ public class OperatorsPage {
             FormErrors err = FormErrors.NONE;
             try {
                 OperatorsResource.Checked c = operators.check(form.request());
-                BuildJob j = new BuildJob(c.model().config().hiddenSize());
-                builds.put(j.id, j);
-                executor.execute(() -> {
-                    try {
-                        j.created = operators.view(c.build(steering, rows -> j.rows = rows));
-                    } catch (RuntimeException e) {
-                        try {
-                            j.error = FormErrors.of(e);
-                        } catch (RuntimeException bug) {
-                            j.error = new FormErrors(null, "internal", "internal error: " + bug);
-                        }
-                    } finally {
-                        j.done = true;
-                    }
-                });
-                job = j;
+                job = buildJob(c.submit(steering));
             } catch (RuntimeException e) {
                 err = FormErrors.of(e);
             }
@@ -248,7 +247,8 @@ public class OperatorsPage {
     @GET
     @Path("builds/{id}")
     public Response buildJob(@PathParam("id") String id) {
-        BuildJob job = builds.get(id);
+        BuildJob job = jobs.get(id, false).filter(j -> j.kind().equals(lab.steering.service.SteeringService.BUILD_KIND))
+                .map(j -> buildJob(j.finished() ? jobs.get(id, true).orElse(j) : j)).orElse(null);
         if (job == null) {
             return Response.ok("<div id=\"build-job\"><p class=\"error\" role=\"alert\">build not found (it may have"
                     + " been dropped)</p></div>").build();

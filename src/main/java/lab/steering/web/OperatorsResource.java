@@ -58,16 +58,22 @@ public class OperatorsResource {
     @Consumes(MediaType.APPLICATION_JSON)
     public Response build(SteeringRequests.Build req) {
         Checked c = check(req);
-        OperatorRecord r = c.build(steering, null);
+        OperatorRecord r = c.build(steering);
         return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
     }
 
     /** A build request whose every field passed its checks. */
     record Checked(LanguageModel model, SteeringRequests.Build req, long[] ids, int layer, String form, double energy) {
-        OperatorRecord build(SteeringService steering, java.util.function.IntConsumer progress) {
+        /** Builds it as a job and waits for the stored operator. */
+        OperatorRecord build(SteeringService steering) {
             return steering.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids, layer,
-                    form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy,
-                    progress == null ? x -> { } : progress);
+                    form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy);
+        }
+
+        /** Queues the build as a job (the page polls it). */
+        lab.steering.service.JobStore.Job submit(SteeringService steering) {
+            return steering.submitBuild(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids,
+                    layer, form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy);
         }
     }
 

@@ -30,6 +30,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import lab.steering.SharedModels;
 import lab.steering.TestModels;
 import lab.steering.jacobian.Spectrum;
@@ -287,26 +289,42 @@ class JacobianApiTest {
         }
     }
 
+    /**
+     * Jobs wait in the database (lab.jobs.max-queued = lab.jacobian.max-queued = 4 beyond which 429), and the job
+     * that runs holds the limiter's one running slot, so the synchronous endpoints queue behind it in the limiter
+     * (4 places) and are refused beyond that.
+     */
     @Test
     void shouldQueueJobsAnswer429WhenFullAndCancelRunningAndQueuedJobs() throws Exception {
         SharedModels.require(MODEL);
         Map<String, Object> req = body("model", MODEL, "prompt", PROMPT, "layers", "none");
         List<String> queued = new ArrayList<>();
+        List<CompletableFuture<Integer>> waiting = new ArrayList<>();
         String running;
         try (AutoCloseable hold = limiter.hold()) {
             running = given().contentType(ContentType.JSON).body(req).post("/api/jacobian/jobs").then()
                     .statusCode(202).header("Location", containsString("/api/jacobian/jobs/"))
                     .body("status", anyOf(equalTo("queued"), equalTo("running"))).extract().path("id");
             awaitStatus(running, "running");
-            for (int i = 0; i < 4; i++) { // lab.jacobian.max-queued
+            for (int i = 0; i < 4; i++) { // lab.jobs.max-queued
                 queued.add(given().contentType(ContentType.JSON).body(req).post("/api/jacobian/jobs").then()
                         .statusCode(202).body("status", equalTo("queued")).extract().path("id"));
             }
+            given().contentType(ContentType.JSON).body(req).post("/api/jacobian/jobs").then().statusCode(429)
+                    .header("Retry-After", notNullValue())
+                    .body("error", equalTo("busy")).body("message", containsString("job queue is full"));
+            for (int i = 0; i < 4; i++) { // lab.jacobian.max-queued: synchronous analyses wait in the limiter
+                waiting.add(CompletableFuture.supplyAsync(() -> given().contentType(ContentType.JSON).body(req)
+                        .post("/api/jacobian").then().extract().statusCode()));
+            }
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (limiter.queued() < 4 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals(4, limiter.queued());
             given().contentType(ContentType.JSON).body(req).post("/api/jacobian").then().statusCode(429)
                     .header("Retry-After", notNullValue())
                     .body("error", equalTo("busy")).body("retryAfterSeconds", greaterThanOrEqualTo(1));
-            given().contentType(ContentType.JSON).body(req).post("/api/jacobian/jobs").then().statusCode(429)
-                    .body("error", equalTo("busy"));
             given().contentType(ContentType.JSON).body(req).post("/api/jacobian/export").then().statusCode(429)
                     .contentType(ContentType.JSON).body("error", equalTo("busy"));
             for (String id : queued) {
@@ -317,11 +335,16 @@ class JacobianApiTest {
         }
         JsonPath cancelled = awaitStatus(running, "cancelled");
         assertFalse(cancelled.getString("stage").equals("done"));
+        for (CompletableFuture<Integer> w : waiting) {
+            assertEquals(200, w.get(60, TimeUnit.SECONDS));
+        }
         // the queue is free again: a job runs to the end with its result
         String id = given().contentType(ContentType.JSON).body(req).post("/api/jacobian/jobs").then().statusCode(202)
                 .extract().path("id");
         JsonPath done = awaitStatus(id, "done");
         assertEquals(1.0, done.getDouble("progress"));
+        assertEquals(1, done.getInt("attempts"));
+        assertTrue(done.getString("worker").length() > 0);
         assertTrue(done.getDouble("result.reconstruction.detachedRelError") <= 1e-5);
         assertEquals(5, done.getList("result.perToken").size());
         given().delete("/api/jacobian/jobs/" + id).then().statusCode(202).body("status", equalTo("done"));

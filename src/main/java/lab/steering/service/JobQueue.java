@@ -1,0 +1,270 @@
+package lab.steering.service;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quarkus.narayana.jta.QuarkusTransaction;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.enterprise.inject.Any;
+import jakarta.enterprise.inject.Instance;
+import jakarta.inject.Inject;
+import java.net.InetAddress;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.function.Supplier;
+import javax.sql.DataSource;
+import lab.steering.config.LabConfig;
+import lab.steering.model.LanguageModel;
+import org.jboss.logging.Logger;
+
+/**
+ * Long work as jobs in PostgreSQL (table {@code job}, V3__jobs.sql): submitted by any replica, claimed by any
+ * replica's worker pool ({@link JobWorkers}) with {@code FOR UPDATE SKIP LOCKED}, progress and results readable
+ * from every replica. The kinds are the {@link JobKind} beans; this instance runs all of them, its work going
+ * through the {@link WorkLimiter} (so jobs and the synchronous endpoints share its bound on heavy work).
+ */
+@ApplicationScoped
+public class JobQueue {
+
+    private static final Logger LOG = Logger.getLogger(JobQueue.class);
+
+    @Inject
+    DataSource dataSource;
+    @Inject
+    LabConfig config;
+    @Inject
+    WorkLimiter limiter;
+    @Inject
+    ObjectMapper json;
+    @Inject
+    ModelRegistry registry;
+    @Inject
+    @Any
+    Instance<JobKind> kindBeans;
+
+    private volatile JobStore store;
+    private volatile JobWorkers workers;
+    private volatile String instanceId;
+
+    void onStart(@Observes StartupEvent e) {
+        int n = config.jobs().workers().orElse(Math.max(1, config.jacobian().maxRunning()));
+        if (n <= 0) {
+            LOG.infof("job workers: none on instance %s (lab.jobs.workers=0): jobs run on other replicas",
+                    instanceId());
+            return;
+        }
+        Map<String, JobKind> kinds = new LinkedHashMap<>();
+        for (JobKind k : kindBeans) {
+            kinds.put(k.name(), k);
+        }
+        workers = new JobWorkers(store(), settings(instanceId(), n), kinds, limiterExecutor(), jta(), json).start();
+    }
+
+    void onStop(@Observes ShutdownEvent e) {
+        JobWorkers w = workers;
+        if (w != null) {
+            w.stop(5_000);
+        }
+    }
+
+    /**
+     * Draining: while on, this instance claims no new job (the running ones finish); other replicas take the
+     * queue. For maintenance, and for tests that run jobs on a second worker pool.
+     */
+    public void drain(boolean on) {
+        JobWorkers w = workers;
+        if (w != null) {
+            w.pause(on);
+        }
+    }
+
+    /** This instance's id: lab.jobs.instance-id, else the host name and a random suffix. */
+    public String instanceId() {
+        if (instanceId == null) {
+            instanceId = config.jobs().instanceId().filter(s -> !s.isBlank()).orElseGet(() -> {
+                String host;
+                try {
+                    host = InetAddress.getLocalHost().getHostName();
+                } catch (Exception ex) {
+                    host = "instance";
+                }
+                return host + "-" + UUID.randomUUID().toString().substring(0, 8);
+            });
+        }
+        return instanceId;
+    }
+
+    public JobStore store() {
+        if (store == null) {
+            store = new JobStore(dataSource);
+        }
+        return store;
+    }
+
+    /** The worker settings from the configuration, for {@code instance} with {@code n} workers. */
+    public JobWorkers.Settings settings(String instance, int n) {
+        LabConfig.Jobs j = config.jobs();
+        return new JobWorkers.Settings(instance, n, j.leaseSeconds(), j.pollMs(), j.progressWriteMs(), j.kept());
+    }
+
+    /** Jobs run through the limiter; a worker claims only while the limiter has a free running slot. */
+    JobWorkers.Executor limiterExecutor() {
+        return new JobWorkers.Executor() {
+            @Override
+            public boolean hasCapacity() {
+                return limiter.hasIdleWorker();
+            }
+
+            @Override
+            public <T> T run(Callable<T> task) {
+                return limiter.run(task);
+            }
+        };
+    }
+
+    /** A JTA transaction (the datasource's connections join it, as do Panache calls). */
+    public static JobWorkers.Transactions jta() {
+        return new JobWorkers.Transactions() {
+            @Override
+            public <T> T inTransaction(Supplier<T> work) {
+                try {
+                    return QuarkusTransaction.requiringNew().call(work::get);
+                } catch (RuntimeException e) {
+                    for (Throwable t = e; t != null; t = t.getCause()) {
+                        if (t instanceof JobStore.LeaseLost lost) {
+                            throw lost;
+                        }
+                        if (t instanceof Refusal r) {
+                            throw r;
+                        }
+                    }
+                    throw e;
+                }
+            }
+        };
+    }
+
+    private int maxQueued() {
+        return config.jobs().maxQueued().orElse(Math.max(0, config.jacobian().maxQueued()));
+    }
+
+    /**
+     * Queues a job of {@code kind} (its request serialised as JSON); {@link WorkLimiter.Busy} when the queue
+     * (all replicas) already holds lab.jobs.max-queued jobs. {@code what} names the work in that message.
+     */
+    public JobStore.Job submit(String kind, String modelId, Object request, String what) {
+        UUID id = UUID.randomUUID();
+        String body;
+        try {
+            body = json.writeValueAsString(request);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("the " + kind + " request is not serialisable: " + e.getMessage(), e);
+        }
+        int max = maxQueued();
+        if (!store().insert(id, kind, modelId, body, Math.max(1, config.jobs().maxAttempts()), max)) {
+            int retry = limiter.retryAfterSeconds();
+            throw new WorkLimiter.Busy(what + " refused: the job queue is full (" + max + " queued, the limit;"
+                    + " lab.jobs.max-queued); retry in about " + retry + " s", retry);
+        }
+        JobWorkers w = workers;
+        if (w != null) {
+            w.wake();
+        }
+        return store().find(id, false).orElseThrow(() -> new IllegalStateException("job " + id + " vanished"));
+    }
+
+    /** The job by its id (any text: not a UUID is simply not found). */
+    public Optional<JobStore.Job> get(String id, boolean withResult) {
+        return uuid(id).flatMap(u -> store().find(u, withResult));
+    }
+
+    /** Requests cancellation (see {@link JobStore#cancel}). */
+    public Optional<JobStore.Job> cancel(String id) {
+        Optional<JobStore.Job> j = uuid(id).flatMap(u -> store().cancel(u));
+        JobWorkers w = workers;
+        if (w != null && j.isPresent() && j.get().cancelRequested()) {
+            w.requestCancel(j.get().id());
+        }
+        return j;
+    }
+
+    /**
+     * Waits until the job is finished (whichever replica runs it) and returns it with its result; a failed or
+     * cancelled job throws a {@link Refusal}: its own status and code when the work refused, else 500 job_failed
+     * (409 cancelled).
+     */
+    public JobStore.Job await(UUID id, String what) {
+        long sleep = 10;
+        while (true) {
+            JobStore.Job j = store().find(id, false)
+                    .orElseThrow(() -> new Refusal(500, "job_lost", what + ": job " + id + " was deleted"));
+            if (j.finished()) {
+                j = store().find(id, true).orElseThrow();
+                switch (j.status()) {
+                    case "done" -> {
+                        return j;
+                    }
+                    case "cancelled" -> throw new Refusal(409, "cancelled", what + " (job " + id + ") was cancelled");
+                    default -> throw new Refusal(j.errorStatus() == null ? 500 : j.errorStatus(),
+                            j.errorCode() == null ? "job_failed" : j.errorCode(),
+                            j.errorStatus() == null ? what + " failed (job " + id + "): " + j.error() : j.error());
+                }
+            }
+            try {
+                Thread.sleep(sleep);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CancellationException("interrupted while waiting for job " + id);
+            }
+            sleep = Math.min(200, sleep * 2);
+        }
+    }
+
+    /** The job's result read back as {@code type}. */
+    public <T> T result(JobStore.Job job, Class<T> type) {
+        return read(job.result(), type, "result of job " + job.id());
+    }
+
+    /** The job's request read back as {@code type}. */
+    public <T> T request(JobStore.Job job, Class<T> type) {
+        return read(job.request(), type, "request of job " + job.id());
+    }
+
+    private <T> T read(String text, Class<T> type, String what) {
+        if (text == null) {
+            return null;
+        }
+        try {
+            return json.readValue(text, type);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(what + " is not readable as " + type.getSimpleName() + ": "
+                    + e.getOriginalMessage(), e);
+        }
+    }
+
+    /**
+     * The model a job needs, as loaded on this instance; a Refusal (404 unknown_model) naming this instance when it
+     * does not have it (the job then fails with that message).
+     */
+    public LanguageModel model(JobStore.Job job) {
+        String id = job.modelId();
+        return registry.find(id).orElseThrow(() -> new Refusal(404, "unknown_model", "model '" + id
+                + "' is not loaded on instance " + instanceId() + " (loaded: "
+                + registry.all().stream().map(LanguageModel::id).toList() + "); the " + job.kind()
+                + " job cannot run here"));
+    }
+
+    private static Optional<UUID> uuid(String id) {
+        try {
+            return id == null ? Optional.empty() : Optional.of(UUID.fromString(id));
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
+    }
+}

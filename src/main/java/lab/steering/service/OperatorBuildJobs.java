@@ -1,0 +1,22 @@
+package lab.steering.service;
+
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+
+/** Operator builds as jobs (kind {@value SteeringService#BUILD_KIND}): the work is {@link SteeringService}'s. */
+@ApplicationScoped
+public class OperatorBuildJobs implements JobKind {
+
+    @Inject
+    SteeringService steering;
+
+    @Override
+    public String name() {
+        return SteeringService.BUILD_KIND;
+    }
+
+    @Override
+    public Outcome run(JobStore.Job job, Progress progress) {
+        return steering.runBuild(job, progress);
+    }
+}
