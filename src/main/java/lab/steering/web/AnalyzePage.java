@@ -199,15 +199,82 @@ public class AnalyzePage {
         }
     }
 
+    /**
+     * The layer sweep as a layer-by-token grid: rows are the swept layers, columns the prompt's tokens; each cell is
+     * J_{l,i}'s stable rank (the cell's colour, on a log scale from the grid's smallest to its largest value) and the
+     * top token of its first left singular vector u_1 (and of -u_1 with both signs).
+     */
+    public record LayerGrid(List<Analysis.TokenInfo> tokens, List<GridRow> rows, double min, double max) {
+
+        static LayerGrid of(Analysis.Result r) {
+            if (r.layers() == null || r.layers().isEmpty() || r.layers().get(0).cells() == null) {
+                return null;
+            }
+            double min = Double.POSITIVE_INFINITY;
+            double max = 0;
+            for (Analysis.Layer l : r.layers()) {
+                for (Analysis.Cell c : l.cells()) {
+                    min = Math.min(min, c.stableRank());
+                    max = Math.max(max, c.stableRank());
+                }
+            }
+            List<GridRow> rows = new ArrayList<>();
+            for (Analysis.Layer l : r.layers()) {
+                List<GridCell> cells = new ArrayList<>();
+                for (Analysis.Cell c : l.cells()) {
+                    cells.add(new GridCell(l.layer(), c, r.tokens().get(c.position()).text(), shade(c.stableRank(), min, max)));
+                }
+                rows.add(new GridRow(l.layer(), l.stableRank(), cells));
+            }
+            return new LayerGrid(r.tokens(), rows, min, max);
+        }
+
+        /** 0 at the smallest stable rank, 1 at the largest, on a log scale (stable ranks are >= 1). */
+        static double shade(double value, double min, double max) {
+            if (!(max > min) || !(min > 0)) {
+                return 0;
+            }
+            return Math.max(0, Math.min(1, Math.log(value / min) / Math.log(max / min)));
+        }
+
+        /** A CSS colour for a shade: pale yellow (low stable rank) to deep orange-red (high). */
+        public static String colour(double shade) {
+            return String.format(java.util.Locale.ROOT, "hsl(%.0f, 85%%, %.0f%%)", 50 - 35 * shade, 92 - 34 * shade);
+        }
+    }
+
+    public record GridRow(int layer, double stableRank, List<GridCell> cells) {
+    }
+
+    /** One cell with its token's text and its shade (0..1). */
+    public record GridCell(int layer, Analysis.Cell cell, String token, double shade) {
+        public String background() {
+            return "background-color: " + LayerGrid.colour(shade);
+        }
+
+        /** The hover text: the token, u_1's top token(s), sigma_1 and the stable rank. */
+        public String title() {
+            StringBuilder b = new StringBuilder(String.format(java.util.Locale.ROOT,
+                    "layer %d, token %d '%s': u1 -> '%s' (logit %.3g)", layer, cell.position(), token,
+                    cell.top().token(), cell.top().score()));
+            if (cell.negative() != null) {
+                b.append(String.format(java.util.Locale.ROOT, ", -u1 -> '%s'", cell.negative().token()));
+            }
+            b.append(String.format(java.util.Locale.ROOT, "; sigma1 %.4g; stable rank %.3f", cell.sigma(),
+                    cell.stableRank()));
+            return b.toString();
+        }
+    }
+
     /** The charts and tables of a finished analysis. */
     public record AnalysisView(Analysis.Result r, Charts.Chart reconstruction, Charts.Chart scatter, Charts.Chart spectra,
-                               Charts.Chart stableRanks, Charts.Chart layerRanks, int percent) {
+                               Charts.Chart stableRanks, Charts.Chart layerRanks, LayerGrid grid, int percent) {
 
         static AnalysisView of(JacobianJobs.View job) {
             int percent = (int) Math.round(job.progress() * 100);
             Analysis.Result r = job.result();
             if (r == null) {
-                return new AnalysisView(null, null, null, null, null, null, percent);
+                return new AnalysisView(null, null, null, null, null, null, null, percent);
             }
             List<String> labels = new ArrayList<>();
             double[] errs;
@@ -255,7 +322,7 @@ public class AnalyzePage {
                 }
                 lr = Charts.bars(ll, lv, false, "layer", "stable rank");
             }
-            return new AnalysisView(r, recon, scatter, spectra, sr, lr, percent);
+            return new AnalysisView(r, recon, scatter, spectra, sr, lr, LayerGrid.of(r), percent);
         }
     }
 }

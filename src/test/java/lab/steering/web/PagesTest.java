@@ -86,6 +86,7 @@ class PagesTest {
                 containsString("id=\"reconstruction-scatter\""), containsString("data-name=\"ordinary\""), containsString("id=\"spectra\""),
                 containsString("class=\"point\""), containsString("id=\"stable-ranks\""),
                 containsString("class=\"grid decoded\""), containsString("id=\"layer-sweep\""),
+                containsString("id=\"layer-grid\""), containsString("class=\"lt\" style=\"background-color: hsl("),
                 containsString("id=\"export\""), containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
     }
 
@@ -136,8 +137,22 @@ class PagesTest {
         String events = given().accept("text/event-stream").get(m.group(1)).then().statusCode(200).extract().asString();
         org.hamcrest.MatcherAssert.assertThat(events, org.hamcrest.Matchers.allOf(
                 containsString("event:normal"), containsString("event:steered"), containsString("event:done"),
-                containsString("class=\"tok\""), containsString("id=\"steered\""), containsString("run-link"),
+                containsString("<span class=\"tok diverged\" data-i=\"0\" title=\"#0 injected"), containsString("id=\"steered\""), containsString("run-link"),
                 containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
+        // both sides grow together: normal token k, then steered token k, and so on while both run
+        java.util.List<String> names = new java.util.ArrayList<>();
+        java.util.regex.Matcher e = java.util.regex.Pattern.compile("(?m)^event: ?(\\w+)").matcher(events);
+        while (e.find()) {
+            names.add(e.group(1));
+        }
+        org.junit.jupiter.api.Assertions.assertEquals("done", names.get(names.size() - 1), names.toString());
+        long normal = names.stream().filter("normal"::equals).count();
+        long steered = names.stream().filter("steered"::equals).count();
+        org.junit.jupiter.api.Assertions.assertTrue(normal >= 2 && steered >= 2, names.toString());
+        for (int k = 0; k < Math.min(normal, steered); k++) {
+            org.junit.jupiter.api.Assertions.assertEquals(java.util.List.of("normal", "steered"),
+                    names.subList(2 * k, 2 * k + 2), "interleaved: " + names);
+        }
         // a stream is shown once
         given().accept("text/event-stream").get(m.group(1)).then().statusCode(200)
                 .body(containsString("stream-error"));
