@@ -66,6 +66,11 @@ public class AnalyzePage {
             return model == null || model.isBlank() ? isDefault : model.equals(id);
         }
 
+        /** The bookmarkable address of this form's job {@code jobId} (see {@link AnalyzePage#page}). */
+        public String address(String jobId) {
+            return AnalyzePage.address(jobId, this);
+        }
+
         public boolean signs() {
             return bothSigns != null && !bothSigns.isBlank();
         }
@@ -95,6 +100,38 @@ public class AnalyzePage {
             }
             return arr;
         }
+    }
+
+    /** The form's fields as query parameters (a bookmarked or shared address). */
+    public static class Query {
+        @QueryParam("model") public String model;
+        @QueryParam("prompt") public String prompt;
+        @QueryParam("dtype") public String dtype;
+        @QueryParam("topK") public String topK;
+        @QueryParam("layers") public String layers;
+        @QueryParam("mode") public String mode;
+        @QueryParam("component") public String component;
+        @QueryParam("bothSigns") public String bothSigns;
+
+        Form form() {
+            Form f = Form.defaults();
+            f.model = model;
+            f.prompt = Forms.or(prompt, f.prompt);
+            f.dtype = Forms.or(dtype, f.dtype);
+            f.topK = Forms.or(topK, f.topK);
+            f.layers = Forms.or(layers, f.layers);
+            f.mode = Forms.or(mode, f.mode);
+            f.component = Forms.or(component, f.component);
+            f.bothSigns = prompt == null ? f.bothSigns : bothSigns; // a submitted form without the box: unchecked
+            return f;
+        }
+    }
+
+    /** The address of a submitted analysis: the job and the form's fields. */
+    static String address(String jobId, Form f) {
+        return "/analyze" + Forms.query("job", jobId, "model", f.model, "prompt", f.prompt, "dtype", f.dtype,
+                "topK", f.topK, "layers", f.layers, "mode", f.mode, "component", f.component,
+                "bothSigns", f.signs() ? "on" : null);
     }
 
     @CheckedTemplate
@@ -133,13 +170,19 @@ public class AnalyzePage {
         return f == null ? Form.defaults() : f;
     }
 
+    /**
+     * The page; with {@code job} that job's progress or result (while it is kept in memory), else the form filled
+     * from the query's fields (the address a submitted form pushes also carries them, so a bookmarked analysis whose
+     * job was dropped still opens with its prompt and settings, one click from running again).
+     */
     @GET
-    public TemplateInstance page(@QueryParam("job") String jobId) {
+    public TemplateInstance page(@QueryParam("job") String jobId, @BeanParam Query query) {
         Optional<JacobianJobs.View> job = jobId == null ? Optional.empty() : jobs.get(jobId);
-        Form form = jobId == null ? Form.defaults() : formOf(jobId);
+        Form form = jobId != null && forms.containsKey(jobId) ? formOf(jobId) : query.form();
         FormErrors err = FormErrors.NONE;
         if (jobId != null && job.isEmpty()) {
-            err = new FormErrors(null, "unknown_job", "job '" + jobId + "' does not exist (or was dropped)");
+            err = new FormErrors(null, "unknown_job", "job '" + jobId + "' does not exist (or was dropped)"
+                    + (query.prompt == null ? "" : "; the form below has its prompt and settings: analyze again"));
         }
         return Templates.index(models.list(), form, err, job.orElse(null),
                 job.map(AnalysisView::of).orElse(null));
@@ -161,7 +204,7 @@ public class AnalyzePage {
                 : Templates.index(models.list(), form, err, job, a);
         Response.ResponseBuilder r = Response.status(err.any() ? 200 : 202).entity(t);
         if (job != null && Forms.htmx(headers)) {
-            r.header("HX-Push-Url", "/analyze?job=" + job.id());
+            r.header("HX-Push-Url", address(job.id(), form));
         }
         return r.build();
     }

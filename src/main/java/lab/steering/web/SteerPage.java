@@ -130,20 +130,43 @@ public class SteerPage {
         }
     }
 
+    /**
+     * The form, filled from the query when it names fields (the address a submitted form pushes: a steering set-up
+     * can be bookmarked and shared; {@code operator} is the operator's id).
+     */
     @GET
-    public TemplateInstance page(@QueryParam("operator") String operatorId) {
+    public TemplateInstance page(@QueryParam("operator") String operatorId, @QueryParam("model") String model,
+                                 @QueryParam("source") String source, @QueryParam("conceptPrompt") String concept,
+                                 @QueryParam("contrastPrompt") String contrast, @QueryParam("prompt") String prompt,
+                                 @QueryParam("strength") String strength, @QueryParam("layer") String layer,
+                                 @QueryParam("maxNewTokens") String maxNewTokens, @QueryParam("seed") String seed) {
         Form f = Form.defaults();
         f.operatorId = operatorId;
+        f.model = model;
+        f.conceptPrompt = Forms.or(concept, f.conceptPrompt);
+        f.contrastPrompt = contrast;
+        f.prompt = Forms.or(prompt, f.prompt);
+        f.strength = Forms.or(strength, f.strength);
+        f.layer = layer;
+        f.maxNewTokens = Forms.or(maxNewTokens, f.maxNewTokens);
+        f.seed = seed;
         List<Choice> ops = choices();
-        if (ops.isEmpty()) {
-            f.source = "vector";
-        }
+        f.source = "vector".equals(source) || ops.isEmpty() && !"operator".equals(source) ? "vector" : "operator";
         return Templates.index(models.list(), ops, f, FormErrors.NONE, null, null);
+    }
+
+    /** The address of the form as submitted (see {@link #page}). */
+    static String address(Form f) {
+        return "/steer" + Forms.query("model", f.model, "source", f.source,
+                "operator", f.vector() ? null : f.operatorId,
+                "conceptPrompt", f.vector() ? f.conceptPrompt : null, "contrastPrompt", f.vector() ? f.contrastPrompt : null,
+                "prompt", f.prompt, "strength", f.strength, "layer", f.layer, "maxNewTokens", f.maxNewTokens,
+                "seed", f.seed);
     }
 
     @POST
     @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
-    public TemplateInstance submit(@BeanParam Form form, @Context HttpHeaders headers) {
+    public jakarta.ws.rs.core.Response submit(@BeanParam Form form, @Context HttpHeaders headers) {
         Comparison cmp = null;
         FormErrors err = FormErrors.NONE;
         String streamId = null;
@@ -161,8 +184,13 @@ public class SteerPage {
         } catch (RuntimeException e) {
             err = fieldOf(FormErrors.of(e));
         }
-        return htmx ? Templates.index$panel(models.list(), choices(), form, err, cmp, streamId)
+        TemplateInstance t = htmx ? Templates.index$panel(models.list(), choices(), form, err, cmp, streamId)
                 : Templates.index(models.list(), choices(), form, err, cmp, streamId);
+        jakarta.ws.rs.core.Response.ResponseBuilder r = jakarta.ws.rs.core.Response.ok(t);
+        if (htmx && !err.any()) {
+            r.header("HX-Push-Url", address(form));
+        }
+        return r.build();
     }
 
     /** The service's checks that name a field (model, operator, layer, prompt length), before a stream starts. */

@@ -165,6 +165,32 @@ class PagesTest {
                 .body(containsString("data-field=\"layer\""), not(containsString("sse-connect")));
     }
 
+    /** A submitted form pushes its address; opening that address gives the same form back (user text escaped). */
+    @Test
+    void steerAndAnalyzeFormsHaveBookmarkableAddresses() throws Exception {
+        String pushed = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog & cat")
+                .formParam("prompt", "Once upon " + SCRIPT).formParam("strength", "3").formParam("layer", "2")
+                .formParam("maxNewTokens", "3").formParam("stream", "on")
+                .post("/steer").then().statusCode(200).extract().header("HX-Push-Url");
+        org.junit.jupiter.api.Assertions.assertTrue(pushed.startsWith("/steer?model=" + MODEL + "&source=vector"),
+                pushed);
+        given().urlEncodingEnabled(false).get(pushed).then().statusCode(200).body(
+                containsString("value=\"dog &amp; cat\""), containsString("Once upon &lt;script&gt;"),
+                containsString("name=\"strength\" value=\"3\""), containsString("name=\"layer\" value=\"2\""),
+                containsString("value=\"vector\" style=\"width:auto\" checked"), not(containsString(SCRIPT)));
+        // analyze: the job's address carries the form; with the job gone the form still comes back
+        String panel = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("prompt", "Once " + SCRIPT).formParam("topK", "3")
+                .formParam("layers", "none").post("/analyze").then().statusCode(202).extract().asString();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("hx-get=\"/analyze/jobs/([^\"]+)\"").matcher(panel);
+        org.junit.jupiter.api.Assertions.assertTrue(m.find(), panel);
+        String gone = "/analyze?job=no-such-job&model=" + MODEL + "&prompt=Once+%3Cscript%3E&topK=3&layers=none";
+        given().urlEncodingEnabled(false).get(gone).then().statusCode(200).body(containsString("does not exist"),
+                containsString("analyze again"), containsString(">Once &lt;script&gt;</textarea>"),
+                containsString("name=\"topK\" value=\"3\""), containsString("name=\"layers\" value=\"none\""));
+    }
+
     @Test
     void steerShowsBadFieldsNextToThem() {
         given().header("HX-Request", "true").contentType(ContentType.URLENC)
