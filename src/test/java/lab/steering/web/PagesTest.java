@@ -179,6 +179,11 @@ class PagesTest {
                 containsString("value=\"dog &amp; cat\""), containsString("Once upon &lt;script&gt;"),
                 containsString("name=\"strength\" value=\"3\""), containsString("name=\"layer\" value=\"2\""),
                 containsString("value=\"vector\" style=\"width:auto\" checked"), not(containsString(SCRIPT)));
+        // sweep: the same (no operator needed to open the form)
+        given().urlEncodingEnabled(false).get("/sweep?prompt=Once+%3Cscript%3E&strengths=0%2C+3&layers=2&maxNewTokens=4")
+                .then().statusCode(200).body(containsString("Once &lt;script&gt;"),
+                        containsString("value=\"0, 3\""), containsString("name=\"layers\" value=\"2\""),
+                        not(containsString(SCRIPT)));
         // analyze: the job's address carries the form; with the job gone the form still comes back
         String panel = given().header("HX-Request", "true").contentType(ContentType.URLENC)
                 .formParam("model", MODEL).formParam("prompt", "Once " + SCRIPT).formParam("topK", "3")
