@@ -112,7 +112,8 @@ public final class Analysis {
 
     /**
      * One swept layer: the concatenated Jacobian of the target (its stable rank, top singular values and decoded
-     * left vectors), the reconstruction error of that target, and the logit lens of its own output y_l.
+     * left vectors), the reconstruction error of that target, the logit lens of its own output y_l, and one
+     * {@link Cell} per prompt token (the layer-by-token view).
      */
     public record Layer(int layer, String mode, String component, double relError, double stableRank,
                         double[] singularValues, List<TokenDecoder.Scored> logitLens, List<Direction> u,

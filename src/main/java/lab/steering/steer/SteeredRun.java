@@ -22,7 +22,8 @@ import lab.steering.model.Transformer;
  * One continuation of a prompt, steered or not, decoded with the KV cache exactly as {@link Generator} does (same
  * sampler, same stops), plus what the steering changed at each step. A second KV cache runs the unsteered model on
  * the same, steered, prefix, so that both next-token distributions are compared in the same context: one extra
- * one-token forward per step. Every NDArray is freed before it returns.
+ * one-token forward per step. Every NDArray is freed before it returns. {@link #pair} decodes two runs (the Steer
+ * page's normal and steered continuations) in lockstep, one token of each per step, for streaming side by side.
  */
 public final class SteeredRun {
 
