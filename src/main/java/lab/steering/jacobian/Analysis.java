@@ -129,10 +129,24 @@ public final class Analysis {
 
     /**
      * One swept layer: the concatenated Jacobian of the target (its stable rank, top singular values and decoded
-     * left vectors), the reconstruction error of that target, and the logit lens of its own output y_l.
+     * left vectors), the reconstruction error of that target, the logit lens of its own output y_l, and one
+     * {@link Cell} per prompt token (the layer-by-token view).
      */
     public record Layer(int layer, String mode, String component, double relError, double stableRank,
-                        double[] singularValues, List<TokenDecoder.Scored> logitLens, List<Direction> u) {
+                        double[] singularValues, List<TokenDecoder.Scored> logitLens, List<Direction> u,
+                        List<Cell> cells) {
+    }
+
+    /**
+     * One cell of the layer-by-token view: the swept target's Jacobian with respect to one input token, J_{l,i}
+     * (d x d). {@code stableRank} = ||J_{l,i}||_F^2 / sigma_1^2 (an estimate with the low-rank method);
+     * {@code top} is the top token by logit of its first left singular vector u_1 (signed like every decoded vector:
+     * {@code <u_1, sum_i J_i x_i> > 0} with the final output's reconstruction), {@code negative} that of -u_1 (only
+     * with bothSigns).
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Cell(int position, double stableRank, double sigma, TokenDecoder.Scored top,
+                       TokenDecoder.Scored negative) {
     }
 
     public record Timings(double recordMs, double jacobianMs, double svdMs, double decodeMs, double ordinaryMs,
@@ -219,7 +233,9 @@ public final class Analysis {
         double flops = oneJacobian + 3 * oneJacobian                 // detached, ordinary (forward + backward)
                 + t * 20.0 * d * d * d + 12.0 * d * d * d + 2.0 * t * d * d * d; // per-token SVDs, Gram, eig
         for (double share : sweepShare) {
-            flops += share * oneJacobian + 2.0 * t * d * d * d + 12.0 * d * d * d;
+            // the concatenated Gram and its eig, then one Gram and eig per token (the layer-by-token cells)
+            flops += share * oneJacobian + 2.0 * t * d * d * d + 12.0 * d * d * d
+                    + (share == 0 ? 0 : t * 14.0 * d * d * d);
         }
         return new Estimate(Math.max(detached, Math.max(ordinary, stack + recorded + chunk)), flops);
     }
@@ -318,6 +334,7 @@ public final class Analysis {
         List<Spectrum> sweepSpectra = new ArrayList<>();
         List<double[]> sweepOutputs = new ArrayList<>();
         double[] sweepErr = new double[o.layers().length];
+        List<Spectrum[]> sweepCells = new ArrayList<>(); // per swept layer, the top triplet of each J_{l,i}
         for (int li = 0; li < o.layers().length; li++) {
             Target lt = new Target(o.layers()[li], o.mode(), o.component());
             String stage = "sweep layer " + lt.layer() + " (" + (li + 1) + "/" + o.layers().length + ")";
@@ -326,6 +343,7 @@ public final class Analysis {
                 sweepSpectra.add(combined);
                 sweepOutputs.add(y);
                 sweepErr[li] = detachedErr;
+                sweepCells.add(perToken); // the output's per-token spectra: already oriented
                 continue;
             }
             double base = done;
@@ -336,12 +354,22 @@ public final class Analysis {
                 sweepSpectra.add(Svd.orient(Svd.concatenated(lj.jacobian(), d, sweepK), linear));
                 sweepOutputs.add(lj.output());
                 sweepErr[li] = lj.relativeError();
+                Spectrum[] cells = new Spectrum[t];
+                for (int i = 0; i < t; i++) {
+                    cells[i] = Svd.orient(Svd.concatenated(new double[][] {lj.jacobian()[i]}, d, 1), linear);
+                }
+                sweepCells.add(cells);
             } else {
                 Core lc = lowRankCore(model, ids, o, lt, sweepK, sweepK, (st, f) -> progress.update(stage, f),
                         totalUnits, base, sweepUnits[li]);
                 sweepSpectra.add(Svd.orient(lc.combined(), linear));
                 sweepOutputs.add(lc.output());
                 sweepErr[li] = JacobianStack.relativeError(lc.output(), lc.linear());
+                Spectrum[] cells = new Spectrum[t];
+                for (int i = 0; i < t; i++) {
+                    cells[i] = Svd.orient(lc.perToken()[i], linear);
+                }
+                sweepCells.add(cells);
             }
             done += sweepUnits[li];
         }
@@ -349,19 +377,32 @@ public final class Analysis {
         if (o.layers().length > 0) {
             progress.update("sweep decode", done / totalUnits);
             int per = 1 + decodeK;
-            double[][] rows = new double[o.layers().length * per][];
-            for (int li = 0; li < o.layers().length; li++) {
+            int n = o.layers().length;
+            double[][] rows = new double[n * per][];
+            double[][] cellRows = new double[n * t][]; // u_1 of every J_{l,i}
+            for (int li = 0; li < n; li++) {
                 rows[li * per] = sweepOutputs.get(li);
                 for (int k = 0; k < decodeK; k++) {
                     rows[li * per + 1 + k] = sweepSpectra.get(li).u()[k];
                 }
+                for (int i = 0; i < t; i++) {
+                    cellRows[li * t + i] = sweepCells.get(li)[i].u()[0];
+                }
             }
             List<TokenDecoder.Ranked> ranked = decoder.byLogit(rows, TOKENS_PER_VECTOR, o.bothSigns(), o.dtype());
-            for (int li = 0; li < o.layers().length; li++) {
+            List<TokenDecoder.Ranked> cellRanked = decoder.byLogit(cellRows, 1, o.bothSigns(), o.dtype());
+            for (int li = 0; li < n; li++) {
                 Spectrum s = sweepSpectra.get(li);
+                List<Cell> cells = new ArrayList<>(t);
+                for (int i = 0; i < t; i++) {
+                    Spectrum cs = sweepCells.get(li)[i];
+                    TokenDecoder.Ranked r = cellRanked.get(li * t + i);
+                    cells.add(new Cell(i, cs.stableRank(), cs.singularValues()[0], r.positive().get(0),
+                            r.negative() == null ? null : r.negative().get(0)));
+                }
                 layers.add(new Layer(o.layers()[li], lower(o.mode()), lower(o.component()), sweepErr[li],
                         s.stableRank(), s.singularValues(), ranked.get(li * per).positive(),
-                        directions(s, ranked.subList(li * per + 1, (li + 1) * per))));
+                        directions(s, ranked.subList(li * per + 1, (li + 1) * per)), List.copyOf(cells)));
             }
         }
         long tSweep = System.nanoTime();

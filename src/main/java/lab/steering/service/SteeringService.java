@@ -309,8 +309,10 @@ public class SteeringService {
     }
 
     /**
-     * As {@link #steer(SteerSpec)}, calling {@code onStep} (when not null) after each generated token: first every
-     * token of the unsteered continuation ({@code steered} false), then of the steered one (for streaming).
+     * As {@link #steer(SteerSpec)}, calling {@code onStep} (when not null) after each generated token (for
+     * streaming). Both continuations are decoded in lockstep ({@link SteeredRun#pair}): token k of the unsteered one
+     * ({@code steered} false), then token k of the steered one, then token k + 1 of each, and so on; the results are
+     * those of two separate runs.
      */
     public SteerResult steer(SteerSpec s, java.util.function.BiConsumer<Boolean, SteeredRun.Step> onStep) {
         LanguageModel model;
@@ -355,10 +357,10 @@ public class SteeringService {
             steering = m -> new VectorInjector(v, s.strength(), m, mdl.dataType());
         }
         long[] prompt = promptIds(model, s.prompt(), "prompt");
-        SteeredRun.Result normal = SteeredRun.run(model, prompt, s.params(), null, concept, 0,
-                onStep == null ? null : st -> onStep.accept(false, st));
-        SteeredRun.Result steered = SteeredRun.run(model, prompt, s.params(), steering, concept, TOP_SHIFTS,
-                onStep == null ? null : st -> onStep.accept(true, st));
+        List<SteeredRun.Result> both = SteeredRun.pair(model, prompt, s.params(), null, 0, steering, TOP_SHIFTS,
+                concept, onStep == null ? null : (side, st) -> onStep.accept(side == 1, st));
+        SteeredRun.Result normal = both.get(0);
+        SteeredRun.Result steered = both.get(1);
         Diagnostics diag = new Diagnostics(steered.steps(), steered.msPerToken(), steered.referenceMsPerToken(),
                 steered.referenceMsPerToken() > 0 ? steered.msPerToken() / steered.referenceMsPerToken() : 0,
                 vectorNorm);

@@ -22,7 +22,8 @@ import lab.steering.model.Transformer;
  * One continuation of a prompt, steered or not, decoded with the KV cache exactly as {@link Generator} does (same
  * sampler, same stops), plus what the steering changed at each step. A second KV cache runs the unsteered model on
  * the same, steered, prefix, so that both next-token distributions are compared in the same context: one extra
- * one-token forward per step. Every NDArray is freed before it returns.
+ * one-token forward per step. Every NDArray is freed before it returns. {@link #pair} decodes two runs (the Steer
+ * page's normal and steered continuations) in lockstep, one token of each per step, for streaming side by side.
  */
 public final class SteeredRun {
 
@@ -75,87 +76,210 @@ public final class SteeredRun {
     public static Result run(LanguageModel model, long[] promptIds, GenerationParams params,
                              Function<NDManager, Steerer> steering, long[] concept, int topShifts,
                              java.util.function.Consumer<Step> onStep) {
-        if (promptIds.length == 0) {
-            throw new IllegalArgumentException("empty prompt");
-        }
-        Transformer tf = model.decoder(); // bfloat16/float16 on a GPU when LAB_GPU_DTYPE says so
-        int context = tf.config().maxPositions();
-        List<Integer> eos = tf.config().eosTokenIds();
-        int[] conceptTokens = conceptTokens(model, concept);
-        Sampler sampler = new Sampler(params);
-        long[] seq = Arrays.copyOf(promptIds, promptIds.length + params.maxNewTokens());
-        int len = promptIds.length;
-        List<GeneratedToken> out = new ArrayList<>();
-        List<Step> steps = new ArrayList<>();
-        Generation.FinishReason finish = Generation.FinishReason.length;
-        long steerNs = 0;
-        long refNs = 0;
-        int timed = 0;
-        long t0 = System.nanoTime();
-        long tPrompt = t0;
-        long tFirst = t0;
-        try (NDManager m = model.manager().newSubManager()) {
-            int cap = Math.min(seq.length, context);
-            Steerer steerer = steering == null ? null : steering.apply(m);
-            Hooks hooks = steerer == null ? Hooks.NONE : steerer.hooks();
-            try (KvCache cache = new KvCache(m, tf.config(), 1, cap, tf.dataType());
-                 KvCache refCache = steerer == null ? null : new KvCache(m, tf.config(), 1, cap, tf.dataType())) {
-                float[] logits = Generator.lastLogits(tf, m, promptIds, cache, hooks);
-                tPrompt = System.nanoTime();
-                float[] ref = steerer == null ? logits : Generator.lastLogits(tf, m, promptIds, refCache, Hooks.NONE);
-                for (int step = 0; step < params.maxNewTokens(); step++) {
-                    int next = sampler.next(logits);
-                    seq[len++] = next;
-                    String piece = model.tokenizer().pieceAt(Arrays.copyOf(seq, len), len - 1);
-                    double lp = Sampler.logProb(logits, next);
-                    out.add(new GeneratedToken(next, piece, lp));
-                    Step st = step(model, step, next, piece, logits, ref, steerer, conceptTokens, topShifts);
-                    steps.add(st);
-                    if (onStep != null) {
-                        onStep.accept(st);
-                    }
-                    if (step == 0) {
-                        tFirst = System.nanoTime();
-                    }
-                    if (eos.contains(next)) {
-                        finish = Generation.FinishReason.eos;
-                        break;
-                    }
-                    if (step == params.maxNewTokens() - 1) {
-                        break;
-                    }
-                    if (len >= context) {
-                        finish = Generation.FinishReason.context;
-                        break;
-                    }
-                    long a = System.nanoTime();
-                    logits = Generator.lastLogits(tf, m, new long[] {next}, cache, hooks);
-                    long b = System.nanoTime();
-                    if (steerer != null) {
-                        ref = Generator.lastLogits(tf, m, new long[] {next}, refCache, Hooks.NONE);
-                    } else {
-                        ref = logits;
-                    }
-                    steerNs += b - a;
-                    refNs += System.nanoTime() - b;
-                    timed++;
+        try (Decoding d = new Decoding(model, promptIds, params, steering, concept, topShifts)) {
+            while (!d.finished()) {
+                Step st = d.next();
+                if (onStep != null) {
+                    onStep.accept(st);
                 }
             }
+            return d.result();
         }
-        long tEnd = System.nanoTime();
-        long[] gen = out.stream().mapToLong(GeneratedToken::id).toArray();
-        double perToken = out.size() > 1 ? (tEnd - tFirst) / 1e6 / (out.size() - 1) : (tEnd - tPrompt) / 1e6;
-        Generation g = new Generation(promptIds, model.tokenizer().pieces(promptIds), List.copyOf(out),
-                model.tokenizer().decodeText(gen), finish, (tPrompt - t0) / 1e6, perToken);
-        double nll = 0;
-        double mass = 0;
-        for (Step s : steps) {
-            nll -= s.unsteeredLogprob();
-            mass += s.conceptLogMass() == null ? 0 : s.conceptLogMass();
+    }
+
+    /**
+     * Two runs of the same prompt decoded in lockstep, one token of each per step ({@code first}'s, then
+     * {@code second}'s; a run that has stopped is skipped), so that a viewer sees both continuations grow together.
+     * Each run keeps its own sampler, KV caches and NDManager: the results are those of two {@link #run} calls.
+     *
+     * @param onStep called after each token with 0 (first) or 1 (second) and the step; may be null
+     * @return the two results, first then second
+     */
+    public static List<Result> pair(LanguageModel model, long[] promptIds, GenerationParams params,
+                                    Function<NDManager, Steerer> first, int firstShifts,
+                                    Function<NDManager, Steerer> second, int secondShifts, long[] concept,
+                                    java.util.function.BiConsumer<Integer, Step> onStep) {
+        try (Decoding a = new Decoding(model, promptIds, params, first, concept, firstShifts);
+             Decoding b = new Decoding(model, promptIds, params, second, concept, secondShifts)) {
+            Decoding[] runs = {a, b};
+            while (!a.finished() || !b.finished()) {
+                for (int side = 0; side < 2; side++) {
+                    if (!runs[side].finished()) {
+                        Step st = runs[side].next();
+                        if (onStep != null) {
+                            onStep.accept(side, st);
+                        }
+                    }
+                }
+            }
+            return List.of(a.result(), b.result());
         }
-        Double score = conceptTokens.length == 0 || steps.isEmpty() ? null : mass / steps.size();
-        return new Result(g, List.copyOf(steps), Math.exp(nll / Math.max(1, steps.size())), score,
-                timed == 0 ? 0 : steerNs / 1e6 / timed, timed == 0 || steering == null ? 0 : refNs / 1e6 / timed);
+    }
+
+    /**
+     * One run's decoding state, advanced a token at a time by {@link #next}: the prompt's forward happens on
+     * construction, each {@code next()} samples a token, records its step and runs the forward of that token
+     * unless the run stops there. Holds an NDManager and its KV caches until {@link #close}.
+     */
+    static final class Decoding implements AutoCloseable {
+        private final LanguageModel model;
+        private final long[] promptIds;
+        private final GenerationParams params;
+        private final Transformer tf;
+        private final int context;
+        private final List<Integer> eos;
+        private final int[] conceptTokens;
+        private final int topShifts;
+        private final Sampler sampler;
+        private final long[] seq;
+        private int len;
+        private final List<GeneratedToken> out = new ArrayList<>();
+        private final List<Step> steps = new ArrayList<>();
+        private Generation.FinishReason finish = Generation.FinishReason.length;
+        private boolean finished;
+        private long steerNs;
+        private long refNs;
+        private int timed;
+        private final long t0;
+        private final long tPrompt;
+        private long tFirst;
+        private long tEnd;
+        private final boolean steered;
+        private final NDManager m;
+        private final Steerer steerer;
+        private final Hooks hooks;
+        private final KvCache cache;
+        private final KvCache refCache;
+        private float[] logits;
+        private float[] ref;
+
+        Decoding(LanguageModel model, long[] promptIds, GenerationParams params, Function<NDManager, Steerer> steering,
+                 long[] concept, int topShifts) {
+            if (promptIds.length == 0) {
+                throw new IllegalArgumentException("empty prompt");
+            }
+            this.model = model;
+            this.promptIds = promptIds;
+            this.params = params;
+            this.tf = model.decoder(); // bfloat16/float16 on a GPU when LAB_GPU_DTYPE says so
+            this.context = tf.config().maxPositions();
+            this.eos = tf.config().eosTokenIds();
+            this.conceptTokens = conceptTokens(model, concept);
+            this.topShifts = topShifts;
+            this.sampler = new Sampler(params);
+            this.seq = Arrays.copyOf(promptIds, promptIds.length + params.maxNewTokens());
+            this.len = promptIds.length;
+            this.steered = steering != null;
+            this.t0 = System.nanoTime();
+            this.tFirst = t0;
+            this.m = model.manager().newSubManager();
+            KvCache c = null;
+            KvCache rc = null;
+            try {
+                int cap = Math.min(seq.length, context);
+                this.steerer = steering == null ? null : steering.apply(m);
+                this.hooks = steerer == null ? Hooks.NONE : steerer.hooks();
+                c = new KvCache(m, tf.config(), 1, cap, tf.dataType());
+                rc = steerer == null ? null : new KvCache(m, tf.config(), 1, cap, tf.dataType());
+                this.cache = c;
+                this.refCache = rc;
+                logits = Generator.lastLogits(tf, m, promptIds, cache, hooks);
+                this.tPrompt = System.nanoTime();
+                ref = steerer == null ? logits : Generator.lastLogits(tf, m, promptIds, refCache, Hooks.NONE);
+            } catch (RuntimeException | Error e) {
+                closeAll(rc, c, m);
+                throw e;
+            }
+            finished = params.maxNewTokens() <= 0;
+            tEnd = finished ? System.nanoTime() : 0;
+        }
+
+        boolean finished() {
+            return finished;
+        }
+
+        /** Samples the next token, records its step, and (unless the run stops here) runs its forward. */
+        Step next() {
+            if (finished) {
+                throw new IllegalStateException("the run has finished");
+            }
+            int step = out.size();
+            int token = sampler.next(logits);
+            seq[len++] = token;
+            String piece = model.tokenizer().pieceAt(Arrays.copyOf(seq, len), len - 1);
+            double lp = Sampler.logProb(logits, token);
+            out.add(new GeneratedToken(token, piece, lp));
+            Step st = step(model, step, token, piece, logits, ref, steerer, conceptTokens, topShifts);
+            steps.add(st);
+            if (step == 0) {
+                tFirst = System.nanoTime();
+            }
+            if (eos.contains(token)) {
+                finish = Generation.FinishReason.eos;
+                finished = true;
+            } else if (step == params.maxNewTokens() - 1) {
+                finished = true;
+            } else if (len >= context) {
+                finish = Generation.FinishReason.context;
+                finished = true;
+            }
+            if (finished) {
+                tEnd = System.nanoTime();
+                return st;
+            }
+            long a = System.nanoTime();
+            logits = Generator.lastLogits(tf, m, new long[] {token}, cache, hooks);
+            long b = System.nanoTime();
+            ref = steerer != null ? Generator.lastLogits(tf, m, new long[] {token}, refCache, Hooks.NONE) : logits;
+            steerNs += b - a;
+            refNs += System.nanoTime() - b;
+            timed++;
+            return st;
+        }
+
+        /** The finished run. */
+        Result result() {
+            if (!finished) {
+                throw new IllegalStateException("the run has not finished");
+            }
+            long[] gen = out.stream().mapToLong(GeneratedToken::id).toArray();
+            double perToken = out.size() > 1 ? (tEnd - tFirst) / 1e6 / (out.size() - 1) : (tEnd - tPrompt) / 1e6;
+            Generation g = new Generation(promptIds, model.tokenizer().pieces(promptIds), List.copyOf(out),
+                    model.tokenizer().decodeText(gen), finish, (tPrompt - t0) / 1e6, perToken);
+            double nll = 0;
+            double mass = 0;
+            for (Step s : steps) {
+                nll -= s.unsteeredLogprob();
+                mass += s.conceptLogMass() == null ? 0 : s.conceptLogMass();
+            }
+            Double score = conceptTokens.length == 0 || steps.isEmpty() ? null : mass / steps.size();
+            return new Result(g, List.copyOf(steps), Math.exp(nll / Math.max(1, steps.size())), score,
+                    timed == 0 ? 0 : steerNs / 1e6 / timed, timed == 0 || !steered ? 0 : refNs / 1e6 / timed);
+        }
+
+        @Override
+        public void close() {
+            closeAll(refCache, cache, m);
+        }
+
+        private static void closeAll(AutoCloseable... all) {
+            RuntimeException first = null;
+            for (AutoCloseable c : all) {
+                if (c == null) {
+                    continue;
+                }
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    if (first == null) {
+                        first = e instanceof RuntimeException r ? r : new IllegalStateException(e);
+                    }
+                }
+            }
+            if (first != null) {
+                throw first;
+            }
+        }
     }
 
     /** The concept's distinct token ids, without BOS and EOS. */

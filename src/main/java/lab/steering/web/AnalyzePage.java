@@ -66,6 +66,11 @@ public class AnalyzePage {
             return model == null || model.isBlank() ? isDefault : model.equals(id);
         }
 
+        /** The bookmarkable address of this form's job {@code jobId} (see {@link AnalyzePage#page}). */
+        public String address(String jobId) {
+            return AnalyzePage.address(jobId, this);
+        }
+
         public boolean signs() {
             return bothSigns != null && !bothSigns.isBlank();
         }
@@ -95,6 +100,38 @@ public class AnalyzePage {
             }
             return arr;
         }
+    }
+
+    /** The form's fields as query parameters (a bookmarked or shared address). */
+    public static class Query {
+        @QueryParam("model") public String model;
+        @QueryParam("prompt") public String prompt;
+        @QueryParam("dtype") public String dtype;
+        @QueryParam("topK") public String topK;
+        @QueryParam("layers") public String layers;
+        @QueryParam("mode") public String mode;
+        @QueryParam("component") public String component;
+        @QueryParam("bothSigns") public String bothSigns;
+
+        Form form() {
+            Form f = Form.defaults();
+            f.model = model;
+            f.prompt = Forms.or(prompt, f.prompt);
+            f.dtype = Forms.or(dtype, f.dtype);
+            f.topK = Forms.or(topK, f.topK);
+            f.layers = Forms.or(layers, f.layers);
+            f.mode = Forms.or(mode, f.mode);
+            f.component = Forms.or(component, f.component);
+            f.bothSigns = prompt == null ? f.bothSigns : bothSigns; // a submitted form without the box: unchecked
+            return f;
+        }
+    }
+
+    /** The address of a submitted analysis: the job and the form's fields. */
+    static String address(String jobId, Form f) {
+        return "/analyze" + Forms.query("job", jobId, "model", f.model, "prompt", f.prompt, "dtype", f.dtype,
+                "topK", f.topK, "layers", f.layers, "mode", f.mode, "component", f.component,
+                "bothSigns", f.signs() ? "on" : null);
     }
 
     @CheckedTemplate
@@ -150,13 +187,19 @@ public class AnalyzePage {
         }).orElseGet(Form::defaults);
     }
 
+    /**
+     * The page; with {@code job} that job's progress or result (while it is kept in memory), else the form filled
+     * from the query's fields (the address a submitted form pushes also carries them, so a bookmarked analysis whose
+     * job was dropped still opens with its prompt and settings, one click from running again).
+     */
     @GET
-    public TemplateInstance page(@QueryParam("job") String jobId) {
+    public TemplateInstance page(@QueryParam("job") String jobId, @BeanParam Query query) {
         Optional<JacobianJobs.View> job = jobId == null ? Optional.empty() : jobs.get(jobId);
-        Form form = jobId == null ? Form.defaults() : formOf(jobId);
+        Form form = jobId != null && forms.containsKey(jobId) ? formOf(jobId) : query.form();
         FormErrors err = FormErrors.NONE;
         if (jobId != null && job.isEmpty()) {
-            err = new FormErrors(null, "unknown_job", "job '" + jobId + "' does not exist (or was dropped)");
+            err = new FormErrors(null, "unknown_job", "job '" + jobId + "' does not exist (or was dropped)"
+                    + (query.prompt == null ? "" : "; the form below has its prompt and settings: analyze again"));
         }
         return Templates.index(models.list(), form, err, job.orElse(null),
                 job.map(AnalysisView::of).orElse(null));
@@ -178,7 +221,7 @@ public class AnalyzePage {
                 : Templates.index(models.list(), form, err, job, a);
         Response.ResponseBuilder r = Response.status(err.any() ? 200 : 202).entity(t);
         if (job != null && Forms.htmx(headers)) {
-            r.header("HX-Push-Url", "/analyze?job=" + job.id());
+            r.header("HX-Push-Url", address(job.id(), form));
         }
         return r.build();
     }
@@ -216,15 +259,82 @@ public class AnalyzePage {
         }
     }
 
+    /**
+     * The layer sweep as a layer-by-token grid: rows are the swept layers, columns the prompt's tokens; each cell is
+     * J_{l,i}'s stable rank (the cell's colour, on a log scale from the grid's smallest to its largest value) and the
+     * top token of its first left singular vector u_1 (and of -u_1 with both signs).
+     */
+    public record LayerGrid(List<Analysis.TokenInfo> tokens, List<GridRow> rows, double min, double max) {
+
+        static LayerGrid of(Analysis.Result r) {
+            if (r.layers() == null || r.layers().isEmpty() || r.layers().get(0).cells() == null) {
+                return null;
+            }
+            double min = Double.POSITIVE_INFINITY;
+            double max = 0;
+            for (Analysis.Layer l : r.layers()) {
+                for (Analysis.Cell c : l.cells()) {
+                    min = Math.min(min, c.stableRank());
+                    max = Math.max(max, c.stableRank());
+                }
+            }
+            List<GridRow> rows = new ArrayList<>();
+            for (Analysis.Layer l : r.layers()) {
+                List<GridCell> cells = new ArrayList<>();
+                for (Analysis.Cell c : l.cells()) {
+                    cells.add(new GridCell(l.layer(), c, r.tokens().get(c.position()).text(), shade(c.stableRank(), min, max)));
+                }
+                rows.add(new GridRow(l.layer(), l.stableRank(), cells));
+            }
+            return new LayerGrid(r.tokens(), rows, min, max);
+        }
+
+        /** 0 at the smallest stable rank, 1 at the largest, on a log scale (stable ranks are >= 1). */
+        static double shade(double value, double min, double max) {
+            if (!(max > min) || !(min > 0)) {
+                return 0;
+            }
+            return Math.max(0, Math.min(1, Math.log(value / min) / Math.log(max / min)));
+        }
+
+        /** A CSS colour for a shade: pale yellow (low stable rank) to deep orange-red (high). */
+        public static String colour(double shade) {
+            return String.format(java.util.Locale.ROOT, "hsl(%.0f, 85%%, %.0f%%)", 50 - 35 * shade, 92 - 34 * shade);
+        }
+    }
+
+    public record GridRow(int layer, double stableRank, List<GridCell> cells) {
+    }
+
+    /** One cell with its token's text and its shade (0..1). */
+    public record GridCell(int layer, Analysis.Cell cell, String token, double shade) {
+        public String background() {
+            return "background-color: " + LayerGrid.colour(shade);
+        }
+
+        /** The hover text: the token, u_1's top token(s), sigma_1 and the stable rank. */
+        public String title() {
+            StringBuilder b = new StringBuilder(String.format(java.util.Locale.ROOT,
+                    "layer %d, token %d '%s': u1 -> '%s' (logit %.3g)", layer, cell.position(), token,
+                    cell.top().token(), cell.top().score()));
+            if (cell.negative() != null) {
+                b.append(String.format(java.util.Locale.ROOT, ", -u1 -> '%s'", cell.negative().token()));
+            }
+            b.append(String.format(java.util.Locale.ROOT, "; sigma1 %.4g; stable rank %.3f", cell.sigma(),
+                    cell.stableRank()));
+            return b.toString();
+        }
+    }
+
     /** The charts and tables of a finished analysis. */
     public record AnalysisView(Analysis.Result r, Charts.Chart reconstruction, Charts.Chart scatter, Charts.Chart spectra,
-                               Charts.Chart stableRanks, Charts.Chart layerRanks, int percent) {
+                               Charts.Chart stableRanks, Charts.Chart layerRanks, LayerGrid grid, int percent) {
 
         static AnalysisView of(JacobianJobs.View job) {
             int percent = (int) Math.round(job.progress() * 100);
             Analysis.Result r = job.result();
             if (r == null) {
-                return new AnalysisView(null, null, null, null, null, null, percent);
+                return new AnalysisView(null, null, null, null, null, null, null, percent);
             }
             List<String> labels = new ArrayList<>();
             double[] errs;
@@ -272,7 +382,7 @@ public class AnalyzePage {
                 }
                 lr = Charts.bars(ll, lv, false, "layer", "stable rank");
             }
-            return new AnalysisView(r, recon, scatter, spectra, sr, lr, percent);
+            return new AnalysisView(r, recon, scatter, spectra, sr, lr, LayerGrid.of(r), percent);
         }
     }
 }

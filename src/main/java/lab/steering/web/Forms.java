@@ -25,6 +25,28 @@ final class Forms {
         return parse(value, field, Long::valueOf);
     }
 
+    /**
+     * A query string ("?a=1&b=x") of the non-blank values, in the order given (pairs of name, value), URL-encoded:
+     * what a page pushes to the address bar so that the form as submitted can be bookmarked and shared.
+     */
+    static String query(String... namesAndValues) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i + 1 < namesAndValues.length; i += 2) {
+            String v = namesAndValues[i + 1];
+            if (v == null || v.isBlank()) {
+                continue;
+            }
+            b.append(b.length() == 0 ? '?' : '&').append(namesAndValues[i]).append('=')
+                    .append(java.net.URLEncoder.encode(v, java.nio.charset.StandardCharsets.UTF_8));
+        }
+        return b.toString();
+    }
+
+    /** {@code value} when not null, else {@code dflt}. */
+    static String or(String value, String dflt) {
+        return value != null ? value : dflt;
+    }
+
     static String blankToNull(String s) {
         return s == null || s.isBlank() ? null : s;
     }

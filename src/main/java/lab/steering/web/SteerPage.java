@@ -16,10 +16,11 @@ import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import java.util.List;
 import lab.steering.service.SteeringService;
+import lab.steering.steer.SteeredRun;
 
 /**
  * /steer: normal and steered continuations side by side (streamed token by token with server-sent events for htmx
- * requests, rendered when both are done otherwise), the first
+ * requests, both sides growing together; rendered when both are done otherwise), the first
  * diverging token highlighted, per-token diagnostics on hover and in a table; every comparison is stored as a run
  * (POST /api/steer's checks and storage).
  */
@@ -96,7 +97,7 @@ public class SteerPage {
         static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<Choice> operators, Form form,
                                              FormErrors err, Comparison cmp, String streamId);
 
-        static native TemplateInstance tok(String text, int index);
+        static native TemplateInstance tok(String text, int index, boolean diverged, String title);
 
         static native TemplateInstance result(Comparison cmp, FormErrors err);
     }
@@ -129,20 +130,43 @@ public class SteerPage {
         }
     }
 
+    /**
+     * The form, filled from the query when it names fields (the address a submitted form pushes: a steering set-up
+     * can be bookmarked and shared; {@code operator} is the operator's id).
+     */
     @GET
-    public TemplateInstance page(@QueryParam("operator") String operatorId) {
+    public TemplateInstance page(@QueryParam("operator") String operatorId, @QueryParam("model") String model,
+                                 @QueryParam("source") String source, @QueryParam("conceptPrompt") String concept,
+                                 @QueryParam("contrastPrompt") String contrast, @QueryParam("prompt") String prompt,
+                                 @QueryParam("strength") String strength, @QueryParam("layer") String layer,
+                                 @QueryParam("maxNewTokens") String maxNewTokens, @QueryParam("seed") String seed) {
         Form f = Form.defaults();
         f.operatorId = operatorId;
+        f.model = model;
+        f.conceptPrompt = Forms.or(concept, f.conceptPrompt);
+        f.contrastPrompt = contrast;
+        f.prompt = Forms.or(prompt, f.prompt);
+        f.strength = Forms.or(strength, f.strength);
+        f.layer = layer;
+        f.maxNewTokens = Forms.or(maxNewTokens, f.maxNewTokens);
+        f.seed = seed;
         List<Choice> ops = choices();
-        if (ops.isEmpty()) {
-            f.source = "vector";
-        }
+        f.source = "vector".equals(source) || ops.isEmpty() && !"operator".equals(source) ? "vector" : "operator";
         return Templates.index(models.list(), ops, f, FormErrors.NONE, null, null);
+    }
+
+    /** The address of the form as submitted (see {@link #page}). */
+    static String address(Form f) {
+        return "/steer" + Forms.query("model", f.model, "source", f.source,
+                "operator", f.vector() ? null : f.operatorId,
+                "conceptPrompt", f.vector() ? f.conceptPrompt : null, "contrastPrompt", f.vector() ? f.contrastPrompt : null,
+                "prompt", f.prompt, "strength", f.strength, "layer", f.layer, "maxNewTokens", f.maxNewTokens,
+                "seed", f.seed);
     }
 
     @POST
     @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
-    public TemplateInstance submit(@BeanParam Form form, @Context HttpHeaders headers) {
+    public jakarta.ws.rs.core.Response submit(@BeanParam Form form, @Context HttpHeaders headers) {
         Comparison cmp = null;
         FormErrors err = FormErrors.NONE;
         String streamId = null;
@@ -160,8 +184,13 @@ public class SteerPage {
         } catch (RuntimeException e) {
             err = fieldOf(FormErrors.of(e));
         }
-        return htmx ? Templates.index$panel(models.list(), choices(), form, err, cmp, streamId)
+        TemplateInstance t = htmx ? Templates.index$panel(models.list(), choices(), form, err, cmp, streamId)
                 : Templates.index(models.list(), choices(), form, err, cmp, streamId);
+        jakarta.ws.rs.core.Response.ResponseBuilder r = jakarta.ws.rs.core.Response.ok(t);
+        if (htmx && !err.any()) {
+            r.header("HX-Push-Url", address(form));
+        }
+        return r.build();
     }
 
     /** The service's checks that name a field (model, operator, layer, prompt length), before a stream starts. */
@@ -193,8 +222,60 @@ public class SteerPage {
     }
 
     /**
-     * The continuations as server-sent events: "normal" and "steered" carry one token's HTML each as it is
-     * generated, "done" the whole comparison (with the run link and diagnostics), which replaces the live view.
+     * The live view's events of one stream. The service decodes both continuations in lockstep (normal token k,
+     * then steered token k); normal token k is held until steered token k exists, so that both are sent knowing
+     * whether they lie at or after the first difference (highlighted as in the final comparison). A steered token
+     * carries its diagnostics as its hover title.
+     */
+    static final class LiveTokens {
+        private final java.util.function.BiConsumer<String, String> emit;
+        private final List<Long> normalIds = new java.util.ArrayList<>();
+        private SteeredRun.Step heldNormal;
+        private int divergeAt = -1;
+
+        LiveTokens(java.util.function.BiConsumer<String, String> emit) {
+            this.emit = emit;
+        }
+
+        synchronized void accept(boolean steered, SteeredRun.Step step) {
+            if (!steered) {
+                flush(); // the steered run stopped before this index: the previous normal token has no partner
+                normalIds.add(step.id());
+                heldNormal = step;
+                return;
+            }
+            int k = step.index();
+            if (divergeAt < 0 && (k >= normalIds.size() || normalIds.get(k) != step.id())) {
+                divergeAt = k;
+            }
+            if (heldNormal != null) {
+                send("normal", heldNormal, null);
+                heldNormal = null;
+            }
+            send("steered", step, new Comparison.Tok(k, step.text(), divergeAt >= 0 && k >= divergeAt, step).summary());
+        }
+
+        /** Sends a held normal token: its steered partner never came, so the continuations differ from here. */
+        synchronized void flush() {
+            if (heldNormal != null) {
+                if (divergeAt < 0) {
+                    divergeAt = heldNormal.index();
+                }
+                send("normal", heldNormal, null);
+                heldNormal = null;
+            }
+        }
+
+        private void send(String side, SteeredRun.Step step, String title) {
+            boolean diverged = divergeAt >= 0 && step.index() >= divergeAt;
+            emit.accept(side, Templates.tok(step.text(), step.index(), diverged, title).render());
+        }
+    }
+
+    /**
+     * The continuations as server-sent events: "normal" and "steered" carry one token's HTML each, the two sides
+     * interleaved as they are generated in lockstep (see {@link LiveTokens}); "done" the whole comparison (with the
+     * run link and diagnostics), which replaces the live view.
      */
     @GET
     @Path("stream/{id}")
@@ -211,9 +292,9 @@ public class SteerPage {
             }
             executor.execute(() -> {
                 try {
-                    SteeringService.SteerResult r = steering.steer(p.spec(), (steered, step) ->
-                            em.emit(event(sse, steered ? "steered" : "normal",
-                                    Templates.tok(step.text(), step.index()).render())));
+                    LiveTokens live = new LiveTokens((side, html) -> em.emit(event(sse, side, html)));
+                    SteeringService.SteerResult r = steering.steer(p.spec(), live::accept);
+                    live.flush();
                     em.emit(event(sse, "done", Templates.result(comparison(r, p.prompt()), FormErrors.NONE).render()));
                 } catch (RuntimeException e) {
                     FormErrors err;

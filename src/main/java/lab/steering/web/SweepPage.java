@@ -128,16 +128,30 @@ public class SweepPage {
     @Inject
     SteerResource steer;
 
+    /** The form, filled from the query's fields (the address a submitted form pushes: bookmarkable). */
     @GET
-    public TemplateInstance page(@QueryParam("operator") String operatorId) {
+    public TemplateInstance page(@QueryParam("operator") String operatorId, @QueryParam("prompt") String prompt,
+                                 @QueryParam("strengths") String strengths, @QueryParam("layers") String layers,
+                                 @QueryParam("maxNewTokens") String maxNewTokens, @QueryParam("seed") String seed) {
         Form f = Form.defaults();
         f.operatorId = operatorId;
+        f.prompt = Forms.or(prompt, f.prompt);
+        f.strengths = Forms.or(strengths, f.strengths);
+        f.layers = layers;
+        f.maxNewTokens = Forms.or(maxNewTokens, f.maxNewTokens);
+        f.seed = seed;
         return Templates.index(steerPage.choices(), f, FormErrors.NONE, null);
+    }
+
+    /** The address of the form as submitted (see {@link #page}). */
+    static String address(Form f) {
+        return "/sweep" + Forms.query("operator", f.operatorId, "prompt", f.prompt, "strengths", f.strengths,
+                "layers", f.layers, "maxNewTokens", f.maxNewTokens, "seed", f.seed);
     }
 
     @POST
     @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
-    public TemplateInstance submit(@BeanParam Form form, @Context HttpHeaders headers) {
+    public jakarta.ws.rs.core.Response submit(@BeanParam Form form, @Context HttpHeaders headers) {
         Grid grid = null;
         FormErrors err = FormErrors.NONE;
         try {
@@ -146,7 +160,12 @@ public class SweepPage {
             err = FormErrors.of(e);
         }
         List<SteerPage.Choice> ops = steerPage.choices();
-        return Forms.htmx(headers) ? Templates.index$panel(ops, form, err, grid)
+        TemplateInstance t = Forms.htmx(headers) ? Templates.index$panel(ops, form, err, grid)
                 : Templates.index(ops, form, err, grid);
+        jakarta.ws.rs.core.Response.ResponseBuilder r = jakarta.ws.rs.core.Response.ok(t);
+        if (Forms.htmx(headers) && !err.any()) {
+            r.header("HX-Push-Url", address(form));
+        }
+        return r.build();
     }
 }

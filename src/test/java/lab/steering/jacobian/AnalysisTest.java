@@ -142,6 +142,88 @@ class AnalysisTest {
         assertNull(r.perToken().get(0).u().get(0).negative());
     }
 
+    /**
+     * The layer-by-token view against a second computation: every cell's J_{l,i} from the autograd oracle (not the
+     * transpose pass), its top singular triplet by a full SVD (not the Gram eigendecomposition), the stable rank as
+     * sum of squares / sigma_1^2, and u_1's top token by a plain-Java float64 lm_head (tied: the embedding rows of
+     * {@link ReferenceLlama}) after the sign rule <u_1, sum_i J_i x_i> > 0.
+     */
+    @Test
+    void layerByTokenCellsMatchAFullSvdOfTheAutogradJacobians() throws java.io.IOException {
+        int numLayers = model.config().numLayers();
+        int d = model.config().hiddenSize();
+        int[] layers = {1, 3, numLayers};
+        long t0 = System.nanoTime();
+        Analysis.Result r = Analysis.run(model, ids, options(DataType.FLOAT64, 8, layers, true), decoder,
+                Analysis.Progress.NONE);
+        System.out.printf("stories260K-text layer-by-token sweep: %.0f ms (timings %s)%n",
+                (System.nanoTime() - t0) / 1e6, r.timings());
+        lab.steering.testing.ReferenceLlama ref = lab.steering.testing.ReferenceLlama.load(
+                SharedModels.require(SharedModels.STORIES_TEXT));
+        assertTrue(ref.tiedEmbeddings(), "the test decodes through the embedding rows");
+        double[][] embed = new double[ref.vocabSize()][];
+        for (int v = 0; v < embed.length; v++) {
+            embed[v] = ref.embedding(v);
+        }
+        double[] linear = r.reconstruction().linear();
+        int checkedTokens = 0;
+        for (int li = 0; li < layers.length; li++) {
+            Analysis.Layer l = r.layers().get(li);
+            assertEquals(layers[li], l.layer());
+            assertEquals(ids.length, l.cells().size());
+            JacobianStack oracle = JacobianEngine.autogradOracle(model, ids, DataType.FLOAT64,
+                    new Target(layers[li], Target.Mode.CUMULATIVE, Target.Component.LAYER));
+            for (int i = 0; i < ids.length; i++) {
+                Analysis.Cell c = l.cells().get(i);
+                assertEquals(i, c.position());
+                Spectrum s = Svd.top(oracle.jacobian()[i], d, 2);
+                double frob = 0;
+                for (double x : oracle.jacobian()[i]) {
+                    frob += x * x;
+                }
+                double sigma = s.singularValues()[0];
+                String at = "layer " + l.layer() + " token " + i;
+                assertEquals(sigma, c.sigma(), 1e-9 * sigma, at);
+                assertEquals(frob / (sigma * sigma), c.stableRank(), 1e-8 * c.stableRank(), at);
+                assertTrue(c.stableRank() >= 1 - 1e-12, at);
+                // u_1 is defined up to sign only when sigma_1 is simple
+                if (s.singularValues()[1] > sigma * (1 - 1e-6)) {
+                    continue;
+                }
+                double[] u = s.u()[0];
+                if (Svd.dot(u, linear) < 0) {
+                    u = java.util.Arrays.stream(u).map(x -> -x).toArray();
+                }
+                double[] logits = new double[embed.length];
+                for (int v = 0; v < embed.length; v++) {
+                    logits[v] = Svd.dot(embed[v], u);
+                }
+                int best = 0;
+                int worst = 0;
+                for (int v = 1; v < logits.length; v++) {
+                    best = logits[v] > logits[best] ? v : best;
+                    worst = logits[v] < logits[worst] ? v : worst;
+                }
+                assertEquals(best, c.top().id(), at + " top token");
+                assertEquals(logits[best], c.top().score(), 1e-9 * Math.abs(logits[best]), at);
+                assertNotNull(c.negative(), "bothSigns: " + at);
+                assertEquals(worst, c.negative().id(), at + " top token of -u_1");
+                checkedTokens++;
+            }
+        }
+        assertTrue(checkedTokens >= layers.length * ids.length - 2, "cells whose u_1 is defined: " + checkedTokens);
+        // the model output's cells are the per-token analysis itself
+        Analysis.Layer last = r.layers().get(layers.length - 1);
+        for (int i = 0; i < ids.length; i++) {
+            assertEquals(r.perToken().get(i).stableRank(), last.cells().get(i).stableRank(), 1e-12);
+            assertEquals(r.perToken().get(i).u().get(0).tokens().get(0).id(), last.cells().get(i).top().id());
+        }
+        // without bothSigns no negative side
+        Analysis.Result one = Analysis.run(model, ids, options(DataType.FLOAT32, 4, new int[] {2}, false), decoder,
+                Analysis.Progress.NONE);
+        assertNull(one.layers().get(0).cells().get(0).negative());
+    }
+
     /** The matrix-free method against the full one: top values to 1e-6 (LowRankTest's tolerance), same decoding. */
     @Test
     void lowRankMethodAgreesWithTheFullMethod() {
@@ -180,6 +262,12 @@ class AnalysisTest {
             }
             assertTrue(b.relError() <= 1e-12);
             assertEquals(a.logitLens().get(0).id(), b.logitLens().get(0).id());
+            for (int i = 0; i < ids.length; i++) { // the layer-by-token cells: same sigma_1 and decoded token
+                Analysis.Cell ca = a.cells().get(i);
+                Analysis.Cell cb = b.cells().get(i);
+                assertEquals(ca.sigma(), cb.sigma(), 1e-6 * ca.sigma(), "cell " + i);
+                assertEquals(ca.top().id(), cb.top().id(), "cell " + i);
+            }
         }
     }
 

@@ -70,6 +70,53 @@ class SteeredRunTest {
         }
     }
 
+    /**
+     * The lockstep pair (what the Steer page streams) against two separate runs: the same tokens, log-probabilities,
+     * steps and scores, bit for bit; the callbacks alternate normal, steered, normal, ... while both run.
+     */
+    @Test
+    void pairDecodesInLockstepAndGivesTheSeparateRunsResults() {
+        for (GenerationParams p : new GenerationParams[] {GenerationParams.greedy(24),
+                new GenerationParams(24, 1.0, 40, 0.95, 7)}) {
+            double lambda = 4.0;
+            SteeredRun.Result normal = SteeredRun.run(model, prompt, p, null, dense.conceptIds(), 0);
+            SteeredRun.Result steered = run(lambda, p, 5);
+            java.util.List<Integer> sides = new java.util.ArrayList<>();
+            java.util.List<Integer> indices = new java.util.ArrayList<>();
+            java.util.List<SteeredRun.Result> both = SteeredRun.pair(model, prompt, p, null, 0,
+                    m -> new Injector(dense, lambda, m, DataType.FLOAT32), 5, dense.conceptIds(), (side, st) -> {
+                        sides.add(side);
+                        indices.add(st.index());
+                    });
+            for (int i = 0; i < 2; i++) {
+                SteeredRun.Result a = i == 0 ? normal : steered;
+                SteeredRun.Result b = both.get(i);
+                assertArrayEquals(ids(a.generation()), ids(b.generation()));
+                assertEquals(a.generation().tokens(), b.generation().tokens());
+                assertEquals(a.generation().completion(), b.generation().completion());
+                assertEquals(a.generation().finishReason(), b.generation().finishReason());
+                assertEquals(a.steps(), b.steps());
+                assertEquals(a.perplexity(), b.perplexity());
+                assertEquals(a.conceptScore(), b.conceptScore());
+            }
+            assertFalse(java.util.Arrays.equals(ids(normal.generation()), ids(steered.generation())),
+                    "strength 4 changes the continuation");
+            int n = normal.steps().size();
+            int s = steered.steps().size();
+            assertEquals(n + s, sides.size());
+            // while both run, token k of the normal side comes right before token k of the steered side
+            for (int k = 0; k < Math.min(n, s); k++) {
+                assertEquals(0, sides.get(2 * k), "event " + 2 * k);
+                assertEquals(1, sides.get(2 * k + 1), "event " + (2 * k + 1));
+                assertEquals(k, indices.get(2 * k));
+                assertEquals(k, indices.get(2 * k + 1));
+            }
+            for (int e = 2 * Math.min(n, s); e < sides.size(); e++) {
+                assertEquals(n > s ? 0 : 1, sides.get(e), "the longer side finishes alone");
+            }
+        }
+    }
+
     @Test
     void stepsReportNormsAndTheLargestProbabilityShifts() {
         SteeredRun.Result r = run(2.0, GenerationParams.greedy(16), 5);

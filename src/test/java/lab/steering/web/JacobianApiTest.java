@@ -95,6 +95,12 @@ class JacobianApiTest {
                 .body("layers.component", everyItem(equalTo("layer")))
                 .body("layers.collect { it.logitLens.size() }", everyItem(equalTo(8)))
                 .body("layers[1].logitLens[0].id", equalTo(r.path("prediction.model.id")))
+                // the layer-by-token cells; layer 5 is the output, whose cells are the per-token spectra
+                .body("layers.collect { it.cells.size() }", everyItem(equalTo(5)))
+                .body("layers[0].cells.position", equalTo(List.of(0, 1, 2, 3, 4)))
+                .body("layers[0].cells[0].top.token", notNullValue())
+                .body("layers[0].cells[0].negative.token", notNullValue())
+                .body("layers[1].cells[4].top.id", equalTo(r.path("perToken[4].u[0].tokens[0].id")))
                 .body("timings.totalMs", greaterThan(0f));
         JsonPath j = doubles(r);
         double detached = j.getDouble("reconstruction.detachedRelError");

@@ -86,6 +86,7 @@ class PagesTest {
                 containsString("id=\"reconstruction-scatter\""), containsString("data-name=\"ordinary\""), containsString("id=\"spectra\""),
                 containsString("class=\"point\""), containsString("id=\"stable-ranks\""),
                 containsString("class=\"grid decoded\""), containsString("id=\"layer-sweep\""),
+                containsString("id=\"layer-grid\""), containsString("class=\"lt\" style=\"background-color: hsl("),
                 containsString("id=\"export\""), containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
     }
 
@@ -136,8 +137,22 @@ class PagesTest {
         String events = given().accept("text/event-stream").get(m.group(1)).then().statusCode(200).extract().asString();
         org.hamcrest.MatcherAssert.assertThat(events, org.hamcrest.Matchers.allOf(
                 containsString("event:normal"), containsString("event:steered"), containsString("event:done"),
-                containsString("class=\"tok\""), containsString("id=\"steered\""), containsString("run-link"),
+                containsString("<span class=\"tok diverged\" data-i=\"0\" title=\"#0 injected"), containsString("id=\"steered\""), containsString("run-link"),
                 containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
+        // both sides grow together: normal token k, then steered token k, and so on while both run
+        java.util.List<String> names = new java.util.ArrayList<>();
+        java.util.regex.Matcher e = java.util.regex.Pattern.compile("(?m)^event: ?(\\w+)").matcher(events);
+        while (e.find()) {
+            names.add(e.group(1));
+        }
+        org.junit.jupiter.api.Assertions.assertEquals("done", names.get(names.size() - 1), names.toString());
+        long normal = names.stream().filter("normal"::equals).count();
+        long steered = names.stream().filter("steered"::equals).count();
+        org.junit.jupiter.api.Assertions.assertTrue(normal >= 2 && steered >= 2, names.toString());
+        for (int k = 0; k < Math.min(normal, steered); k++) {
+            org.junit.jupiter.api.Assertions.assertEquals(java.util.List.of("normal", "steered"),
+                    names.subList(2 * k, 2 * k + 2), "interleaved: " + names);
+        }
         // a stream is shown once
         given().accept("text/event-stream").get(m.group(1)).then().statusCode(200)
                 .body(containsString("stream-error"));
@@ -148,6 +163,37 @@ class PagesTest {
                 .formParam("stream", "on")
                 .post("/steer").then().statusCode(200)
                 .body(containsString("data-field=\"layer\""), not(containsString("sse-connect")));
+    }
+
+    /** A submitted form pushes its address; opening that address gives the same form back (user text escaped). */
+    @Test
+    void steerAndAnalyzeFormsHaveBookmarkableAddresses() throws Exception {
+        String pushed = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("source", "vector").formParam("conceptPrompt", "dog & cat")
+                .formParam("prompt", "Once upon " + SCRIPT).formParam("strength", "3").formParam("layer", "2")
+                .formParam("maxNewTokens", "3").formParam("stream", "on")
+                .post("/steer").then().statusCode(200).extract().header("HX-Push-Url");
+        org.junit.jupiter.api.Assertions.assertTrue(pushed.startsWith("/steer?model=" + MODEL + "&source=vector"),
+                pushed);
+        given().urlEncodingEnabled(false).get(pushed).then().statusCode(200).body(
+                containsString("value=\"dog &amp; cat\""), containsString("Once upon &lt;script&gt;"),
+                containsString("name=\"strength\" value=\"3\""), containsString("name=\"layer\" value=\"2\""),
+                containsString("value=\"vector\" style=\"width:auto\" checked"), not(containsString(SCRIPT)));
+        // sweep: the same (no operator needed to open the form)
+        given().urlEncodingEnabled(false).get("/sweep?prompt=Once+%3Cscript%3E&strengths=0%2C+3&layers=2&maxNewTokens=4")
+                .then().statusCode(200).body(containsString("Once &lt;script&gt;"),
+                        containsString("value=\"0, 3\""), containsString("name=\"layers\" value=\"2\""),
+                        not(containsString(SCRIPT)));
+        // analyze: the job's address carries the form; with the job gone the form still comes back
+        String panel = given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", MODEL).formParam("prompt", "Once " + SCRIPT).formParam("topK", "3")
+                .formParam("layers", "none").post("/analyze").then().statusCode(202).extract().asString();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("hx-get=\"/analyze/jobs/([^\"]+)\"").matcher(panel);
+        org.junit.jupiter.api.Assertions.assertTrue(m.find(), panel);
+        String gone = "/analyze?job=no-such-job&model=" + MODEL + "&prompt=Once+%3Cscript%3E&topK=3&layers=none";
+        given().urlEncodingEnabled(false).get(gone).then().statusCode(200).body(containsString("does not exist"),
+                containsString("analyze again"), containsString(">Once &lt;script&gt;</textarea>"),
+                containsString("name=\"topK\" value=\"3\""), containsString("name=\"layers\" value=\"none\""));
     }
 
     @Test
