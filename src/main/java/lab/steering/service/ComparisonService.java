@@ -1,11 +1,10 @@
 package lab.steering.service;
 
+import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.io.IOException;
 import java.io.InputStream;
@@ -18,10 +17,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Future;
 import lab.steering.jacobian.Analysis;
+import lab.steering.jacobian.Target;
 import lab.steering.model.LanguageModel;
 import lab.steering.store.ComparisonEntry;
 import lab.steering.store.ComparisonRecord;
@@ -32,8 +29,10 @@ import org.jboss.logging.Logger;
  * The architecture comparison (the paper's rank comparison): the detached-Jacobian analysis of each prompt on each
  * model, reduced to what is compared side by side: stable ranks (combined and per token), the top singular values
  * (of the token-concatenated Jacobian and of the last token's) and their decoded singular vectors. One prompt runs
- * at once (through the {@link WorkLimiter}); a batch runs as a background job ({@link BackgroundJobs}) whose
- * progress and entries are written to PostgreSQL as they come, so a comparison is a stored, bookmarkable thing.
+ * at once (through the {@link WorkLimiter}); a batch is a job of kind {@value #KIND} in the {@link JobQueue}, run by
+ * any replica's workers ({@link ComparisonJobs}), its entries written to PostgreSQL as they come, so a comparison is
+ * a stored, bookmarkable thing that every replica shows with its progress. A batch's state (status, progress,
+ * stage, error) is its job's, copied to the comparison row by the database in the same transaction (V5).
  */
 @ApplicationScoped
 public class ComparisonService {
@@ -44,13 +43,15 @@ public class ComparisonService {
     public static final String PHRASES = "/compare/phrases.txt";
     /** Most decoded singular vectors kept per spectrum. */
     public static final int MAX_VECTORS = Analysis.DECODE_MAX;
+    /** The job kind of a batch. */
+    public static final String KIND = "comparison";
 
     @Inject
     JacobianService jacobian;
     @Inject
     WorkLimiter limiter;
     @Inject
-    BackgroundJobs jobs;
+    JobQueue queue;
     @Inject
     ComparisonStore store;
     @Inject
@@ -134,12 +135,35 @@ public class ComparisonService {
                          OffsetDateTime finishedAt, List<String> models, int promptCount, String batch) {
     }
 
-    private record Live(double progress, String stage) {
+    /**
+     * A batch's job request: the stored comparison it fills and, per model in the comparison's order, the validated
+     * analysis of each prompt (the method "auto" chose and the token ids), so that a worker on any replica runs
+     * exactly what was validated.
+     */
+    public record Payload(long comparison, List<ModelRuns> models) {
+        static Payload of(long comparison, Plan plan) {
+            List<ModelRuns> out = new ArrayList<>();
+            JacobianService.Request[][] r = plan.requests();
+            for (int m = 0; m < plan.settings().models().size(); m++) {
+                Analysis.Options o = r[0][m].options();
+                List<String> methods = new ArrayList<>();
+                List<long[]> ids = new ArrayList<>();
+                for (JacobianService.Request[] row : r) {
+                    methods.add(row[m].options().method().apiName());
+                    ids.add(row[m].ids());
+                }
+                out.add(new ModelRuns(r[0][m].model().id(), o.dtype() == DataType.FLOAT64 ? "float64" : "float32",
+                        o.topK(), o.layers(), o.mode().name(), o.component().name(), o.bothSigns(), methods, ids));
+            }
+            return new Payload(comparison, out);
+        }
     }
 
-    private final Map<Long, Live> live = new ConcurrentHashMap<>();
-    private final Set<Long> cancelRequested = ConcurrentHashMap.newKeySet();
-    private final Map<Long, Future<?>> queued = new ConcurrentHashMap<>();
+    /** One model's analyses in a batch: the shared options, then per prompt its method and token ids. */
+    public record ModelRuns(String model, String dtype, int topK, int[] layers, String mode, String component,
+                            boolean bothSigns, List<String> methods, List<long[]> ids) {
+    }
+
     private volatile List<String> phrases;
 
     /** The default batch. */
@@ -160,17 +184,6 @@ public class ComparisonService {
         return p;
     }
 
-    void onStart(@Observes StartupEvent ev) {
-        try {
-            int n = store.failInterrupted();
-            if (n > 0) {
-                LOG.infof("%d comparison(s) left unfinished by the last run marked failed", n);
-            }
-        } catch (RuntimeException e) {
-            LOG.warnf("comparisons: cannot check for unfinished ones (%s)", e.getMessage());
-        }
-    }
-
     // ---------------------------------------------------------------- running
 
     /**
@@ -188,9 +201,9 @@ public class ComparisonService {
         });
         Long id = null;
         try {
-            id = store.create(ids(s), s.prompts().size(), write(s), "running");
+            id = store.create(ids(s), s.prompts().size(), write(s));
             for (Entry e : entries) {
-                store.add(id, e.promptIndex(), e.model(), e.combined().stableRank(), write(e), 1, "done");
+                store.add(id, e.promptIndex(), e.model(), e.combined().stableRank(), write(e));
             }
             store.finish(id, "done", null);
         } catch (RuntimeException e) {
@@ -203,84 +216,103 @@ public class ComparisonService {
         return view(id, "done", 1, "done", now, now, null, s, entries);
     }
 
-    /** A batch as a background job: stored as queued, then run; {@link WorkLimiter.Busy} when nothing more can wait. */
+    /**
+     * A batch as a job: the comparison (queued) and its job stored in one transaction, then run by whichever
+     * replica's worker claims it; {@link WorkLimiter.Busy} when the job queue is full (nothing is then stored).
+     */
     public View submit(Plan plan) {
         Settings s = plan.settings();
-        long id = store.create(ids(s), s.prompts().size(), write(s), "queued");
-        try {
-            queued.put(id, jobs.submit("comparison " + id, () -> execute(id, plan)));
-        } catch (WorkLimiter.Busy e) {
-            store.delete(id);
-            throw e;
-        }
+        long id = store.createBatch(ids(s), s.prompts().size(), write(s),
+                cid -> queue.submit(KIND, null, Payload.of(cid, plan), "comparison batch").id());
+        queue.wake(); // committed now: this replica's idle workers may claim it at once
         return get(id).orElseThrow();
     }
 
     /**
-     * Requests cancellation: a queued comparison is cancelled at once; a running one stops at its next progress
-     * point, keeping the entries done so far; a finished one is left as it is. Empty when there is no such id.
+     * Requests cancellation (from any replica): a queued comparison is cancelled at once; a running one stops at its
+     * next progress point, keeping the entries done so far; a finished one is left as it is. Empty when there is no
+     * such id.
      */
     public java.util.Optional<View> cancel(long id) {
         java.util.Optional<ComparisonRecord> r = store.record(id);
         if (r.isEmpty()) {
             return java.util.Optional.empty();
         }
-        String status = r.get().status;
-        if (status.equals("queued") || status.equals("running")) {
-            cancelRequested.add(id);
-            Future<?> f = queued.get(id);
-            if (status.equals("queued") && f != null && f.cancel(false)) {
-                jobs.drop(f);
-                queued.remove(id);
-                cancelRequested.remove(id);
-                store.finish(id, "cancelled", null);
-            }
+        ComparisonRecord c = r.get();
+        if (c.jobId != null && (c.status.equals("queued") || c.status.equals("running"))) {
+            queue.cancel(c.jobId.toString());
         }
         return get(id);
     }
 
-    private void execute(long id, Plan plan) {
-        queued.remove(id);
-        Settings s = plan.settings();
-        int models = s.models().size();
+    /**
+     * The job of a batch, on a worker (any replica): analyses every (prompt, model) pair not stored yet, in prompt
+     * order, storing each entry as it is done (fenced by the job's owner and attempt). A retried job (its first
+     * worker was lost) skips the entries its earlier attempts stored, so each pair has one entry. Progress and
+     * cancellation go through {@code progress}; the models must be loaded on this replica.
+     */
+    JobKind.Outcome runJob(JobStore.Job job, JobKind.Progress progress) {
+        Payload p = queue.request(job, Payload.class);
+        long id = p.comparison();
+        ComparisonRecord rec = store.record(id).orElseThrow(() -> new Refusal(404, "unknown_comparison",
+                "comparison " + id + " was deleted before its job ran"));
+        Settings s = read(rec.request, Settings.class);
+        int models = p.models().size();
         int prompts = s.prompts().size();
+        List<LanguageModel> loaded = new ArrayList<>();
+        for (ModelRuns m : p.models()) {
+            loaded.add(queue.model(job, m.model()));
+        }
+        Set<String> stored = store.stored(id);
         double total = (double) models * prompts;
-        try {
-            if (cancelRequested.contains(id)) {
-                throw new CancellationException("cancelled before it started");
-            }
-            store.running(id);
-            int done = 0;
-            for (int p = 0; p < prompts; p++) {
-                for (int m = 0; m < models; m++) {
-                    String stage = "prompt " + (p + 1) + "/" + prompts + " on " + s.models().get(m).id();
-                    final double base = done;
-                    live.put(id, new Live(base / total, stage));
-                    Entry e = analyse(plan.requests()[p][m], p, s.vectors(), (st, f) -> {
-                        if (cancelRequested.contains(id)) {
-                            throw new CancellationException("cancelled by request");
-                        }
-                        live.put(id, new Live((base + f) / total, stage + " (" + st + ")"));
-                    });
+        int done = 0;
+        for (int i = 0; i < prompts; i++) {
+            for (int m = 0; m < models; m++) {
+                if (stored.contains(i + "/" + p.models().get(m).model())) {
                     done++;
-                    store.add(id, p, e.model(), e.combined().stableRank(), write(e), done / total, stage);
                 }
             }
-            store.finish(id, "done", null);
-        } catch (CancellationException e) {
-            store.finish(id, "cancelled", null);
-        } catch (RuntimeException | OutOfMemoryError e) {
-            LOG.errorf(e, "comparison %d failed", id);
-            try {
-                store.finish(id, "failed", e.getClass().getSimpleName()
-                        + (e.getMessage() == null ? "" : ": " + e.getMessage()));
-            } catch (RuntimeException again) {
-                LOG.errorf(again, "comparison %d: cannot record the failure", id);
-            }
-        } finally {
-            live.remove(id);
-            cancelRequested.remove(id);
         }
+        int skipped = done;
+        for (int i = 0; i < prompts; i++) {
+            for (int m = 0; m < models; m++) {
+                ModelRuns runs = p.models().get(m);
+                if (stored.contains(i + "/" + runs.model())) {
+                    continue;
+                }
+                String stage = "prompt " + (i + 1) + "/" + prompts + " on " + runs.model();
+                final double base = done;
+                progress.update(stage, base / total);
+                Entry e = analyse(request(loaded.get(m), runs, s.prompts().get(i), i), i, s.vectors(),
+                        (st, f) -> progress.update(stage + " (" + st + ")", (base + f) / total));
+                if (!store.add(job.id(), job.owner(), job.attempts(), id, i, e.model(), e.combined().stableRank(),
+                        write(e))) {
+                    throw new JobStore.LeaseLost(job.id());
+                }
+                done++;
+            }
+        }
+        progress.update("finishing", done / total);
+        Map<String, Object> result = Map.of("comparison", id, "entries", done, "skipped", skipped);
+        return () -> result;
+    }
+
+    /** The validated analysis of prompt {@code i} on a model, rebuilt from the job's request. */
+    private JacobianService.Request request(LanguageModel model, ModelRuns r, String prompt, int i) {
+        Analysis.Method method = null;
+        for (Analysis.Method m : Analysis.Method.values()) {
+            if (m.apiName().equals(r.methods().get(i))) {
+                method = m;
+            }
+        }
+        if (method == null) {
+            throw new IllegalStateException("comparison job: unknown method '" + r.methods().get(i) + "'");
+        }
+        Analysis.Options o = jacobian.options(method, r.dtype().equals("float64") ? DataType.FLOAT64
+                        : DataType.FLOAT32, r.topK(), r.layers(), Target.Mode.valueOf(r.mode()),
+                Target.Component.valueOf(r.component()), r.bothSigns()).withoutOrdinary();
+        return new JacobianService.Request(model, prompt, r.ids().get(i), o,
+                Target.output(model.config().numLayers()));
     }
 
     /** The analysis of one prompt on one model, reduced to the compared quantities. */
@@ -311,19 +343,15 @@ public class ComparisonService {
             for (ComparisonEntry e : st.entries()) {
                 entries.add(read(e.result, Entry.class));
             }
-            Live l = r.status.equals("running") ? live.get(id) : null;
-            return view(r.id, r.status, l != null ? Math.max(l.progress(), r.progress) : r.progress,
-                    l != null ? l.stage() : r.stage, r.createdAt, r.finishedAt, r.error, s, entries);
+            return view(r.id, r.status, r.progress, r.stage, r.createdAt, r.finishedAt, r.error, s, entries);
         });
     }
 
     public List<Listed> list(int limit) {
         return store.list(limit).stream().map(r -> {
             Settings s = read(r.request, Settings.class);
-            Live l = r.status.equals("running") ? live.get(r.id) : null;
-            return new Listed(r.id, r.status, l != null ? Math.max(l.progress(), r.progress) : r.progress,
-                    l != null ? l.stage() : r.stage, r.createdAt, r.finishedAt, List.of(r.models), r.promptCount,
-                    s.batch());
+            return new Listed(r.id, r.status, r.progress, r.stage, r.createdAt, r.finishedAt, List.of(r.models),
+                    r.promptCount, s.batch());
         }).toList();
     }
 

@@ -4,8 +4,12 @@ import io.quarkus.hibernate.orm.panache.Panache;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.transaction.Transactional;
 import java.time.OffsetDateTime;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.function.LongFunction;
 import lab.steering.store.ComparisonEntry;
 import lab.steering.store.ComparisonRecord;
 
@@ -17,8 +21,25 @@ public class ComparisonStore {
     public record Stored(ComparisonRecord record, List<ComparisonEntry> entries) {
     }
 
+    /** A comparison answered at once (no job): stored as running, its entries added, then finished. */
     @Transactional
-    public long create(String[] models, int promptCount, String request, String status) {
+    public long create(String[] models, int promptCount, String request) {
+        return persist(models, promptCount, request, "running").id;
+    }
+
+    /**
+     * A batch: the comparison (queued) and its job in one transaction, so that neither exists without the other;
+     * {@code submit} queues the job for the new comparison's id and returns the job's id (it may throw
+     * {@link WorkLimiter.Busy}: then nothing is stored).
+     */
+    @Transactional
+    public long createBatch(String[] models, int promptCount, String request, LongFunction<UUID> submit) {
+        ComparisonRecord r = persist(models, promptCount, request, "queued");
+        r.jobId = submit.apply(r.id);
+        return r.id;
+    }
+
+    private static ComparisonRecord persist(String[] models, int promptCount, String request, String status) {
         ComparisonRecord r = new ComparisonRecord();
         r.createdAt = OffsetDateTime.now();
         r.status = status;
@@ -26,38 +47,52 @@ public class ComparisonStore {
         r.models = models;
         r.promptCount = promptCount;
         r.request = request;
-        r.persist();
-        return r.id;
+        r.persistAndFlush(); // the id, for the job's request
+        return r;
     }
 
+    private static final String UPSERT = "INSERT INTO comparison_entry (comparison_id, prompt_index, model_id, "
+            + "combined_stable_rank, result) SELECT ?1, ?2, ?3, ?4, CAST(?5 AS jsonb) %s "
+            + "ON CONFLICT (comparison_id, prompt_index, model_id) DO UPDATE "
+            + "SET combined_stable_rank = EXCLUDED.combined_stable_rank, result = EXCLUDED.result";
+
+    /** Stores one entry of a comparison answered at once (an entry already there is overwritten). */
     @Transactional
-    public void delete(long id) {
-        ComparisonRecord.deleteById(id);
+    public void add(long id, int promptIndex, String model, double combinedStableRank, String result) {
+        Panache.getEntityManager().createNativeQuery(String.format(UPSERT, ""))
+                .setParameter(1, id).setParameter(2, promptIndex).setParameter(3, model)
+                .setParameter(4, combinedStableRank).setParameter(5, result).executeUpdate();
     }
 
+    /**
+     * Stores one entry of a batch for the worker that runs its job, fenced like every job write: only while
+     * {@code job} is running under {@code owner} in attempt {@code attempt}; false (nothing written) otherwise. An
+     * entry already there (an earlier attempt's) is overwritten: one row per comparison, prompt and model.
+     */
     @Transactional
-    public void running(long id) {
-        ComparisonRecord r = ComparisonRecord.findById(id);
-        r.status = "running";
-        r.stage = "starting";
+    public boolean add(UUID job, String owner, int attempt, long id, int promptIndex, String model,
+                       double combinedStableRank, String result) {
+        return Panache.getEntityManager().createNativeQuery(String.format(UPSERT, "WHERE EXISTS (SELECT 1 FROM job "
+                        + "WHERE id = CAST(?6 AS uuid) AND owner = ?7 AND attempts = ?8 AND status = 'running')"))
+                .setParameter(1, id).setParameter(2, promptIndex).setParameter(3, model)
+                .setParameter(4, combinedStableRank).setParameter(5, result).setParameter(6, job.toString())
+                .setParameter(7, owner).setParameter(8, attempt).executeUpdate() == 1;
     }
 
-    /** Stores one entry and the progress it brings, in one transaction. */
+    /** The (prompt index, model) pairs already stored: "index/model". */
     @Transactional
-    public void add(long id, int promptIndex, String model, double combinedStableRank, String result,
-                    double progress, String stage) {
-        ComparisonEntry e = new ComparisonEntry();
-        e.comparisonId = id;
-        e.promptIndex = promptIndex;
-        e.modelId = model;
-        e.combinedStableRank = combinedStableRank;
-        e.result = result;
-        e.persist();
-        ComparisonRecord r = ComparisonRecord.findById(id);
-        r.progress = Math.min(1, progress);
-        r.stage = stage;
+    public Set<String> stored(long id) {
+        List<?> rows = Panache.getEntityManager().createNativeQuery(
+                "SELECT prompt_index || '/' || model_id FROM comparison_entry WHERE comparison_id = ?1")
+                .setParameter(1, id).getResultList();
+        Set<String> out = new HashSet<>();
+        for (Object o : rows) {
+            out.add((String) o);
+        }
+        return out;
     }
 
+    /** Finishes a comparison answered at once (a batch's state is its job's). */
     @Transactional
     public void finish(long id, String status, String error) {
         ComparisonRecord r = ComparisonRecord.findById(id);
@@ -89,13 +124,5 @@ public class ComparisonStore {
     @Transactional
     public List<ComparisonRecord> list(int limit) {
         return ComparisonRecord.<ComparisonRecord>find("ORDER BY createdAt DESC, id DESC").page(0, limit).list();
-    }
-
-    /** Comparisons left queued or running by a previous run of the app: they will never finish. */
-    @Transactional
-    public int failInterrupted() {
-        return Panache.getEntityManager().createNativeQuery("UPDATE comparison SET status = 'failed', stage = 'failed',"
-                + " error = 'interrupted: the app stopped before it finished', finished_at = now()"
-                + " WHERE status IN ('queued', 'running')").executeUpdate();
     }
 }

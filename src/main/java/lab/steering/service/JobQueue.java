@@ -172,11 +172,19 @@ public class JobQueue {
             throw new WorkLimiter.Busy(what + " refused: the job queue is full (" + max + " queued, the limit;"
                     + " lab.jobs.max-queued); retry in about " + retry + " s", retry);
         }
+        wake();
+        return store().find(id, false).orElseThrow(() -> new IllegalStateException("job " + id + " vanished"));
+    }
+
+    /**
+     * Wakes this instance's idle workers: a job was just queued here ({@link #submit} does it; a caller that
+     * submits inside a transaction calls it again after the commit, when the job becomes visible to them).
+     */
+    public void wake() {
         JobWorkers w = workers;
         if (w != null) {
             w.wake();
         }
-        return store().find(id, false).orElseThrow(() -> new IllegalStateException("job " + id + " vanished"));
     }
 
     /** The job by its id (any text: not a UUID is simply not found). */
@@ -253,7 +261,11 @@ public class JobQueue {
      * does not have it (the job then fails with that message).
      */
     public LanguageModel model(JobStore.Job job) {
-        String id = job.modelId();
+        return model(job, job.modelId());
+    }
+
+    /** Model {@code id}, which the job needs (a job that needs several names them in its request); as above. */
+    public LanguageModel model(JobStore.Job job, String id) {
         return registry.find(id).orElseThrow(() -> new Refusal(404, "unknown_model", "model '" + id
                 + "' is not loaded on instance " + instanceId() + " (loaded: "
                 + registry.all().stream().map(LanguageModel::id).toList() + "); the " + job.kind()

@@ -101,13 +101,6 @@ public class WorkLimiter {
         }
     }
 
-    /** Drops a queued task that was cancelled, so that it frees its queue slot at once. */
-    public void remove(Future<?> f) {
-        if (f instanceof Runnable r) {
-            pool.remove(r);
-        }
-    }
-
     /** Tasks running now. */
     public int running() {
         return pool.getActiveCount();

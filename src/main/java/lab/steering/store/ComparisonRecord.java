@@ -8,10 +8,15 @@ import jakarta.persistence.GenerationType;
 import jakarta.persistence.Id;
 import jakarta.persistence.Table;
 import java.time.OffsetDateTime;
+import java.util.UUID;
 import org.hibernate.annotations.JdbcTypeCode;
 import org.hibernate.type.SqlTypes;
 
-/** One architecture comparison and its job state (table comparison, migration V4). */
+/**
+ * One architecture comparison and its state (table comparison, migrations V4 and V5). For a batch, status, stage,
+ * progress, error and finishedAt are the job's ({@link #jobId}), copied by a database trigger: read them, never
+ * write them.
+ */
 @Entity
 @Table(name = "comparison")
 public class ComparisonRecord extends PanacheEntityBase {
@@ -45,6 +50,10 @@ public class ComparisonRecord extends PanacheEntityBase {
 
     @Column(name = "prompt_count", nullable = false)
     public int promptCount;
+
+    /** The batch's job (table job); null for one prompt answered at once. */
+    @Column(name = "job_id")
+    public UUID jobId;
 
     /** The validated request as JSON text. */
     @JdbcTypeCode(SqlTypes.JSON)

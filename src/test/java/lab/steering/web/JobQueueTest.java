@@ -17,7 +17,9 @@ import io.restassured.path.json.JsonPath;
 import jakarta.inject.Inject;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -31,6 +33,7 @@ import java.util.function.Predicate;
 import javax.sql.DataSource;
 import lab.steering.SharedModels;
 import lab.steering.TestModels;
+import lab.steering.service.ComparisonJobs;
 import lab.steering.service.JacobianJobs;
 import lab.steering.service.JobKind;
 import lab.steering.service.JobQueue;
@@ -62,6 +65,8 @@ class JobQueueTest {
     JacobianJobs jacobianJobs;
     @Inject
     WorkLimiter limiter;
+    @Inject
+    ComparisonJobs comparisonJobs;
 
     /** What ran: per job, executions in progress now, the most at once, and the commits. */
     static final Map<UUID, AtomicInteger> ACTIVE = new ConcurrentHashMap<>();
@@ -362,5 +367,86 @@ class JobQueueTest {
                 , failed.getString("error").substring(0, failed.getString("error").indexOf('[')));
         given().get("/api/jacobian/jobs/" + id).then().statusCode(200)
                 .body("error", containsString("the jacobian job cannot run here")).body("model", equalTo("no-such-model"));
+    }
+
+    /** (prompt index, model) -> [entry row id, result JSON] of a comparison, and how many rows each pair has. */
+    Map<String, List<String>> entries(long comparison, Map<String, Integer> rowsPerPair) throws Exception {
+        Map<String, List<String>> out = new HashMap<>();
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+                "SELECT prompt_index || '/' || model_id, id, result::text FROM comparison_entry WHERE comparison_id = ?")) {
+            ps.setLong(1, comparison);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.put(rs.getString(1), List.of(rs.getString(2), rs.getString(3)));
+                    rowsPerPair.merge(rs.getString(1), 1, Integer::sum);
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * A comparison batch whose worker pool is stopped mid-job (killed: no further write) is requeued by the reaper
+     * and finished by a second pool with exactly one entry per (model, prompt): the entries the first pool stored
+     * are kept as they were (skipped, not recomputed), the rest are computed by the second pool's attempt, and the
+     * API, read through the app's own instance, shows the job's state.
+     */
+    @Test
+    void aComparisonTakenOverFromAStoppedPoolHasOneEntryPerModelAndPrompt() throws Exception {
+        queue.drain(true); // the app's own pool takes nothing: replicas m and n must run it
+        Thread.sleep(100);
+        List<String> models = TestModels.compareModels();
+        List<String> prompts = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            prompts.add("t" + (i % 9 + 1) + " t" + (i % 7 + 2) + " t" + (i % 5 + 3));
+        }
+        int total = models.size() * prompts.size();
+        JobWorkers m = replica("replica-m", 1, 1.0, Map.of(ComparisonJobs.KIND, comparisonJobs));
+        JsonPath posted = given().contentType(ContentType.JSON).body(Map.of("models", models, "prompts", prompts))
+                .post("/api/compare").then().statusCode(202).extract().jsonPath();
+        long id = posted.getLong("id");
+        UUID job;
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT job_id FROM comparison WHERE id = ?")) {
+            ps.setLong(1, id);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                job = rs.getObject(1, UUID.class);
+            }
+        }
+        awaitJob(job, j -> "replica-m".equals(j.owner()) && j.status().equals("running"), "running on replica-m");
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (entries(id, new HashMap<>()).size() < 3) {
+            assertTrue(System.nanoTime() < deadline, "replica-m stored no entries");
+            Thread.sleep(5);
+        }
+        assertEquals("running", given().get("/api/compare/" + id).jsonPath().getString("status"));
+        m.halt(); // returns once its worker thread has stopped: nothing more is written by replica-m
+        Map<String, List<String>> before = entries(id, new HashMap<>());
+        assertTrue(before.size() < total, "replica-m finished before it was stopped: use more prompts");
+        JobStore.Job orphan = queue.store().find(job, false).orElseThrow();
+        assertEquals("running", orphan.status(), "the job of a killed worker stays running until its lease runs out");
+        replica("replica-n", 1, 1.0, Map.of(ComparisonJobs.KIND, comparisonJobs)); // its reaper requeues it
+        JsonPath done = CompareApiTest.waitFor(id, "done", null);
+        assertEquals(1.0, done.getDouble("progress"));
+        assertEquals(total, done.getInt("entries"));
+        JobStore.Job j = queue.store().find(job, true).orElseThrow();
+        assertEquals("done", j.status());
+        assertEquals("replica-n", j.owner());
+        assertEquals(2, j.attempts());
+        JsonNode result = json.readTree(j.result());
+        assertEquals(before.size(), result.get("skipped").asInt(), "the second attempt skips the stored entries");
+        Map<String, Integer> rows = new HashMap<>();
+        Map<String, List<String>> after = entries(id, rows);
+        assertEquals(total, after.size());
+        assertEquals(total, rows.values().stream().mapToInt(Integer::intValue).sum(), "a pair stored twice: " + rows);
+        for (int p = 0; p < prompts.size(); p++) {
+            for (String model : models) {
+                assertEquals(1, rows.get(p + "/" + model), "prompt " + p + " on " + model);
+            }
+        }
+        for (Map.Entry<String, List<String>> e : before.entrySet()) {
+            assertEquals(e.getValue(), after.get(e.getKey()), "entry " + e.getKey() + " was recomputed");
+        }
     }
 }
