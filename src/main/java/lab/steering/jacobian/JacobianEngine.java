@@ -102,6 +102,12 @@ public final class JacobianEngine {
      * Rows r0 .. r1 - 1 of the Jacobian of {@code fn} (B, T, d) -> (B, d) at {@code x0} (1, T, d) by one batched
      * autograd pass: x0 repeated B times, copy b back-propagates output dimension r0 + b.
      */
+    /**
+     * DJL's PyTorch engine allows one GradientCollector per JVM at a time (a static flag; a second one throws), so
+     * autograd passes of analyses running on several threads take turns here.
+     */
+    private static final java.util.concurrent.locks.ReentrantLock AUTOGRAD = new java.util.concurrent.locks.ReentrantLock();
+
     private static void autogradRows(NDManager m, java.util.function.UnaryOperator<NDArray> fn, NDArray x0,
                                      int r0, int r1, double[][] jac) {
         int d = (int) x0.getShape().get(2);
@@ -109,10 +115,13 @@ public final class JacobianEngine {
             scope.suppressNotUsedWarning();
             NDArray xs = x0.repeat(0, r1 - r0).duplicate();
             xs.setRequiresGradient(true);
+            AUTOGRAD.lock();
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 NDArray y = fn.apply(xs); // (B, d)
                 NDArray pick = m.eye(d, d, 0, x0.getDataType()).get(new NDIndex("{}:{}, :", r0, r1));
                 gc.backward(y.mul(pick).sum());
+            } finally {
+                AUTOGRAD.unlock();
             }
             scatterRows(xs.getGradient(), jac, r0);
         }
@@ -179,8 +188,11 @@ public final class JacobianEngine {
                     row.suppressNotUsedWarning();
                     NDArray x = x0.duplicate();
                     x.setRequiresGradient(true);
+                    AUTOGRAD.lock();
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                         gc.backward(f.apply(target, x).get(new NDIndex(0, r)));
+                    } finally {
+                        AUTOGRAD.unlock();
                     }
                     double[] g = x.getGradient().toType(DataType.FLOAT64, false).toDoubleArray();
                     for (int i = 0; i < t; i++) {

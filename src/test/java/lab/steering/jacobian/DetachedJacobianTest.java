@@ -117,6 +117,28 @@ class DetachedJacobianTest {
     }
 
     @Test
+    void ordinaryJacobiansOnSeveralThreadsAtOnceAgreeWithOneAlone() throws Exception {
+        // DJL allows one GradientCollector per JVM at a time; analyses on worker threads must take turns, not fail
+        long[] ids = prompt(tiny);
+        JacobianStack alone = JacobianEngine.ordinary(tiny, ids, DataType.FLOAT64, 1L << 12); // many row batches
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+        try {
+            List<java.util.concurrent.Future<JacobianStack>> runs = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                runs.add(pool.submit(() -> JacobianEngine.ordinary(tiny, ids, DataType.FLOAT64, 1L << 12)));
+            }
+            for (java.util.concurrent.Future<JacobianStack> run : runs) {
+                JacobianStack j = run.get();
+                for (int i = 0; i < ids.length; i++) {
+                    assertArrayEquals(alone.jacobian()[i], j.jacobian()[i], 0.0, "token " + i);
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void transposePassEqualsTheAutogradOracleForEveryTargetKind() {
         for (LanguageModel m : models()) {
             int layers = m.config().numLayers();
