@@ -1,0 +1,84 @@
+package lab.steering.model;
+
+import static lab.steering.model.GoldenTest.JSON;
+import static lab.steering.model.GoldenTest.assertLogitsClose;
+import static lab.steering.model.GoldenTest.doubles;
+import static lab.steering.model.GoldenTest.greedyIds;
+import static lab.steering.model.GoldenTest.longs;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.djl.Device;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import lab.steering.generate.Generator;
+import lab.steering.hook.Hooks;
+import lab.steering.testing.ReferenceDecoder;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Every family against Hugging Face transformers itself: tiny random checkpoints made and saved by transformers
+ * (src/test/resources/checkpoints/hf-*), with logits and greedy ids recorded by its own modeling code
+ * (src/test/resources/reference/hf-*.json, written by scripts/reference/hf_families.py). The folders are loaded
+ * through the app's normal {@link LanguageModel#load} path, config.json in transformers 5's format included.
+ *
+ * <p>Each family's checkpoint holds the features that distinguish it (sliding windows shorter than the prompts,
+ * Gemma 3's local/global layers and query_pre_attn_scalar, Qwen2's biases, Phi-3's fused weights, GPT-2's Conv1D,
+ * ...: the fixture's "features" field). Logits: |diff| <= 1e-4 x max(1, max |logit|) (HF float32 vs DJL float32;
+ * observed ~1e-6); greedy ids (DJL: cached incremental decoding) must be equal. The plain-Java float64
+ * {@link ReferenceDecoder}, the oracle of FamiliesTest, is held to the same numbers, so it is checked too.
+ */
+class HfFamiliesTest {
+
+    static final List<String> FAMILIES = List.of("mistral", "qwen2", "qwen3", "olmo2", "gemma3", "phi3", "gpt2");
+
+    static JsonNode fixture(String family) throws IOException {
+        return JSON.readTree(Path.of("src/test/resources/reference/hf-" + family + ".json").toFile());
+    }
+
+    static Path folder(String family) {
+        return Path.of("src/test/resources/checkpoints/hf-" + family);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"mistral", "qwen2", "qwen3", "olmo2", "gemma3", "phi3", "gpt2"})
+    void djlModelMatchesTransformers(String family) throws IOException {
+        JsonNode fx = fixture(family);
+        try (LanguageModel m = LanguageModel.load(folder(family), Device.cpu())) {
+            assertEquals(fx.get("modelType").asText(), m.config().modelType());
+            for (JsonNode c : fx.get("cases")) {
+                long[] prompt = longs(c.get("prompt"));
+                double[][] got = Generator.allLogits(m, prompt, Hooks.NONE);
+                for (int i = 0; i < c.get("positions").size(); i++) {
+                    int p = c.get("positions").get(i).asInt();
+                    assertLogitsClose(doubles(c.get("logits").get(i)), got[p],
+                            family + " prompt length " + prompt.length + " position " + p);
+                }
+                assertArrayEquals(longs(c.get("greedy")), greedyIds(m, prompt, c.get("greedy").size()),
+                        family + " greedy ids after prompt length " + prompt.length);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"mistral", "qwen2", "qwen3", "olmo2", "gemma3", "phi3", "gpt2"})
+    void float64ReferenceMatchesTransformers(String family) throws IOException {
+        JsonNode fx = fixture(family);
+        ReferenceDecoder ref = ReferenceDecoder.load(folder(family));
+        for (JsonNode c : fx.get("cases")) {
+            int[] prompt = Arrays.stream(longs(c.get("prompt"))).mapToInt(x -> (int) x).toArray();
+            double[][] want = ref.logits(prompt);
+            for (int i = 0; i < c.get("positions").size(); i++) {
+                int p = c.get("positions").get(i).asInt();
+                assertLogitsClose(doubles(c.get("logits").get(i)), want[p],
+                        family + " reference, prompt length " + prompt.length + " position " + p);
+            }
+            long[] greedy = Arrays.stream(ref.greedy(prompt, c.get("greedy").size())).mapToLong(x -> x).toArray();
+            assertArrayEquals(longs(c.get("greedy")), greedy, family + " reference greedy ids");
+        }
+    }
+}
