@@ -153,6 +153,81 @@ def greedy(model, prompt, new_tokens):
     return generated, margins
 
 
+@torch.no_grad()
+def sensitivity(name, model, prompt):
+    """Max |logit change| over all positions of a prompt under plausible misreadings of the family (so the fixture
+    is known to catch them; the tests' tolerance is ~5e-4)."""
+    ids = torch.tensor([prompt])
+    ref = model(ids, use_cache=False).logits
+    cfg = model.config
+    out = {}
+
+    def measure(key, apply, undo):
+        apply()
+        out[key] = float((model(ids, use_cache=False).logits - ref).abs().max())
+        undo()
+
+    if cfg.model_type != "gpt2" and getattr(cfg, "sliding_window", None) and cfg.model_type not in ("qwen2", "qwen3"):
+        w = cfg.sliding_window
+        measure("windowPlusOne", lambda: setattr(cfg, "sliding_window", w + 1), lambda: setattr(cfg, "sliding_window", w))
+        measure("windowMinusOne", lambda: setattr(cfg, "sliding_window", w - 1), lambda: setattr(cfg, "sliding_window", w))
+    attns = [layer.self_attn for layer in model.model.layers] if hasattr(model, "model") else []
+    if name == "gemma3":
+        s = attns[0].scaling
+        hd = cfg.head_dim ** -0.5
+        measure("scaleByHeadDim", lambda: [setattr(a, "scaling", hd) for a in attns],
+                lambda: [setattr(a, "scaling", s) for a in attns])
+        rot = model.model.rotary_emb
+        full, local = rot.full_attention_inv_freq.clone(), rot.sliding_attention_inv_freq.clone()
+        measure("globalRopeUnscaled", lambda: rot.full_attention_inv_freq.mul_(8.0),
+                lambda: rot.full_attention_inv_freq.copy_(full))
+        measure("localLayersWithGlobalRope", lambda: rot.sliding_attention_inv_freq.copy_(full),
+                lambda: rot.sliding_attention_inv_freq.copy_(local))
+        types = list(cfg.layer_types)
+        measure("allLayersSliding", lambda: setattr(cfg, "layer_types", ["sliding_attention"] * len(types)),
+                lambda: setattr(cfg, "layer_types", types))
+    if name in ("qwen3", "olmo2", "gemma3"):
+        norms = [(a.q_norm, a.k_norm) for a in attns]
+
+        def drop():
+            for a in attns:
+                a.q_norm, a.k_norm = torch.nn.Identity(), torch.nn.Identity()
+
+        def back():
+            for a, (qn, kn) in zip(attns, norms):
+                a.q_norm, a.k_norm = qn, kn
+
+        measure("noQkNorm", drop, back)
+    if name == "qwen2":
+        saved = [(a.q_proj.bias.clone(), a.k_proj.bias.clone(), a.v_proj.bias.clone()) for a in attns]
+
+        def zero():
+            for a in attns:
+                a.q_proj.bias.zero_(); a.k_proj.bias.zero_(); a.v_proj.bias.zero_()
+
+        def restore():
+            for a, (bq, bk, bv) in zip(attns, saved):
+                a.q_proj.bias.copy_(bq); a.k_proj.bias.copy_(bk); a.v_proj.bias.copy_(bv)
+
+        measure("noQkvBias", zero, restore)
+    if name == "phi3":
+        saved = [layer.mlp.gate_up_proj.weight.clone() for layer in model.model.layers]
+
+        def swap():
+            for layer in model.model.layers:
+                gw = layer.mlp.gate_up_proj.weight
+                gw.copy_(torch.cat(gw.chunk(2, dim=0)[::-1]))
+
+        measure("gateAndUpSwapped", swap,
+                lambda: [l.mlp.gate_up_proj.weight.copy_(w) for l, w in zip(model.model.layers, saved)])
+    if name == "gpt2":
+        acts = [block.mlp.act for block in model.transformer.h]
+        measure("exactGelu", lambda: [setattr(b.mlp, "act", torch.nn.GELU()) for b in model.transformer.h],
+                lambda: [setattr(b.mlp, "act", a) for b, a in zip(model.transformer.h, acts)])
+    assert torch.equal(model(ids, use_cache=False).logits, ref)
+    return out
+
+
 def write_json(path, obj):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
@@ -198,6 +273,7 @@ def family(name):
             "greedy": gen,
             "greedyMargins": margins,
         })
+    sens = sensitivity(name, reloaded, cases[-1]["prompt"])
     write_json(REF_DIR / f"hf-{name}.json", {
         "model": "hf-" + name,
         "modelType": reloaded.config.model_type,
@@ -209,6 +285,7 @@ def family(name):
         "newTokens": NEW_TOKENS,
         "versions": versions(),
         "cases": cases,
+        "sensitivity": sens,
     })
 
 
