@@ -272,9 +272,14 @@ public record ModelConfig(
         if (root.path("use_bidirectional_attention").asBoolean(false)) {
             throw new ModelLoadException(file, "use_bidirectional_attention=true is not supported (causal models only)");
         }
-        if (root.hasNonNull("partial_rotary_factor") && root.get("partial_rotary_factor").asDouble() != 1.0) {
-            throw new ModelLoadException(file, "partial_rotary_factor=" + root.get("partial_rotary_factor")
-                    + " is not supported (only 1.0)");
+        // older configs write partial_rotary_factor at the top level, transformers 5 inside rope_parameters (Phi-3,
+        // whose HF code rotates only the first head_dim * factor dimensions; Phi-4-mini ships 0.75)
+        JsonNode rp = root.path("rope_parameters");
+        for (JsonNode n : List.of(root, rp, rp.path("full_attention"), rp.path("sliding_attention"))) {
+            if (n.hasNonNull("partial_rotary_factor") && n.get("partial_rotary_factor").asDouble() != 1.0) {
+                throw new ModelLoadException(file, "partial_rotary_factor=" + n.get("partial_rotary_factor")
+                        + " is not supported (only 1.0)");
+            }
         }
         if (f.naming() == Family.Naming.GPT2) {
             if (!root.path("scale_attn_weights").asBoolean(true)

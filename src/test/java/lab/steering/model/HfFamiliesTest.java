@@ -7,16 +7,21 @@ import static lab.steering.model.GoldenTest.greedyIds;
 import static lab.steering.model.GoldenTest.longs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.List;
 import lab.steering.generate.Generator;
 import lab.steering.hook.Hooks;
 import lab.steering.testing.ReferenceDecoder;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -33,8 +38,6 @@ import org.junit.jupiter.params.provider.ValueSource;
  * {@link ReferenceDecoder}, the oracle of FamiliesTest, is held to the same numbers, so it is checked too.
  */
 class HfFamiliesTest {
-
-    static final List<String> FAMILIES = List.of("mistral", "qwen2", "qwen3", "olmo2", "gemma3", "phi3", "gpt2");
 
     static JsonNode fixture(String family) throws IOException {
         return JSON.readTree(Path.of("src/test/resources/reference/hf-" + family + ".json").toFile());
@@ -80,5 +83,26 @@ class HfFamiliesTest {
             long[] greedy = Arrays.stream(ref.greedy(prompt, c.get("greedy").size())).mapToLong(x -> x).toArray();
             assertArrayEquals(longs(c.get("greedy")), greedy, family + " reference greedy ids");
         }
+    }
+
+    /**
+     * transformers 5 writes Phi-3's partial_rotary_factor inside rope_parameters (HF then rotates only the first
+     * head_dim x factor dimensions of each head); the loader used to look for it only at the top level and ran such
+     * a model with full RoPE. Now it is refused with an error naming the field.
+     */
+    @Test
+    void partialRotaryFactorInsideRopeParametersIsRefused(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("phi3-partial");
+        Files.createDirectories(dir);
+        try (var files = Files.list(folder("phi3"))) {
+            for (Path f : files.toList()) {
+                Files.copy(f, dir.resolve(f.getFileName().toString()));
+            }
+        }
+        ObjectNode cfg = (ObjectNode) JSON.readTree(dir.resolve("config.json").toFile());
+        ((ObjectNode) cfg.get("rope_parameters")).put("partial_rotary_factor", 0.75);
+        JSON.writeValue(dir.resolve("config.json").toFile(), cfg);
+        var e = assertThrows(ModelLoadException.class, () -> LanguageModel.load(dir, Device.cpu()));
+        assertTrue(e.getMessage().contains("partial_rotary_factor=0.75 is not supported"), e.getMessage());
     }
 }
