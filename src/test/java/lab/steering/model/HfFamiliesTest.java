@@ -1,7 +1,6 @@
 package lab.steering.model;
 
 import static lab.steering.model.GoldenTest.JSON;
-import static lab.steering.model.GoldenTest.assertLogitsClose;
 import static lab.steering.model.GoldenTest.doubles;
 import static lab.steering.model.GoldenTest.greedyIds;
 import static lab.steering.model.GoldenTest.longs;
@@ -33,9 +32,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  *
  * <p>Each family's checkpoint holds the features that distinguish it (sliding windows shorter than the prompts,
  * Gemma 3's local/global layers and query_pre_attn_scalar, Qwen2's biases, Phi-3's fused weights, GPT-2's Conv1D,
- * ...: the fixture's "features" field). Logits: |diff| <= 1e-4 x max(1, max |logit|) (HF float32 vs DJL float32;
- * observed ~1e-6); greedy ids (DJL: cached incremental decoding) must be equal. The plain-Java float64
- * {@link ReferenceDecoder}, the oracle of FamiliesTest, is held to the same numbers, so it is checked too.
+ * ...: the fixture's "features" field). Logits (full vocabulary at 7-10 positions per prompt, |logit| <= 5.7):
+ * |diff| <= 1e-4 absolute (HF float32 vs DJL float32; observed <= 4.4e-6), while the misreadings listed in each
+ * fixture's "sensitivity" field move them by 1.1e-3 (GELU exact instead of tanh) to 4.8; greedy ids (DJL: cached
+ * incremental decoding, past the windows) must be equal. The plain-Java float64 {@link ReferenceDecoder}, the
+ * oracle of FamiliesTest, is held to the same numbers (observed <= 4.0e-6), so it is checked too.
  */
 class HfFamiliesTest {
 
@@ -47,10 +48,22 @@ class HfFamiliesTest {
         return Path.of("src/test/resources/checkpoints/hf-" + family);
     }
 
+    /** Asserts max |diff| <= 1e-4 (absolute; the logits here are at most ~6 in size) and returns it. */
+    static double checkLogits(double[] want, double[] got, String what) {
+        assertEquals(want.length, got.length, what + ": vocabulary size");
+        double maxDiff = 0;
+        for (int i = 0; i < want.length; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs(want[i] - got[i]));
+        }
+        assertEquals(0, maxDiff, 1e-4, what + ": max |diff| " + maxDiff);
+        return maxDiff;
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"mistral", "qwen2", "qwen3", "olmo2", "gemma3", "phi3", "gpt2"})
     void djlModelMatchesTransformers(String family) throws IOException {
         JsonNode fx = fixture(family);
+        double worst = 0;
         try (LanguageModel m = LanguageModel.load(folder(family), Device.cpu())) {
             assertEquals(fx.get("modelType").asText(), m.config().modelType());
             for (JsonNode c : fx.get("cases")) {
@@ -58,13 +71,14 @@ class HfFamiliesTest {
                 double[][] got = Generator.allLogits(m, prompt, Hooks.NONE);
                 for (int i = 0; i < c.get("positions").size(); i++) {
                     int p = c.get("positions").get(i).asInt();
-                    assertLogitsClose(doubles(c.get("logits").get(i)), got[p],
-                            family + " prompt length " + prompt.length + " position " + p);
+                    worst = Math.max(worst, checkLogits(doubles(c.get("logits").get(i)), got[p],
+                            family + " prompt length " + prompt.length + " position " + p));
                 }
                 assertArrayEquals(longs(c.get("greedy")), greedyIds(m, prompt, c.get("greedy").size()),
                         family + " greedy ids after prompt length " + prompt.length);
             }
         }
+        System.out.printf("[hf] %s DJL float32 vs transformers: max |logit diff| %.3e, greedy ids equal%n", family, worst);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -72,17 +86,20 @@ class HfFamiliesTest {
     void float64ReferenceMatchesTransformers(String family) throws IOException {
         JsonNode fx = fixture(family);
         ReferenceDecoder ref = ReferenceDecoder.load(folder(family));
+        double worst = 0;
         for (JsonNode c : fx.get("cases")) {
             int[] prompt = Arrays.stream(longs(c.get("prompt"))).mapToInt(x -> (int) x).toArray();
             double[][] want = ref.logits(prompt);
             for (int i = 0; i < c.get("positions").size(); i++) {
                 int p = c.get("positions").get(i).asInt();
-                assertLogitsClose(doubles(c.get("logits").get(i)), want[p],
-                        family + " reference, prompt length " + prompt.length + " position " + p);
+                worst = Math.max(worst, checkLogits(doubles(c.get("logits").get(i)), want[p],
+                        family + " reference, prompt length " + prompt.length + " position " + p));
             }
             long[] greedy = Arrays.stream(ref.greedy(prompt, c.get("greedy").size())).mapToLong(x -> x).toArray();
             assertArrayEquals(longs(c.get("greedy")), greedy, family + " reference greedy ids");
         }
+        System.out.printf("[hf] %s ReferenceDecoder float64 vs transformers: max |logit diff| %.3e, greedy ids equal%n",
+                family, worst);
     }
 
     /**
