@@ -21,7 +21,8 @@ For each family it
   3. records, for 2 fixed id prompts (lengths 24 and 40, both longer than every sliding window), float32 logits at
      a few positions (full vocabulary) and 24 greedy ids from model.generate(do_sample=False, eos_token_id=None),
      cross-checked against an argmax loop over full forward passes, with the top-1/top-2 margins of each step,
-  4. writes src/test/resources/reference/hf-<family>.json with the versions used.
+  4. records what transformers makes of that config.json with the DEFAULTED fields deleted (their defaults),
+  5. writes src/test/resources/reference/hf-<family>.json with the versions used.
 
 All computation: torch float32, attn_implementation="eager", CPU, eval(), no_grad(), use_cache=False for logits.
 """
@@ -228,6 +229,37 @@ def sensitivity(name, model, prompt):
     return out
 
 
+# config.json fields deleted to learn transformers' defaults for them (HfFamiliesTest deletes the same ones and
+# compares what ModelConfig reads): a config on the hub may lack any of them.
+DEFAULTED = ["rms_norm_eps", "sliding_window", "layer_types", "rope_parameters", "rope_theta", "query_pre_attn_scalar",
+             "tie_word_embeddings", "layer_norm_epsilon", "n_positions"]
+
+
+def config_defaults(folder, cls):
+    """What transformers makes of the folder's config.json with the DEFAULTED fields removed."""
+    raw = json.loads((folder / "config.json").read_text())
+    removed = sorted(k for k in DEFAULTED if k in raw)
+    for k in removed:
+        del raw[k]
+    cfg = cls.config_class.from_dict(raw)
+    if cfg.model_type == "gpt2":
+        return {"removed": removed, "eps": cfg.layer_norm_epsilon, "maxPositions": cfg.n_positions,
+                "tied": cfg.tie_word_embeddings, "attentionScale": (cfg.n_embd // cfg.n_head) ** -0.5}
+    rope = cfg.rope_parameters
+    full, local = (rope["full_attention"], rope["sliding_attention"]) if "full_attention" in rope else (rope, rope)
+    window = getattr(cfg, "sliding_window", None) or 0
+    types = getattr(cfg, "layer_types", None)
+    sliding = [t == "sliding_attention" for t in types] if types else [window > 0] * cfg.num_hidden_layers
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    scale = cfg.query_pre_attn_scalar ** -0.5 if cfg.model_type == "gemma3_text" else head_dim ** -0.5
+    model = cls(cfg)  # the modules agree with the config-derived values
+    attn = model.model.layers[0].self_attn
+    assert abs(attn.scaling - scale) < 1e-15, (attn.scaling, scale)
+    return {"removed": removed, "eps": cfg.rms_norm_eps, "slidingWindow": window if any(sliding) else 0,
+            "slidingLayers": sliding, "ropeTheta": full["rope_theta"], "localRopeTheta": local["rope_theta"],
+            "attentionScale": scale, "tied": cfg.tie_word_embeddings}
+
+
 def write_json(path, obj):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
@@ -286,6 +318,7 @@ def family(name):
         "versions": versions(),
         "cases": cases,
         "sensitivity": sens,
+        "configDefaults": config_defaults(folder, cls),
     })
 
 

@@ -15,7 +15,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import lab.steering.generate.Generator;
 import lab.steering.hook.Hooks;
 import lab.steering.testing.ReferenceDecoder;
@@ -121,5 +123,36 @@ class HfFamiliesTest {
         JSON.writeValue(dir.resolve("config.json").toFile(), cfg);
         var e = assertThrows(ModelLoadException.class, () -> LanguageModel.load(dir, Device.cpu()));
         assertTrue(e.getMessage().contains("partial_rotary_factor=0.75 is not supported"), e.getMessage());
+    }
+
+    /**
+     * A config.json may lack fields that transformers then fills with its per-family defaults (recorded by the
+     * script: the folder's config.json with the fixture's "configDefaults.removed" fields deleted, read by HF). The
+     * loader must fill them in the same way: RMSNorm eps 1e-5 for OLMo 2 and Phi-3, a 4096 window for Mistral and
+     * Gemma 3 when sliding_window is absent (not null), Gemma 3's global RoPE base 1e6 and query_pre_attn_scalar
+     * 256, GPT-2's 1024 positions.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"mistral", "qwen2", "qwen3", "olmo2", "gemma3", "phi3", "gpt2"})
+    void absentFieldsGetTransformersDefaults(String family, @TempDir Path tmp) throws IOException {
+        JsonNode want = fixture(family).get("configDefaults");
+        ObjectNode cfg = (ObjectNode) JSON.readTree(folder(family).resolve("config.json").toFile());
+        want.get("removed").forEach(f -> cfg.remove(f.asText()));
+        JSON.writeValue(tmp.resolve("config.json").toFile(), cfg);
+        ModelConfig c = ModelConfig.read(tmp);
+        String what = family + " without " + want.get("removed");
+        assertEquals(want.get("eps").asDouble(), c.rmsNormEps(), 0, what + ": norm eps");
+        assertEquals(want.get("tied").asBoolean(), c.tieWordEmbeddings(), what + ": tie_word_embeddings");
+        assertEquals(want.get("attentionScale").asDouble(), c.attentionScale(), 1e-15, what + ": attention scale");
+        if (family.equals("gpt2")) {
+            assertEquals(want.get("maxPositions").asInt(), c.maxPositions(), what + ": n_positions");
+            return;
+        }
+        assertEquals(want.get("slidingWindow").asInt(), c.slidingWindow(), what + ": sliding window");
+        List<Boolean> sliding = new ArrayList<>();
+        want.get("slidingLayers").forEach(b -> sliding.add(b.asBoolean()));
+        assertEquals(sliding, c.slidingLayers(), what + ": sliding layers");
+        assertEquals(want.get("ropeTheta").asDouble(), c.ropeTheta(), 0, what + ": rope theta");
+        assertEquals(want.get("localRopeTheta").asDouble(), c.localRopeTheta(), 0, what + ": local rope theta");
     }
 }
