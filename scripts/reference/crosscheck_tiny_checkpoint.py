@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """Loads folders written by TinyCheckpoint with Hugging Face transformers and compares HF's float32 logits and
-greedy ids with ReferenceLlama's (reference-llama.json in each folder). A development check, not part of the build.
+greedy ids with ReferenceLlama's (reference-llama.json in each folder) or, for the other families,
+ReferenceDecoder's (reference-decoder.json). A development check, not part of the build.
 
-    ./mvnw -B -q test -Dtest=TinyCheckpointTest#writeFoldersForHuggingFaceCrossCheck \
-        -Dsurefire.failIfNoSpecifiedTests=false -Dreference.crosscheck.dir=/tmp/tiny-crosscheck
+    ./mvnw -o -q test-compile surefire:test@default-test \
+        -Dtest='TinyCheckpointTest#writeFoldersForHuggingFaceCrossCheck,FamiliesTest#writeFoldersForHuggingFaceCrossCheck' \
+        -Dreference.crosscheck.dir=/tmp/tiny-crosscheck
     /work/venv-ref/bin/python scripts/reference/crosscheck_tiny_checkpoint.py /tmp/tiny-crosscheck
+
+The family folders use the older config spelling (rope_theta, rope_scaling, sliding_window_pattern,
+rope_local_base_freq) that hub checkpoints have, so this checks that transformers 5 reads them as the project does
+(the committed hf-* folders of HfFamiliesTest cover transformers 5's own spelling).
 
 Versions used: torch 2.13.0+cpu, transformers 5.18.0 (CPU, float32, attn_implementation="eager").
 """
@@ -13,15 +19,17 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 
 @torch.no_grad()
 def main(root):
     ok = True
-    for folder in sorted(p for p in Path(root).iterdir() if (p / "reference-llama.json").exists()):
-        ref = json.loads((folder / "reference-llama.json").read_text())
-        model = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
+    for folder in sorted(p for p in Path(root).iterdir()
+                         if (p / "reference-llama.json").exists() or (p / "reference-decoder.json").exists()):
+        name = "reference-llama.json" if (folder / "reference-llama.json").exists() else "reference-decoder.json"
+        ref = json.loads((folder / name).read_text())
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
         ids = torch.tensor([ref["prompt"]])
         hf = model(ids, use_cache=False).logits[0].double().reshape(-1)
         ours = torch.tensor(ref["logits"], dtype=torch.float64)

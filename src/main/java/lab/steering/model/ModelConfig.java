@@ -123,7 +123,13 @@ public record ModelConfig(
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Reads {@code config.json} (and the EOS ids of {@code generation_config.json} when present) from a model folder. */
+    /**
+     * Reads {@code config.json} (and the EOS ids of {@code generation_config.json} when present) from a model folder.
+     * Absent optional fields take transformers' per-family defaults (checked by HfFamiliesTest against what
+     * transformers 5.18 makes of the same config): RMSNorm eps 1e-5 for OLMo 2 and Phi-3, else 1e-6; a 4096 window for
+     * Mistral and Gemma 3 when sliding_window is absent (null: none); Gemma 3's global RoPE base 1e6 and
+     * query_pre_attn_scalar 256; GPT-2's 1024 positions.
+     */
     public static ModelConfig read(Path folder) {
         Path file = folder.resolve("config.json");
         if (!Files.isRegularFile(file)) {
@@ -181,17 +187,17 @@ public record ModelConfig(
         }
         JsonNode ropeNode = ropeParams != null && !ropeParams.isNull() ? ropeParams : root.get("rope_scaling");
         String positionsField = gpt2 ? "n_positions" : "max_position_embeddings";
-        int maxPositions = root.hasNonNull(positionsField) ? r.positiveInt(positionsField) : 2048;
+        int maxPositions = root.hasNonNull(positionsField) ? r.positiveInt(positionsField) : gpt2 ? 1024 : 2048;
         RopeScaling scaling = readRopeScaling(file, ropeNode, maxPositions);
+        boolean gemma = family.modelType().equals("gemma3_text");
         double ropeTheta = ropeParams != null && ropeParams.hasNonNull("rope_theta")
-                ? ropeParams.get("rope_theta").asDouble() : root.path("rope_theta").asDouble(10000.0);
+                ? ropeParams.get("rope_theta").asDouble() : root.path("rope_theta").asDouble(gemma ? 1e6 : 10000.0);
         double localTheta = !family.modelType().equals("gemma3_text") ? ropeTheta
                 : localParams != null && localParams.hasNonNull("rope_theta") ? localParams.get("rope_theta").asDouble()
                 : root.path("rope_local_base_freq").asDouble(10000.0);
         int window = slidingWindow(file, root, family);
         List<Boolean> sliding = slidingLayers(file, root, family, layers, window);
-        double attnScale = family.modelType().equals("gemma3_text") && root.hasNonNull("query_pre_attn_scalar")
-                ? 1.0 / Math.sqrt(root.get("query_pre_attn_scalar").asDouble())
+        double attnScale = gemma ? 1.0 / Math.sqrt(root.path("query_pre_attn_scalar").asDouble(256))
                 : 1.0 / Math.sqrt(headDim);
         List<Integer> eos = new ArrayList<>(r.ids("eos_token_id"));
         Path gen = folder.resolve("generation_config.json");
@@ -208,7 +214,8 @@ public record ModelConfig(
             }
         }
         boolean tiedDefault = gpt2 || family.modelType().equals("gemma3_text");
-        double eps = gpt2 ? root.path("layer_norm_epsilon").asDouble(1e-5) : root.path("rms_norm_eps").asDouble(1e-6);
+        double eps = gpt2 ? root.path("layer_norm_epsilon").asDouble(1e-5)
+                : root.path("rms_norm_eps").asDouble(Set.of("olmo2", "phi3").contains(type) ? 1e-5 : 1e-6);
         return new ModelConfig(
                 type,
                 d,
@@ -272,9 +279,14 @@ public record ModelConfig(
         if (root.path("use_bidirectional_attention").asBoolean(false)) {
             throw new ModelLoadException(file, "use_bidirectional_attention=true is not supported (causal models only)");
         }
-        if (root.hasNonNull("partial_rotary_factor") && root.get("partial_rotary_factor").asDouble() != 1.0) {
-            throw new ModelLoadException(file, "partial_rotary_factor=" + root.get("partial_rotary_factor")
-                    + " is not supported (only 1.0)");
+        // older configs write partial_rotary_factor at the top level, transformers 5 inside rope_parameters (Phi-3,
+        // whose HF code rotates only the first head_dim * factor dimensions; Phi-4-mini ships 0.75)
+        JsonNode rp = root.path("rope_parameters");
+        for (JsonNode n : List.of(root, rp, rp.path("full_attention"), rp.path("sliding_attention"))) {
+            if (n.hasNonNull("partial_rotary_factor") && n.get("partial_rotary_factor").asDouble() != 1.0) {
+                throw new ModelLoadException(file, "partial_rotary_factor=" + n.get("partial_rotary_factor")
+                        + " is not supported (only 1.0)");
+            }
         }
         if (f.naming() == Family.Naming.GPT2) {
             if (!root.path("scale_attn_weights").asBoolean(true)
@@ -294,7 +306,13 @@ public record ModelConfig(
             }
             return 0;
         }
-        if (!(t.equals("mistral") || t.equals("gemma3_text") || t.equals("phi3")) || !root.hasNonNull("sliding_window")) {
+        if (!(t.equals("mistral") || t.equals("gemma3_text") || t.equals("phi3"))) {
+            return 0;
+        }
+        if (!root.has("sliding_window") && !t.equals("phi3")) {
+            return 4096; // transformers' MistralConfig and Gemma3TextConfig default when the field is absent (not null)
+        }
+        if (!root.hasNonNull("sliding_window")) {
             return 0;
         }
         JsonNode n = root.get("sliding_window");

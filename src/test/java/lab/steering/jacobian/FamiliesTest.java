@@ -359,4 +359,31 @@ class FamiliesTest {
                 () -> LanguageModel.load(withField("qwen3", "attention_bias", true), Device.cpu()));
         assertTrue(e.getMessage().contains("attention_bias=true"), e.getMessage());
     }
+
+    /**
+     * Writes each family's {@link #checkpoint} folder (config.json in the older field spelling that hub checkpoints
+     * use: rope_theta, rope_scaling, sliding_window_pattern, rope_local_base_freq) with {@link ReferenceDecoder}'s
+     * logits and greedy ids, for scripts/reference/crosscheck_tiny_checkpoint.py to compare with transformers:
+     * {@code -Dreference.crosscheck.dir=DIR}. Skipped without it.
+     */
+    @Test
+    void writeFoldersForHuggingFaceCrossCheck() throws IOException {
+        String out = System.getProperty("reference.crosscheck.dir");
+        org.junit.jupiter.api.Assumptions.assumeTrue(out != null,
+                "set -Dreference.crosscheck.dir=DIR to write HF cross-check folders");
+        ObjectMapper json = new ObjectMapper();
+        for (String family : families().toList()) {
+            Path dir = checkpoint(family).writeTo(Path.of(out, "family-" + family));
+            ReferenceDecoder ref = ReferenceDecoder.load(dir);
+            int[] prompt = new int[24];
+            for (int i = 0; i < prompt.length; i++) {
+                prompt[i] = 1 + (i * 13) % (ref.vocabSize() - 1);
+            }
+            ObjectNode fx = json.createObjectNode();
+            fx.putPOJO("prompt", prompt);
+            fx.putPOJO("logits", Arrays.stream(ref.logits(prompt)).flatMapToDouble(Arrays::stream).toArray());
+            fx.putPOJO("greedy", ref.greedy(prompt, 8));
+            json.writeValue(dir.resolve("reference-decoder.json").toFile(), fx);
+        }
+    }
 }

@@ -23,8 +23,10 @@ import java.util.Map;
  * Attention: q = Wq x (+ bq for qwen2 and gpt2), QK-norm (qwen3, gemma3: per head; olmo2: whole projection) before
  * RoPE (rotate_half layout; none in gpt2), scores scaled by 1/sqrt(head_dim) (gemma3: query_pre_attn_scalar^-1/2),
  * causal, and with a sliding window w a key j is seen by query i only when i - j < w (Mistral and Phi-3: every
- * layer; Gemma 3: every layer except each sliding_window_pattern-th, whose RoPE base is rope_theta with its linear
- * scaling while local layers use rope_local_base_freq unscaled). MLP: gated {@code down(act(gate x) * up x)}
+ * layer; Gemma 3: the layers that layer_types calls sliding_attention, or without layer_types every layer except
+ * each sliding_window_pattern-th; global layers use rope_theta with its linear scaling, local ones
+ * rope_local_base_freq unscaled, or in transformers 5's config format rope_parameters' full_attention and
+ * sliding_attention entries). MLP: gated {@code down(act(gate x) * up x)}
  * (SiLU; Gemma 3 GELU-tanh; Phi-3 splits gate_up_proj into gate then up), GPT-2 {@code c_proj(gelu_new(c_fc x))}
  * with Conv1D weights stored (in, out) and biases.
  */
@@ -41,7 +43,7 @@ public final class ReferenceDecoder {
     private final double eps;
     private final double scale;
     private final int window;          // 0: none
-    private final int pattern;         // gemma3: every pattern-th layer global
+    private final boolean[] local;     // per layer: sliding window and local RoPE
     private final double[] globalFreq;
     private final double[] localFreq;
     private final Map<String, SafetensorsTestReader.Tensor> w;
@@ -62,20 +64,49 @@ public final class ReferenceDecoder {
         scale = type.equals("gemma3_text") ? 1 / Math.sqrt(cfg.get("query_pre_attn_scalar").asDouble())
                 : 1 / Math.sqrt(headDim);
         window = cfg.hasNonNull("sliding_window") && !type.startsWith("qwen") ? cfg.get("sliding_window").asInt() : 0;
-        pattern = type.equals("gemma3_text") ? cfg.path("sliding_window_pattern").asInt(6) : 0;
         tied = cfg.path("tie_word_embeddings").asBoolean(gpt2 || type.equals("gemma3_text"));
-        double theta = cfg.path("rope_theta").asDouble(10000);
-        globalFreq = freqs(theta);
-        JsonNode rs = cfg.get("rope_scaling");
-        if (rs != null && !rs.isNull()) {
-            if (!rs.path("rope_type").asText().equals("linear")) {
-                throw new IllegalArgumentException("reference: only linear rope scaling");
+        local = new boolean[layers];
+        JsonNode types = cfg.get("layer_types");
+        int pattern = type.equals("gemma3_text") ? cfg.path("sliding_window_pattern").asInt(6) : 0;
+        for (int l = 0; l < layers; l++) {
+            local[l] = window > 0 && (types != null && !types.isNull()
+                    ? types.get(l).asText().equals("sliding_attention")
+                    : pattern == 0 || (l + 1) % pattern != 0);
+        }
+        // transformers 5 writes rope_parameters {rope_type, rope_theta, factor} (Gemma 3: one per layer type);
+        // older configs rope_theta + rope_scaling (Gemma 3: + rope_local_base_freq, always unscaled)
+        JsonNode rp = cfg.get("rope_parameters");
+        if (rp != null && rp.has("full_attention")) {
+            globalFreq = freqs(rp.get("full_attention"), 10000);
+            localFreq = rp.has("sliding_attention") ? freqs(rp.get("sliding_attention"), 10000) : globalFreq;
+        } else {
+            JsonNode global = rp != null && !rp.isNull() ? rp : cfg.get("rope_scaling");
+            globalFreq = freqs(global, cfg.path("rope_theta").asDouble(10000));
+            localFreq = type.equals("gemma3_text")
+                    ? freqs(null, cfg.path("rope_local_base_freq").asDouble(10000)) : globalFreq;
+        }
+    }
+
+    /** RoPE frequencies from a rope_parameters / rope_scaling node (default or linear) or null (default). */
+    private double[] freqs(JsonNode rope, double theta) {
+        double factor = 1;
+        if (rope != null && !rope.isNull()) {
+            theta = rope.path("rope_theta").asDouble(theta);
+            String kind = rope.hasNonNull("rope_type") ? rope.get("rope_type").asText() : rope.path("type").asText("default");
+            if (kind.equals("linear")) {
+                factor = rope.get("factor").asDouble();
+            } else if (!kind.equals("default")) {
+                throw new IllegalArgumentException("reference: only default and linear rope, not " + kind);
             }
-            for (int i = 0; i < globalFreq.length; i++) {
-                globalFreq[i] /= rs.get("factor").asDouble();
+            if (rope.path("partial_rotary_factor").asDouble(1) != 1) {
+                throw new IllegalArgumentException("reference: partial_rotary_factor must be 1");
             }
         }
-        localFreq = type.equals("gemma3_text") ? freqs(cfg.path("rope_local_base_freq").asDouble(10000)) : globalFreq;
+        double[] f = freqs(theta);
+        for (int i = 0; i < f.length; i++) {
+            f[i] /= factor;
+        }
+        return f;
     }
 
     private double[] freqs(double theta) {
@@ -88,7 +119,13 @@ public final class ReferenceDecoder {
 
     public static ReferenceDecoder load(Path folder) throws IOException {
         JsonNode cfg = new ObjectMapper().readTree(folder.resolve("config.json").toFile());
-        return new ReferenceDecoder(cfg, SafetensorsTestReader.readFolder(folder));
+        Map<String, SafetensorsTestReader.Tensor> weights = SafetensorsTestReader.readFolder(folder);
+        if (weights.containsKey("transformer.wte.weight")) { // saved from GPT2LMHeadModel: names prefixed
+            Map<String, SafetensorsTestReader.Tensor> plain = new java.util.HashMap<>();
+            weights.forEach((k, v) -> plain.put(k.startsWith("transformer.") ? k.substring(12) : k, v));
+            weights = plain;
+        }
+        return new ReferenceDecoder(cfg, weights);
     }
 
     // ------------------------------------------------------------------ forward
@@ -284,10 +321,7 @@ public final class ReferenceDecoder {
     }
 
     private boolean isLocal(int layer) {
-        if (window == 0) {
-            return false;
-        }
-        return pattern == 0 || (layer + 1) % pattern != 0;
+        return local[layer];
     }
 
     private double[] mlp(String p, double[] x) {

@@ -214,7 +214,13 @@ public final class TinyCheckpoint {
         });
         if (modelType.equals("gemma3_text")) {
             c.put("hidden_activation", "gelu_pytorch_tanh");
-            c.put("query_pre_attn_scalar", queryPreAttnScalar != null ? queryPreAttnScalar : (double) headDim());
+            // an integer, as in Gemma 3's configs (transformers 5 refuses 24.0: "expected int")
+            double scalar = queryPreAttnScalar != null ? queryPreAttnScalar : headDim();
+            if (scalar == Math.rint(scalar)) {
+                c.put("query_pre_attn_scalar", (int) scalar);
+            } else {
+                c.put("query_pre_attn_scalar", scalar);
+            }
             c.put("rope_local_base_freq", localRopeTheta);
             c.put("sliding_window_pattern", slidingPattern);
             c.putNull("attn_logit_softcapping");
@@ -235,6 +241,9 @@ public final class TinyCheckpoint {
         }
         if (modelType.equals("llama")) {
             c.put("mlp_bias", false);
+        }
+        if (modelType.equals("phi3")) {
+            c.put("pad_token_id", 0); // Phi3Config's default, 32000, must be < vocab_size for transformers to load it
         }
         json.writeValue(dir.resolve("config.json").toFile(), c);
     }
