@@ -23,8 +23,11 @@ final class Chromium implements AutoCloseable {
         this.profile = profile;
     }
 
-    /** Skips the calling test (an assumption) where the browser or the driver is missing. */
-    static Chromium start(int width, int height) throws IOException {
+    /**
+     * Skips the calling test (an assumption) where the browser or the driver is missing; {@code extraArguments} are
+     * added to the command line.
+     */
+    static Chromium start(int width, int height, String... extraArguments) throws IOException {
         Assumptions.assumeTrue(Files.isExecutable(BrowserTest.CHROMIUM) && Files.isExecutable(BrowserTest.CHROMEDRIVER),
                 "browser tests skipped: they need /usr/bin/chromium and /usr/bin/chromedriver "
                         + "(apt-get install -y chromium chromium-driver)");
@@ -34,6 +37,7 @@ final class Chromium implements AutoCloseable {
         options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--user-data-dir=" + profile, "--window-size=" + width + "," + height);
+        options.addArguments(extraArguments);
         ChromeDriverService service = new ChromeDriverService.Builder()
                 .usingDriverExecutable(BrowserTest.CHROMEDRIVER.toFile()).usingAnyFreePort().build();
         WebDriver driver = new ChromeDriver(service, options);

@@ -42,8 +42,6 @@ class CompareBrowserTest {
     @AfterAll
     static void stop() throws IOException {
         BrowserTest.stop();
-        BrowserTest.driver = null;
-        BrowserTest.profile = null;
     }
 
     String url(String path) {
