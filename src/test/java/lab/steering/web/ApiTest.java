@@ -1,6 +1,7 @@
 package lab.steering.web;
 
 import static io.restassured.RestAssured.given;
+import static lab.steering.web.RequestBodies.body;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.everyItem;
@@ -26,14 +27,6 @@ import org.junit.jupiter.api.Test;
 @QuarkusTest
 @QuarkusTestResource(TestModels.class)
 class ApiTest {
-
-    private static Map<String, Object> body(Object... kv) {
-        Map<String, Object> m = new java.util.LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
-    }
 
     @Test
     void shouldListLoadedModelsWithShapes() {

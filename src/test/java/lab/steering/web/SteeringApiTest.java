@@ -1,6 +1,7 @@
 package lab.steering.web;
 
 import static io.restassured.RestAssured.given;
+import static lab.steering.web.RequestBodies.body;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.everyItem;
@@ -25,7 +26,6 @@ import jakarta.inject.Inject;
 import jakarta.transaction.Transactional;
 import java.time.OffsetDateTime;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import lab.steering.SharedModels;
@@ -44,14 +44,6 @@ class SteeringApiTest {
 
     @Inject
     TxHelper tx;
-
-    static Map<String, Object> body(Object... kv) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
-    }
 
     static long build(Object... extra) {
         Map<String, Object> b = body("name", "dog", "model", MODEL, "conceptPrompt", CONCEPT);
