@@ -1,7 +1,9 @@
 package lab.steering.model;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import java.nio.file.Path;
 
@@ -108,7 +110,10 @@ public final class LanguageModel implements AutoCloseable {
         }
         return twins.computeIfAbsent(dtype, d -> {
             NDManager twin = manager.newSubManager();
-            return new Transformer(config, transformer.weights().to(twin, d), twin);
+            Transformer tf = new Transformer(config, transformer.weights().to(twin, d), twin);
+            // kept for the model's life: out of any NDScope the caller has open, which would close them
+            NDScope.unregister(twin.getManagedArrays().toArray(new NDArray[0]));
+            return tf;
         });
     }
 

@@ -71,7 +71,7 @@ public final class Transformer {
         // embedding lookup: (batch, t, d), then any scaling and learned positions: HF hidden_states[0]
         NDArray x = w.embed().get(new NDIndex("{}", ids));
         if (f.embedScale()) {
-            x = x.mul(m.create(Math.sqrt(c.hiddenSize())).toType(dtype, false));
+            x = x.mul(scalar(x, Math.sqrt(c.hiddenSize()), dtype)); // rounded to the model dtype, as HF
         }
         if (f.positions() == Family.Positions.LEARNED) {
             if (start + t > c.maxPositions()) {
@@ -143,7 +143,7 @@ public final class Transformer {
      */
     public NDArray normScale(NDArray x) {
         NDArray v = f.norm() == Family.NormKind.LAYER ? center(x) : x;
-        return v.square().mean(new int[] {-1}, true).add(c.rmsNormEps()).pow(-0.5);
+        return rsqrtPlusEps(v.square().mean(new int[] {-1}, true));
     }
 
     /**
@@ -202,7 +202,7 @@ public final class Transformer {
         long s = k.getShape().get(2);
         // GQA without copying keys: query heads of one kv head side by side, (b, kvHeads, g * t, hd)
         NDArray qg = q.reshape(b, kvh, g * t, hd);
-        NDArray scores = qg.matMul(k.transpose(0, 1, 3, 2)).mul(c.attentionScale()).reshape(b, kvh, g, t, s);
+        NDArray scores = qg.matMul(k.transpose(0, 1, 3, 2)).mul(scalar(qg, c.attentionScale())).reshape(b, kvh, g, t, s);
         if (mask != null) {
             scores = scores.add(mask);
         }
@@ -221,7 +221,7 @@ public final class Transformer {
 
     /** RMSNorm of QK-norm (no hook: queries and keys only set the attention pattern, which is a site). */
     private NDArray applyRms(NDArray x, Weights.Norm n) {
-        NDArray s = x.square().mean(new int[] {-1}, true).add(c.rmsNormEps()).pow(-0.5);
+        NDArray s = rsqrtPlusEps(x.square().mean(new int[] {-1}, true));
         return x.mul(s).mul(n.weight());
     }
 
@@ -269,8 +269,33 @@ public final class Transformer {
         if (f.activation() != Family.Activation.GELU_TANH) {
             throw new IllegalStateException("a plain MLP needs GELU");
         }
-        NDArray inner = z.add(z.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
-        return inner.tanh().add(1).mul(0.5);
+        NDArray inner = z.add(z.pow(scalar(z, 3)).mul(scalar(z, 0.044715))).mul(scalar(z, Math.sqrt(2 / Math.PI)));
+        return inner.tanh().add(scalar(z, 1)).mul(scalar(z, 0.5));
+    }
+
+    /** {@code (m + eps)^(-1/2)}, with the exponent and eps as tensors of their own (see {@link #scalar}). */
+    private NDArray rsqrtPlusEps(NDArray meanSquare) {
+        return meanSquare.add(scalar(meanSquare, c.rmsNormEps())).pow(scalar(meanSquare, -0.5));
+    }
+
+    /**
+     * {@code v} as a 0-dim tensor whose memory PyTorch owns: float64 beside float64 arrays, else float32 (a 0-dim
+     * operand does not change the other's dtype, and half-precision ops take it at float precision, as before). Never pass a Number to an
+     * NDArray op on a path autograd may differentiate: DJL wraps the number in a tensor over a direct buffer
+     * (from_blob), uses it and closes it, while the autograd graph keeps the tensor for the backward pass (pow and
+     * mul save their operands); once the garbage collector frees that buffer, the backward pass reads whatever the
+     * memory holds by then (wrong ordinary Jacobians and NaN losses under concurrent load).
+     */
+    public static NDArray scalar(NDArray like, double v) {
+        return scalar(like, v, like.getDataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32);
+    }
+
+    /** As {@link #scalar(NDArray, double)}, in a given dtype. */
+    public static NDArray scalar(NDArray like, double v, DataType dtype) {
+        try (NDArray blob = like.getManager().create(v)) {
+            NDArray typed = blob.toType(dtype, false);
+            return typed == blob ? blob.duplicate() : typed;
+        }
     }
 
     /** silu(x) = x * sigmoid(x). */

@@ -23,6 +23,7 @@ import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import lab.steering.model.ModelConfig;
+import lab.steering.model.Transformer;
 
 /**
  * Trains a Llama model from random initialisation on the cached token ids of a run folder (see {@link TokenData}):
@@ -230,7 +231,7 @@ public final class Trainer {
                             scope.suppressNotUsedWarning();
                             NDArray ids = m.create(windows, new Shape(cfg.batch(), cfg.context() + 1));
                             NDArray l = model.loss(ids);
-                            gc.backward(cfg.accum() == 1 ? l : l.div(cfg.accum()));
+                            gc.backward(cfg.accum() == 1 ? l : l.div(Transformer.scalar(l, cfg.accum())));
                             loss += l.getFloat() / cfg.accum();
                         }
                     }
