@@ -41,9 +41,9 @@ class DatabaseDownProfileTest {
             given().get(path).then().statusCode(503).contentType(ContentType.JSON)
                     .body("error", equalTo("database_unavailable"));
         }
-        given().contentType(ContentType.JSON).body(Map.of("name", "x", "model", SharedModels.STORIES_TEXT,
-                "conceptPrompt", "The dog")).post("/api/operators").then().statusCode(503)
-                .body("error", equalTo("database_unavailable"));
+        dumpThreadsIfItHangs(() -> given().config(TWENTY_SECONDS).contentType(ContentType.JSON)
+                .body(Map.of("name", "x", "model", SharedModels.STORIES_TEXT, "conceptPrompt", "The dog"))
+                .post("/api/operators").then().statusCode(503).body("error", equalTo("database_unavailable")));
         given().contentType(ContentType.JSON).body(Map.of("operatorId", 1, "prompt", "Once"))
                 .post("/api/steer").then().statusCode(503).body("error", equalTo("database_unavailable"));
         given().contentType(ContentType.JSON).body(Map.of("model", SharedModels.STORIES_TEXT,
@@ -54,6 +54,30 @@ class DatabaseDownProfileTest {
                         "maxNewTokens", 8)).post("/api/steer").then().statusCode(200)
                 .body("runId", nullValue()).body("steered.completion", not(nullValue()));
         given().get("/api/models").then().statusCode(200);
+    }
+
+    private static final io.restassured.config.RestAssuredConfig TWENTY_SECONDS = io.restassured.RestAssured.config()
+            .httpClient(io.restassured.config.HttpClientConfig.httpClientConfig()
+                    .setParam("http.socket.timeout", 20_000));
+
+    /**
+     * Runs a request; when it times out, prints every thread's stack (the app runs in this JVM) before failing, so a
+     * hang once seen in CI (a job submission that never answered with the database down) shows where it waits.
+     */
+    private static void dumpThreadsIfItHangs(Runnable request) {
+        try {
+            request.run();
+        } catch (Exception e) { // RestAssured throws SocketTimeoutException unchecked
+            if (e instanceof java.net.SocketTimeoutException || e.getCause() instanceof java.net.SocketTimeoutException) {
+                Thread.getAllStackTraces().forEach((t, stack) -> {
+                    System.out.println("THREAD " + t.getName() + " " + t.getState());
+                    for (StackTraceElement el : stack) {
+                        System.out.println("    at " + el);
+                    }
+                });
+            }
+            throw e;
+        }
     }
 
     @Test
