@@ -2,6 +2,7 @@ package lab.steering.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -32,6 +33,7 @@ public final class Transformer {
     private final Rope globalRope;
     private final Rope localRope;
     private final NDArray rotateHalf; // (headDim, headDim)
+    private final Constants num;
 
     public Transformer(ModelConfig c, Weights w, NDManager owner) {
         this.c = c;
@@ -41,6 +43,7 @@ public final class Transformer {
         this.globalRope = new Rope(c);
         this.localRope = new Rope(c.headDim(), c.localRopeTheta(), null);
         this.rotateHalf = globalRope.rotateHalfMatrix(owner, dtype);
+        this.num = new Constants(owner, c, dtype);
     }
 
     public ModelConfig config() {
@@ -71,7 +74,7 @@ public final class Transformer {
         // embedding lookup: (batch, t, d), then any scaling and learned positions: HF hidden_states[0]
         NDArray x = w.embed().get(new NDIndex("{}", ids));
         if (f.embedScale()) {
-            x = x.mul(scalar(x, Math.sqrt(c.hiddenSize()), dtype)); // rounded to the model dtype, as HF
+            x = x.mul(num.embedScale);
         }
         if (f.positions() == Family.Positions.LEARNED) {
             if (start + t > c.maxPositions()) {
@@ -202,7 +205,7 @@ public final class Transformer {
         long s = k.getShape().get(2);
         // GQA without copying keys: query heads of one kv head side by side, (b, kvHeads, g * t, hd)
         NDArray qg = q.reshape(b, kvh, g * t, hd);
-        NDArray scores = qg.matMul(k.transpose(0, 1, 3, 2)).mul(scalar(qg, c.attentionScale())).reshape(b, kvh, g, t, s);
+        NDArray scores = qg.matMul(k.transpose(0, 1, 3, 2)).mul(num.attnScale).reshape(b, kvh, g, t, s);
         if (mask != null) {
             scores = scores.add(mask);
         }
@@ -269,13 +272,52 @@ public final class Transformer {
         if (f.activation() != Family.Activation.GELU_TANH) {
             throw new IllegalStateException("a plain MLP needs GELU");
         }
-        NDArray inner = z.add(z.pow(scalar(z, 3)).mul(scalar(z, 0.044715))).mul(scalar(z, Math.sqrt(2 / Math.PI)));
-        return inner.tanh().add(scalar(z, 1)).mul(scalar(z, 0.5));
+        NDArray inner = z.add(z.pow(num.three).mul(num.geluCubic)).mul(num.geluScale);
+        return inner.tanh().add(num.one).mul(num.half);
+    }
+
+    /**
+     * The forward pass's numeric constants as 0-dim tensors made once per model and dtype (see {@link #scalar}):
+     * float64 beside float64, else float32, which half-precision ops take at float precision; the embedding scale in
+     * the model dtype, rounded as HF rounds it.
+     */
+    private static final class Constants {
+        final NDArray embedScale;
+        final NDArray attnScale;
+        final NDArray eps;
+        final NDArray minusHalf;
+        final NDArray three;
+        final NDArray geluCubic;
+        final NDArray geluScale;
+        final NDArray one;
+        final NDArray half;
+
+        Constants(NDManager owner, ModelConfig c, DataType dtype) {
+            DataType dt = dtype == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
+            embedScale = kept(owner, Math.sqrt(c.hiddenSize()), dtype);
+            attnScale = kept(owner, c.attentionScale(), dt);
+            eps = kept(owner, c.rmsNormEps(), dt);
+            minusHalf = kept(owner, -0.5, dt);
+            three = kept(owner, 3, dt);
+            geluCubic = kept(owner, 0.044715, dt);
+            geluScale = kept(owner, Math.sqrt(2 / Math.PI), dt);
+            one = kept(owner, 1, dt);
+            half = kept(owner, 0.5, dt);
+        }
+
+        /** A scalar owned by {@code owner} for the model's life, out of any NDScope open now. */
+        private static NDArray kept(NDManager owner, double v, DataType dtype) {
+            try (NDArray blob = owner.create(v)) {
+                NDArray own = scalar(blob, v, dtype);
+                NDScope.unregister(own);
+                return own;
+            }
+        }
     }
 
     /** {@code (m + eps)^(-1/2)}, with the exponent and eps as tensors of their own (see {@link #scalar}). */
     private NDArray rsqrtPlusEps(NDArray meanSquare) {
-        return meanSquare.add(scalar(meanSquare, c.rmsNormEps())).pow(scalar(meanSquare, -0.5));
+        return meanSquare.add(num.eps).pow(num.minusHalf);
     }
 
     /**
