@@ -228,9 +228,9 @@ public final class Analysis {
         }
         // the ordinary Jacobian's autograd tape for all d rows (a conservative bound: it now runs in row batches)
         long activations = d * t * layers * (8 * d + 4 * widest + 2L * c.numHeads() * t) * b;
-        long ordinary = 2 * stack + t * d * d * b + activations;    // its stack, the gradient copy, the tape
+        long ordinary = o.computesOrdinary() ? 2 * stack + t * d * d * b + activations : 0; // stack, gradient, tape
         long detached = stack + recorded + chunk + t * o.topK() * 2 * d * 8;
-        double flops = oneJacobian + 3 * oneJacobian                 // detached, ordinary (forward + backward)
+        double flops = oneJacobian + (o.computesOrdinary() ? 3 * oneJacobian : 0) // detached, ordinary (fwd + bwd)
                 + t * 20.0 * d * d * d + 12.0 * d * d * d + 2.0 * t * d * d * d; // per-token SVDs, Gram, eig
         for (double share : sweepShare) {
             // the concatenated Gram and its eig, then one Gram and eig per token (the layer-by-token cells)

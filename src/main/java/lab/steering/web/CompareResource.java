@@ -165,10 +165,9 @@ public class CompareResource {
                 JacobianRequest jr = new JacobianRequest(model.id(), prompts.get(p), req.dtype(), req.topK(), "auto",
                         layers, null, null, false);
                 try {
-                    JacobianService.Request r = JacobianResource.check(jr, false, registry, config, jacobian);
-                    // the comparison shows spectra only: no ordinary Jacobian (3/4 of an analysis' cost)
-                    requests[p][m] = new JacobianService.Request(r.model(), r.prompt(), r.ids(),
-                            r.options().withoutOrdinary(), r.exportTarget());
+                    // the comparison shows spectra only: no ordinary Jacobian (3/4 of an analysis' cost), and the
+                    // method and memory checks count without it
+                    requests[p][m] = JacobianResource.check(jr, false, registry, config, jacobian, false);
                 } catch (ApiException e) {
                     boolean promptField = e.code().equals("invalid_prompt");
                     if (batch.equals("single") || !(promptField || e.code().equals("too_large"))) {

@@ -92,6 +92,15 @@ public class JacobianResource {
     /** Checks every field, naming the first bad one, then the request's estimated size. */
     public static JacobianService.Request check(JacobianRequest req, boolean export, ModelRegistry registry,
                                                 LabConfig config, JacobianService service) {
+        return check(req, export, registry, config, service, true);
+    }
+
+    /**
+     * As above; without {@code ordinary} the analysis leaves out the ordinary Jacobian (comparisons show spectra
+     * only), and the method and memory checks count only what it computes.
+     */
+    public static JacobianService.Request check(JacobianRequest req, boolean export, ModelRegistry registry,
+                                                LabConfig config, JacobianService service, boolean ordinary) {
         if (req == null) {
             throw new ApiException(400, "missing_body", "a JSON body is required");
         }
@@ -161,6 +170,10 @@ public class JacobianResource {
         Analysis.Options full = service.options(Analysis.Method.FULL, dtype, topK, layers, mode, component, bothSigns);
         Analysis.Options lowRank = service.options(Analysis.Method.LOW_RANK, dtype, topK, layers, mode, component,
                 bothSigns);
+        if (!ordinary) {
+            full = full.withoutOrdinary();
+            lowRank = lowRank.withoutOrdinary();
+        }
         Analysis.Options options;
         if (wanted == Analysis.Method.FULL || (wanted == null && export)) {
             if (ids.length > maxFull) {

@@ -309,4 +309,17 @@ class AnalysisTest {
         assertFalse(Analysis.estimate(model.config(), 5, DataType.FLOAT32, o32, true).bytes()
                 > Analysis.estimate(model.config(), 5, DataType.FLOAT32, o32, false).bytes());
     }
+
+    @Test
+    void estimateWithoutTheOrdinaryJacobianCountsLess() {
+        Analysis.Options with = options(DataType.FLOAT32, 8, new int[0], false);
+        Analysis.Estimate both = Analysis.estimate(model.config(), 50, DataType.FLOAT32, with, false);
+        Analysis.Estimate detachedOnly = Analysis.estimate(model.config(), 50, DataType.FLOAT32,
+                with.withoutOrdinary(), false);
+        long stack = 50L * 64 * 64 * 8;
+        assertTrue(both.bytes() >= 2 * stack, "the output and ordinary stacks");
+        assertTrue(detachedOnly.bytes() < both.bytes(), detachedOnly.bytes() + " vs " + both.bytes());
+        assertTrue(detachedOnly.bytes() >= stack, "still the output stack");
+        assertTrue(detachedOnly.flops() < both.flops());
+    }
 }
