@@ -80,6 +80,13 @@ public interface LabConfig {
         /** Finished jobs kept in the table, newest first (LAB_JOBS_KEPT); older ones are deleted. */
         @WithDefault("100")
         int kept();
+
+        /**
+         * How long a request that waits for its job (an operator build, a sweep) waits, in seconds
+         * (LAB_JOB_WAIT_SECONDS); past it the job is cancelled and the request answers 504.
+         */
+        @WithDefault("600")
+        double waitSeconds();
     }
 
     interface Jacobian {

@@ -208,6 +208,15 @@ public class JobQueue {
      * (409 cancelled).
      */
     public JobStore.Job await(UUID id, String what) {
+        return await(id, what, java.time.Duration.ofMillis((long) (config.jobs().waitSeconds() * 1000)));
+    }
+
+    /**
+     * As {@link #await(UUID, String)}, waiting at most {@code patience}: past it the job is cancelled and a 504
+     * {@link Refusal} names it (a request never waits without bound).
+     */
+    public JobStore.Job await(UUID id, String what, java.time.Duration patience) {
+        long deadline = System.nanoTime() + patience.toNanos();
         long sleep = 10;
         while (true) {
             JobStore.Job j = store().find(id, false)
@@ -223,6 +232,12 @@ public class JobQueue {
                             j.errorCode() == null ? "job_failed" : j.errorCode(),
                             j.errorStatus() == null ? what + " failed (job " + id + "): " + j.error() : j.error());
                 }
+            }
+            if (System.nanoTime() - deadline > 0) {
+                cancel(id.toString());
+                throw new Refusal(504, "timeout", String.format(java.util.Locale.ROOT, "%s (job %s) did not finish"
+                        + " within %.0f s (lab.jobs.wait-seconds) and was cancelled", what, id,
+                        patience.toMillis() / 1000.0));
             }
             try {
                 Thread.sleep(sleep);

@@ -218,6 +218,21 @@ class JobQueueTest {
     }
 
     @Test
+    void aRequestWaitsForItsJobNoLongerThanItsPatienceAndTheJobIsCancelled() {
+        UUID id = insert(1, 10, 1); // no replica here runs this kind: it stays queued
+        long t0 = System.nanoTime();
+        lab.steering.service.Refusal r = org.junit.jupiter.api.Assertions.assertThrows(
+                lab.steering.service.Refusal.class, () -> queue.await(id, "the test job", java.time.Duration.ofMillis(300)));
+        double waited = (System.nanoTime() - t0) / 1e9;
+        assertEquals(504, r.status());
+        assertEquals("timeout", r.code());
+        assertTrue(r.getMessage().contains(id.toString()) && r.getMessage().contains("lab.jobs.wait-seconds"),
+                r.getMessage());
+        assertTrue(waited < 5, "waited " + waited + " s");
+        assertEquals("cancelled", queue.store().find(id, false).orElseThrow().status());
+    }
+
+    @Test
     void aJobWhoseWorkersKeepDyingFailsWithAClearMessage() throws Exception {
         UUID id = insert(1000, 20, 2);
         JobWorkers a = stepsReplica("replica-c", 1, 0.6);
