@@ -13,6 +13,7 @@ import java.util.function.Consumer;
 import lab.steering.hook.Hooks;
 import lab.steering.model.KvCache;
 import lab.steering.model.LanguageModel;
+import lab.steering.model.Threads;
 import lab.steering.model.Transformer;
 
 /**
@@ -89,6 +90,7 @@ public final class Generator {
 
     /** Logits (float32) of the last position after feeding {@code ids} (continuing {@code cache} when given). */
     public static float[] lastLogits(Transformer tf, NDManager m, long[] ids, KvCache cache, Hooks hooks) {
+        Threads.forStep(m.getDevice(), ids.length);
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray input = m.create(ids, new Shape(1, ids.length));

@@ -9,6 +9,7 @@ import java.util.Locale;
 import java.util.concurrent.CancellationException;
 import lab.steering.model.LanguageModel;
 import lab.steering.model.ModelConfig;
+import lab.steering.model.Threads;
 
 /**
  * The full detached-Jacobian analysis of one prompt (METHOD.md sections 2 and 4), by the full-matrix method:
@@ -243,6 +244,7 @@ public final class Analysis {
     // ---------------------------------------------------------------- the analysis
 
     public static Result run(LanguageModel model, long[] ids, Options o, TokenDecoder decoder, Progress progress) {
+        Threads.full(); // the engine's threads, whatever a decoding step left here
         long t0 = System.nanoTime();
         ModelConfig c = model.config();
         int d = c.hiddenSize();

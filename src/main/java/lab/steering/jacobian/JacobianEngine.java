@@ -12,6 +12,7 @@ import java.util.function.IntConsumer;
 import lab.steering.hook.Hooks;
 import lab.steering.hook.Site;
 import lab.steering.model.LanguageModel;
+import lab.steering.model.Threads;
 import lab.steering.model.Transformer;
 
 /**
@@ -47,6 +48,7 @@ public final class JacobianEngine {
      */
     public static JacobianStack full(LanguageModel model, long[] ids, DataType dtype, Target target, long chunkBytes,
                                      IntConsumer progress) {
+        Threads.full(); // the engine's threads, whatever a decoding step left here
         Transformer tf = model.transformer(dtype);
         int d = tf.config().hiddenSize();
         int t = ids.length;
@@ -148,6 +150,7 @@ public final class JacobianEngine {
 
     /** As {@link #ordinary(LanguageModel, long[], DataType)}, in batches of output rows bounded by {@code chunkBytes}. */
     public static JacobianStack ordinary(LanguageModel model, long[] ids, DataType dtype, long chunkBytes) {
+        Threads.full(); // the engine's threads, whatever a decoding step left here
         Transformer tf = model.transformer(dtype);
         int d = tf.config().hiddenSize();
         int t = ids.length;
@@ -175,6 +178,7 @@ public final class JacobianEngine {
      * the plain GradientCollector oracle, for benchmarks.
      */
     public static double[][] autogradPerRow(LanguageModel model, long[] ids, DataType dtype, Target target) {
+        Threads.full(); // the engine's threads, whatever a decoding step left here
         Transformer tf = model.transformer(dtype);
         int d = tf.config().hiddenSize();
         int t = ids.length;
@@ -216,6 +220,7 @@ public final class JacobianEngine {
 
     /** The detached Jacobian by autograd through the frozen network's forward (the slow test oracle). */
     public static JacobianStack autogradOracle(LanguageModel model, long[] ids, DataType dtype, Target target) {
+        Threads.full(); // the engine's threads, whatever a decoding step left here
         Transformer tf = model.transformer(dtype);
         int d = tf.config().hiddenSize();
         int t = ids.length;

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.function.IntConsumer;
 import lab.steering.model.LanguageModel;
+import lab.steering.model.Threads;
 import lab.steering.model.Transformer;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_DDRM;
@@ -54,6 +55,7 @@ public final class LowRank {
 
     public static Result topK(LanguageModel model, long[] ids, DataType dtype, Target target, Settings s,
                               IntConsumer progress) {
+        Threads.full(); // the engine's threads, whatever a decoding step left here
         Transformer tf = model.transformer(dtype);
         int d = tf.config().hiddenSize();
         int t = ids.length;
