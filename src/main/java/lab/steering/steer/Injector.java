@@ -2,12 +2,14 @@ package lab.steering.steer;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import lab.steering.hook.HookContext;
 import lab.steering.hook.Hooks;
 import lab.steering.hook.Site;
+import lab.steering.model.Transformer;
 
 /**
  * The paper's injection as hooks (METHOD.md section 5). For every position k, prompt and generated alike:
@@ -20,10 +22,13 @@ public final class Injector implements Steerer {
 
     private final SteeringOperator op;
     private final double strength;
-    private final NDArray operator; // full: (T_c, d, d); low-rank: U (T_c, d, r)
-    private final NDArray sValues;  // low-rank: (T_c, r)
-    private final NDArray vFactor;  // low-rank: (T_c, d, r)
-    private double[] carry;         // a at the last position handled so far
+    private final NDArray operator; // full: J^T per concept position (T_c, d_in, d_out); low-rank: V (T_c, d, r)
+    private final NDArray mixer;    // low-rank: diag(s) U^T (T_c, r, d); full: null
+    private final NDArray[] operatorAt; // the views operator[k], k < T_c (one-token steps)
+    private final NDArray[] mixerAt;    // the views mixer[k] (low-rank)
+    private final NDArray halfStrength; // lambda / 2 as a 0-dim tensor in the operator's dtype
+    private final NDManager owner;      // the generation's manager: owns every array kept between calls
+    private NDArray carry;          // (1, d): a at the last position handled so far; outside any NDScope
     private NDArray embeddings;     // (1, t, d) of the current call
     private double lastInjectedNorm;
     private double lastResidualNorm;
@@ -32,18 +37,40 @@ public final class Injector implements Steerer {
     public Injector(SteeringOperator op, double strength, NDManager m, DataType dtype) {
         this.op = op;
         this.strength = strength;
+        this.owner = m;
         int t = op.tokens();
         int d = op.dim();
+        NDArray mix = null;
+        NDArray main;
         if (op.isLowRank()) {
             int r = op.lowRank().rank();
-            operator = m.create(flatten(op.lowRank().u()), new Shape(t, d, r)).toType(dtype, false);
-            sValues = m.create(flatten(op.lowRank().s()), new Shape(t, r)).toType(dtype, false);
-            vFactor = m.create(flatten(op.lowRank().v()), new Shape(t, d, r)).toType(dtype, false);
+            main = m.create(flatten(op.lowRank().v()), new Shape(t, d, r)).toType(dtype, false);
+            NDArray u = m.create(flatten(op.lowRank().u()), new Shape(t, d, r)).toType(dtype, false);
+            NDArray sv = m.create(flatten(op.lowRank().s()), new Shape(t, r, 1)).toType(dtype, false);
+            mix = u.transpose(0, 2, 1).mul(sv).duplicate(); // diag(s) U^T, contiguous
         } else {
-            operator = m.create(flatten(op.full()), new Shape(t, d, d)).toType(dtype, false);
-            sValues = null;
-            vFactor = null;
+            // stored transposed so that a row x (1, d) times operator[k] is J_k x as a row, one matmul per step
+            main = m.create(flatten(op.full()), new Shape(t, d, d)).toType(dtype, false).transpose(0, 2, 1)
+                    .duplicate();
         }
+        this.operator = main;
+        this.mixer = mix;
+        this.operatorAt = new NDArray[t];
+        this.mixerAt = mix == null ? null : new NDArray[t];
+        for (int k = 0; k < t; k++) {
+            operatorAt[k] = main.get(k);
+            if (mix != null) {
+                mixerAt[k] = mix.get(k);
+            }
+        }
+        this.halfStrength = Transformer.scalar(main, strength / 2, dtype);
+        NDScope.unregister(main);
+        NDScope.unregister(operatorAt);
+        if (mix != null) {
+            NDScope.unregister(mix);
+            NDScope.unregister(mixerAt);
+        }
+        NDScope.unregister(halfStrength);
     }
 
     static float[] flatten(float[][] rows) {
@@ -92,24 +119,26 @@ public final class Injector implements Steerer {
         return lastResidualNorm;
     }
 
-    /** The injected vectors v_k for the positions of this call, (t, d). */
+    /** The injected vectors v_k for the positions of this call, (t, d); {@code x} is (t, d). */
     NDArray vectors(NDArray x, HookContext ctx) {
-        NDManager m = x.getManager();
         int t = ctx.length();
+        int d = op.dim();
+        if (t == 1) { // a decoding step: views, no gather
+            int k = ctx.start() % op.tokens();
+            NDArray v = x.matMul(operatorAt[k]);                      // (1, d) or, low-rank, (1, r)
+            return mixer == null ? v : v.matMul(mixerAt[k]);
+        }
         long[] which = new long[t];
         for (int j = 0; j < t; j++) {
             which[j] = (ctx.start() + j) % op.tokens();
         }
-        NDArray index = m.create(which);
-        NDArray xs = x.reshape(t, op.dim(), 1);
-        if (!op.isLowRank()) {
-            return operator.get(new NDIndex("{}", index)).matMul(xs).reshape(t, op.dim());
+        NDIndex index = new NDIndex("{}", x.getManager().create(which));
+        NDArray xs = x.reshape(t, 1, d);
+        NDArray v = xs.matMul(operator.get(index));                   // (t, 1, d) or (t, 1, r)
+        if (mixer != null) {
+            v = v.matMul(mixer.get(index));
         }
-        NDArray u = operator.get(new NDIndex("{}", index));          // (t, d, r)
-        NDArray s = sValues.get(new NDIndex("{}", index));           // (t, r)
-        NDArray v = vFactor.get(new NDIndex("{}", index));           // (t, d, r)
-        NDArray coeff = v.transpose(0, 2, 1).matMul(xs).reshape(t, -1).mul(s); // (t, r)
-        return u.matMul(coeff.reshape(t, -1, 1)).reshape(t, op.dim());
+        return v.reshape(t, d);
     }
 
     /**
@@ -117,25 +146,37 @@ public final class Injector implements Steerer {
      * bfloat16 or float16 when decoding on a GPU: the embeddings come in and the added vector goes out converted.
      */
     private NDArray inject(Site site, NDArray h, HookContext ctx) {
-        if (ctx.start() == 0) {
+        if (ctx.start() == 0 && carry != null) {
+            carry.close();
             carry = null;
         }
         DataType own = operator.getDataType();
-        NDArray x = embeddings.get(0).toType(own, false);            // (t, d)
-        NDArray a = vectors(x, ctx).cumSum(0);                       // running sum within this call
+        int t = ctx.length();
+        NDArray x = embeddings.reshape(t, op.dim()).toType(own, false);
+        NDArray a = t == 1 ? vectors(x, ctx) : vectors(x, ctx).cumSum(0); // running sum within this call
         if (carry != null) {
-            a = a.add(h.getManager().create(carry).toType(own, false));
+            a = a.add(carry);
         }
-        NDArray last = a.get(new NDIndex("-1"));
-        carry = last.toType(DataType.FLOAT64, false).toDoubleArray();
-        lastInjectedNorm = last.norm().toType(DataType.FLOAT64, false).getDouble();
+        NDArray last = t == 1 ? a.duplicate() : a.get(new NDIndex("-1:")); // kept past this call's scope
+        NDScope.unregister(last);
+        last.attach(owner); // closed with the generation, or when the next call replaces it
+        if (carry != null) {
+            carry.close();
+        }
+        carry = last;
         NDArray hNorm = h.toType(own, false).norm(new int[] {-1}, true); // (1, t, 1)
-        lastResidualNorm = hNorm.get(new NDIndex("0, -1, 0")).toType(DataType.FLOAT64, false).getDouble();
+        NDArray aNorm = a.norm(new int[] {-1}, true);                   // (t, 1)
+        if (t == 1) {
+            lastInjectedNorm = aNorm.toType(DataType.FLOAT64, false).getDouble();
+            lastResidualNorm = hNorm.toType(DataType.FLOAT64, false).getDouble();
+        } else {
+            lastInjectedNorm = aNorm.get(t - 1).toType(DataType.FLOAT64, false).getDouble();
+            lastResidualNorm = hNorm.get(new NDIndex("0, -1, 0")).toType(DataType.FLOAT64, false).getDouble();
+        }
         if (strength == 0) {
             return h;
         }
-        NDArray aNorm = a.norm(new int[] {-1}, true);               // (t, 1)
-        NDArray delta = a.mul(hNorm).div(aNorm.mul(2)).mul(strength);
+        NDArray delta = a.mul(hNorm).div(aNorm).mul(halfStrength);
         return h.add(delta.toType(h.getDataType(), false));
     }
 }

@@ -137,6 +137,78 @@ class InjectorTest {
     }
 
     @Test
+    void injectedVectorsAreTheOperatorTimesTheEmbeddingsOnOneTokenAndOnManyTokenCalls() {
+        SteeringOperator lr = OperatorBuilder.lowRank(dense, 5, 1.0);
+        int d = dense.dim();
+        int tc = dense.tokens();
+        java.util.Random rnd = new java.util.Random(7);
+        int t = tc + 3; // wraps around the concept positions
+        double[][] x = new double[t][d];
+        for (double[] row : x) {
+            for (int i = 0; i < d; i++) {
+                row[i] = rnd.nextGaussian();
+            }
+        }
+        for (SteeringOperator op : new SteeringOperator[] {dense, lr}) {
+            try (NDManager m = model.manager().newSubManager()) {
+                Injector inj = new Injector(op, 1, m, DataType.FLOAT64);
+                double[] flat = new double[t * d];
+                for (int k = 0; k < t; k++) {
+                    System.arraycopy(x[k], 0, flat, k * d, d);
+                }
+                ai.djl.ndarray.NDArray all = m.create(flat, new ai.djl.ndarray.types.Shape(t, d));
+                double[] many = inj.vectors(all, new lab.steering.hook.HookContext(0, t, new long[t])).toDoubleArray();
+                for (int k = 0; k < t; k++) {
+                    double[] want = reference(op, k % tc, x[k]);
+                    ai.djl.ndarray.NDArray one = m.create(x[k], new ai.djl.ndarray.types.Shape(1, d));
+                    double[] single = inj.vectors(one, new lab.steering.hook.HookContext(k, 1, new long[1]))
+                            .toDoubleArray();
+                    double scale = 0;
+                    for (double w : want) {
+                        scale = Math.max(scale, Math.abs(w));
+                    }
+                    assertArrayEquals(want, single, 1e-9 * scale, (op.isLowRank() ? "low-rank" : "full")
+                            + " one-token call, position " + k);
+                    assertArrayEquals(want, java.util.Arrays.copyOfRange(many, k * d, (k + 1) * d), 1e-9 * scale,
+                            (op.isLowRank() ? "low-rank" : "full") + " many-token call, position " + k);
+                }
+            }
+        }
+    }
+
+    /** J_k x in plain Java: the stored rows (full) or U diag(s) V^T x (low-rank), in double. */
+    static double[] reference(SteeringOperator op, int k, double[] x) {
+        int d = op.dim();
+        double[] y = new double[d];
+        if (!op.isLowRank()) {
+            float[] j = op.full()[k];
+            for (int r = 0; r < d; r++) {
+                double acc = 0;
+                for (int c = 0; c < d; c++) {
+                    acc += (double) j[r * d + c] * x[c];
+                }
+                y[r] = acc;
+            }
+            return y;
+        }
+        int rank = op.lowRank().rank();
+        float[] u = op.lowRank().u()[k];
+        float[] s = op.lowRank().s()[k];
+        float[] v = op.lowRank().v()[k];
+        for (int q = 0; q < rank; q++) {
+            double coeff = 0;
+            for (int c = 0; c < d; c++) {
+                coeff += (double) v[c * rank + q] * x[c];
+            }
+            coeff *= s[q];
+            for (int r = 0; r < d; r++) {
+                y[r] += u[r * rank + q] * coeff;
+            }
+        }
+        return y;
+    }
+
+    @Test
     void lowRankFormKeepsTheEnergyAndSteersAlike() {
         SteeringOperator lr = OperatorBuilder.lowRank(dense, 0, 0.99);
         assertTrue(lr.lowRank().rank() <= dense.dim());
