@@ -95,7 +95,7 @@ public final class Generator {
             scope.suppressNotUsedWarning();
             NDArray input = m.create(ids, new Shape(1, ids.length));
             NDArray hidden = tf.forward(input, cache, hooks);
-            NDArray last = hidden.get(new NDIndex(":, -1, :"));
+            NDArray last = ids.length == 1 ? hidden.reshape(1, -1) : hidden.get(new NDIndex(":, -1, :"));
             return tf.logits(last).toType(DataType.FLOAT32, false).toFloatArray();
         }
     }

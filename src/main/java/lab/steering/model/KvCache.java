@@ -60,11 +60,16 @@ public final class KvCache implements AutoCloseable {
         if (end > capacity) {
             grow(end);
         }
-        NDIndex slot = new NDIndex(":, :, {}:{}, :", length, end);
+        NDIndex slot = positions(length, end); // built, not parsed: this runs twice per layer and token
         keys[layer].set(slot, k);
         values[layer].set(slot, v);
-        NDIndex upTo = new NDIndex(":, :, :{}, :", end);
+        NDIndex upTo = positions(0, end);
         return new NDArray[] {keys[layer].get(upTo), values[layer].get(upTo)};
+    }
+
+    /** {@code [:, :, from:to, :]}. */
+    private static NDIndex positions(long from, long to) {
+        return new NDIndex().addAllDim(2).addSliceDim(from, to).addAllDim();
     }
 
     /** Called once per forward call after every layer has appended {@code t} tokens. */

@@ -69,7 +69,7 @@ public final class Transformer {
         NDManager m = ids.getManager();
         int t = (int) ids.getShape().get(1);
         int start = cache == null ? 0 : cache.length();
-        HookContext ctx = new HookContext(start, t, ids.get(0).toLongArray());
+        HookContext ctx = new HookContext(start, t);
 
         // embedding lookup: (batch, t, d), then any scaling and learned positions: HF hidden_states[0]
         NDArray x = w.embed().get(new NDIndex("{}", ids));

@@ -61,7 +61,7 @@ public record Fidelity(String text, int tokens, double meanCosine, double minCos
             model.transformer().forward(m.create(ids, new Shape(1, ids.length)), null, lab.steering.hook.Hooks.builder()
                     .add(lab.steering.hook.Site.embed(), (s, e, c) -> embedded[0] = e).build());
             NDArray x = embedded[0].get(0).toType(DataType.FLOAT64, false);
-            double[] flat = inj.vectors(x, new HookContext(0, ids.length, ids)).toDoubleArray();
+            double[] flat = inj.vectors(x, new HookContext(0, ids.length)).toDoubleArray();
             double[][] out = new double[ids.length][];
             for (int k = 0; k < ids.length; k++) {
                 out[k] = java.util.Arrays.copyOfRange(flat, k * op.dim(), (k + 1) * op.dim());

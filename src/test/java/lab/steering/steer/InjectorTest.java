@@ -157,11 +157,11 @@ class InjectorTest {
                     System.arraycopy(x[k], 0, flat, k * d, d);
                 }
                 ai.djl.ndarray.NDArray all = m.create(flat, new ai.djl.ndarray.types.Shape(t, d));
-                double[] many = inj.vectors(all, new lab.steering.hook.HookContext(0, t, new long[t])).toDoubleArray();
+                double[] many = inj.vectors(all, new lab.steering.hook.HookContext(0, t)).toDoubleArray();
                 for (int k = 0; k < t; k++) {
                     double[] want = reference(op, k % tc, x[k]);
                     ai.djl.ndarray.NDArray one = m.create(x[k], new ai.djl.ndarray.types.Shape(1, d));
-                    double[] single = inj.vectors(one, new lab.steering.hook.HookContext(k, 1, new long[1]))
+                    double[] single = inj.vectors(one, new lab.steering.hook.HookContext(k, 1))
                             .toDoubleArray();
                     double scale = 0;
                     for (double w : want) {
