@@ -3,6 +3,7 @@
 #   scripts/bench.sh generation [model folder ...]   (default: the default model and ../shared/models/stories260K)
 #   scripts/bench.sh jacobian [model folder ...]     (same default)
 #   scripts/bench.sh steering [model folder] [concept prompt]   (default: models/steering-lab-base)
+#   scripts/bench.sh ops                             (one decoding step's ops on the engine's threads and on one)
 # Builds the classes if needed, then runs the benchmark's main class on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +30,7 @@ case "$what" in
     exec java -Xmx8g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.JacobianBench "$@" ;;
   steering)
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.SteeringBench "$@" ;;
-  *) echo "unknown benchmark '$what' (known: generation, jacobian, steering)" >&2; exit 2 ;;
+  ops)
+    exec java -Xmx1g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.OpBench "$@" ;;
+  *) echo "unknown benchmark '$what' (known: generation, jacobian, steering, ops)" >&2; exit 2 ;;
 esac

@@ -141,6 +141,15 @@ public final class Injector implements Steerer {
         return v.reshape(t, d);
     }
 
+    /** The one element of {@code a} as a double, without a conversion op where the dtype allows. */
+    private static double value(NDArray a) {
+        return switch (a.getDataType()) {
+            case FLOAT32 -> a.getFloat();
+            case FLOAT64 -> a.getDouble();
+            default -> a.toType(DataType.FLOAT64, false).getDouble();
+        };
+    }
+
     /**
      * Computes in the injector's dtype (that of its operator arrays); the residual {@code h} keeps its own, which is
      * bfloat16 or float16 when decoding on a GPU: the embeddings come in and the added vector goes out converted.
@@ -157,7 +166,7 @@ public final class Injector implements Steerer {
         if (carry != null) {
             a = a.add(carry);
         }
-        NDArray last = t == 1 ? a.duplicate() : a.get(new NDIndex("-1:")); // kept past this call's scope
+        NDArray last = t == 1 ? a : a.get(new NDIndex("-1:")); // kept past this call's scope
         NDScope.unregister(last);
         last.attach(owner); // closed with the generation, or when the next call replaces it
         if (carry != null) {
@@ -166,13 +175,8 @@ public final class Injector implements Steerer {
         carry = last;
         NDArray hNorm = h.toType(own, false).norm(new int[] {-1}, true); // (1, t, 1)
         NDArray aNorm = a.norm(new int[] {-1}, true);                   // (t, 1)
-        if (t == 1) {
-            lastInjectedNorm = aNorm.toType(DataType.FLOAT64, false).getDouble();
-            lastResidualNorm = hNorm.toType(DataType.FLOAT64, false).getDouble();
-        } else {
-            lastInjectedNorm = aNorm.get(t - 1).toType(DataType.FLOAT64, false).getDouble();
-            lastResidualNorm = hNorm.get(new NDIndex("0, -1, 0")).toType(DataType.FLOAT64, false).getDouble();
-        }
+        lastInjectedNorm = value(t == 1 ? aNorm : aNorm.get(t - 1));
+        lastResidualNorm = value(t == 1 ? hNorm : hNorm.get(new NDIndex("0, -1, 0")));
         if (strength == 0) {
             return h;
         }

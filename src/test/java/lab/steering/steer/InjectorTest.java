@@ -52,6 +52,7 @@ class InjectorTest {
 
     @Test
     void cachedInjectionGivesTheTokensOfReencodingTheWholeText() {
+        int arrays = model.manager().getManagedArrays().size();
         for (double lambda : new double[] {0.5, 1.0, 2.0}) {
             for (String prompt : new String[] {"Once upon a time", "Lily went to the park and"}) {
                 Generation cached = steer(dense, lambda, prompt, true);
@@ -59,6 +60,7 @@ class InjectorTest {
                 assertArrayEquals(ids(reencoded), ids(cached), "lambda " + lambda + " '" + prompt + "'");
             }
         }
+        assertEquals(arrays, model.manager().getManagedArrays().size(), "arrays left in the model's manager");
     }
 
     @Test
