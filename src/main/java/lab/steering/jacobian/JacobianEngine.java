@@ -58,6 +58,9 @@ public final class JacobianEngine {
             progress.accept(0); // recorded: a first progress report (and cancellation point) before the rows
             double[][] jac = new double[t][d * d];
             int chunk = chunkSize(model, t, dtype, chunkBytes);
+            if (FrozenNetwork.mlpMatrixBytes(tf.config(), t, dtype) <= chunkBytes / 2) {
+                f.precomputeMlp(); // all d rows go through: fewer FLOPs (kept within half the chunk budget)
+            }
             for (int r0 = 0; r0 < d; r0 += chunk) {
                 int r1 = Math.min(d, r0 + chunk);
                 try (NDScope inner = new NDScope()) {
