@@ -270,13 +270,14 @@ public final class GpuCheck {
             JacobianStack j = JacobianEngine.full(m, eight, DataType.FLOAT32, target, chunk, r -> { });
             double js = (System.nanoTime() - t0) / 1e9;
             out.put("jacobian8Float32", Map.of("seconds", round(js, 3), "relativeError", j.relativeError(),
-                    "gflops", round(JacobianEngine.transposeFlops(c, 8) / js / 1e9, 1)));
+                    "gflops", round(JacobianEngine.transposeFlops(c, 8, DataType.FLOAT32, chunk) / js / 1e9, 1)));
 
             // matrix-free top-k of a 128-token prompt (32 in the small smoke run), per-token iterations capped:
             // its cost is O(T^2) full passes, so it runs only when the rate just measured says it fits the budget
             int wanted = small ? 32 : 128;
             int cap = 1; // one subspace iteration over every token: a timing, the values are not converged
-            double rate = JacobianEngine.transposeFlops(c, 8) / js; // FLOP/s of the frozen network on this device
+            // FLOP/s of the frozen network on this device
+            double rate = JacobianEngine.transposeFlops(c, 8, DataType.FLOAT32, chunk) / js;
             // the largest prompt (128, else 64, 32, 16 tokens) whose estimate, tripled (it came out ~2.7x low on the
             // CPU), fits what is left of the budget
             int lrTokens = wanted;

@@ -61,7 +61,7 @@ public final class JacobianBench {
             stack = JacobianEngine.full(m, ids, DataType.FLOAT32, out, 256L << 20, x -> { });
             full = Math.min(full, (System.nanoTime() - t0) / 1e6);
         }
-        double gflops = JacobianEngine.transposeFlops(m.config(), t) / (full / 1000) / 1e9;
+        double gflops = JacobianEngine.transposeFlops(m.config(), t, DataType.FLOAT32, 256L << 20) / (full / 1000) / 1e9;
         long t0 = System.nanoTime();
         JacobianEngine.autogradPerRow(m, ids, DataType.FLOAT32, out);
         double perRow = (System.nanoTime() - t0) / 1e6;

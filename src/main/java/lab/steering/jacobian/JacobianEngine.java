@@ -58,7 +58,7 @@ public final class JacobianEngine {
             progress.accept(0); // recorded: a first progress report (and cancellation point) before the rows
             double[][] jac = new double[t][d * d];
             int chunk = chunkSize(model, t, dtype, chunkBytes);
-            if (FrozenNetwork.mlpMatrixBytes(tf.config(), t, dtype) <= chunkBytes / 2) {
+            if (FrozenNetwork.mlpMatrixBytes(tf.config(), t, dtype) <= chunkBytes / 2) { // as transposeFlops counts
                 f.precomputeMlp(); // all d rows go through: fewer FLOPs (kept within half the chunk budget)
             }
             for (int r0 = 0; r0 < d; r0 += chunk) {
@@ -211,14 +211,20 @@ public final class JacobianEngine {
         return jac;
     }
 
-    /** Floating-point operations of one full transpose pass (d cotangents) for the model output target. */
-    public static double transposeFlops(lab.steering.model.ModelConfig c, int t) {
+    /**
+     * Floating-point operations of one full transpose pass (d cotangents) for the model output target, as
+     * {@link #full} runs it with {@code chunkBytes}: with the per-token MLP matrices when they fit, else through the
+     * two MLP weights.
+     */
+    public static double transposeFlops(lab.steering.model.ModelConfig c, int t, DataType dtype, long chunkBytes) {
         double d = c.hiddenSize();
         double ff = c.intermediateSize();
         double q = (double) c.numHeads() * c.headDim();
         double kv = (double) c.numKvHeads() * c.headDim();
-        double perLayer = 4 * d * ff + 2 * d * q + 2 * d * kv + 2.0 * c.numHeads() * t * c.headDim();
-        return d * t * perLayer * c.numLayers();
+        double attention = d * t * (2 * d * q + 2 * d * kv + 2.0 * c.numHeads() * t * c.headDim());
+        boolean matrices = FrozenNetwork.mlpMatrixBytes(c, t, dtype) <= chunkBytes / 2;
+        double mlp = matrices ? 2 * t * d * d * ff + 2 * t * d * d * d : d * t * 4 * d * ff;
+        return (attention + mlp) * c.numLayers();
     }
 
     /** The detached Jacobian by autograd through the frozen network's forward (the slow test oracle). */
