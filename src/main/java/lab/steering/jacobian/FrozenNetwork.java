@@ -161,17 +161,26 @@ final class FrozenNetwork {
 
     /** Transpose of {@link #attnBranch}: cotangent (B, T, d) at the block output -> (B, T, d) at its input. */
     NDArray attnBranchT(int l, NDArray cot) {
+        return attnBranchT(l, cot, false);
+    }
+
+    /**
+     * As {@link #attnBranchT(int, NDArray)}; with {@code lastOnly} the cotangent is (B, 1, d), at the last position
+     * alone (zero elsewhere, as at the top layer of a target), and only that query's row of each pattern is used.
+     */
+    NDArray attnBranchT(int l, NDArray cot, boolean lastOnly) {
         Weights.Layer lw = w.layers().get(l);
         long b = cot.getShape().get(0);
         int hd = c.headDim();
         int kvh = c.numKvHeads();
         int g = c.groupSize();
         if (lw.attnPostNorm() != null) {
-            cot = tf.applyNormT(cot, ln1Post[l], lw.attnPostNorm());
+            cot = tf.applyNormT(cot, at(ln1Post[l], lastOnly), lw.attnPostNorm());
         }
-        NDArray u = cot.matMul(lw.wo())                                   // (B, T, heads * hd)
-                .reshape(b, tokens, c.numHeads(), hd).transpose(0, 2, 1, 3); // (B, heads, T, hd)
-        NDArray vBar = pattern[l].transpose(0, 1, 3, 2).matMul(u)        // A^T per head: (B, heads, T, hd)
+        NDArray u = cot.matMul(lw.wo())                                   // (B, Tq, heads * hd)
+                .reshape(b, lastOnly ? 1 : tokens, c.numHeads(), hd).transpose(0, 2, 1, 3); // (B, heads, Tq, hd)
+        NDArray probs = lastOnly ? pattern[l].get(LAST_QUERY) : pattern[l]; // (1, heads, Tq, T)
+        NDArray vBar = probs.transpose(0, 1, 3, 2).matMul(u)             // A^T per head: (B, heads, T, hd)
                 .reshape(b, kvh, g, tokens, hd).sum(new int[] {2})       // heads sharing a kv head add up
                 .transpose(0, 2, 1, 3).reshape(b, tokens, (long) kvh * hd);
         NDArray in = vBar.matMul(lw.wv());
@@ -195,45 +204,49 @@ final class FrozenNetwork {
 
     /** Transpose of {@link #mlpBranch}. */
     NDArray mlpBranchT(int l, NDArray cot) {
+        return mlpBranchT(l, cot, false);
+    }
+
+    /** As {@link #mlpBranchT(int, NDArray)}; with {@code lastOnly} for a (B, 1, d) cotangent at the last position. */
+    NDArray mlpBranchT(int l, NDArray cot, boolean lastOnly) {
         Weights.Layer lw = w.layers().get(l);
         if (lw.mlpPostNorm() != null) {
-            cot = tf.applyNormT(cot, ln2Post[l], lw.mlpPostNorm());
+            cot = tf.applyNormT(cot, at(ln2Post[l], lastOnly), lw.mlpPostNorm());
         }
         NDArray linearWeight = c.family().mlp() == Family.Mlp.GATED_PHI ? lw.gate() : lw.up();
         NDArray in;
-        if (mlpMatrices == null) {
-            in = cot.matMul(lw.down()).mul(gate[l]).matMul(linearWeight);
+        if (mlpMatrices == null || lastOnly) { // one position: the two weights directly
+            in = cot.matMul(lw.down()).mul(at(gate[l], lastOnly)).matMul(linearWeight);
         } else {
             if (mlpMatrices[l] == null) { // (d, ff) * (T, 1, ff) -> (T, d, ff), times (ff, d): (T, d, d)
                 mlpMatrices[l] = lw.down().mul(gate[l].reshape(tokens, 1, -1)).matMul(linearWeight);
             }
             in = cot.transpose(1, 0, 2).matMul(mlpMatrices[l]).transpose(1, 0, 2); // per token: (B, d) x (d, d)
         }
-        return lw.mlpNorm() == null ? in : tf.applyNormT(in, ln2[l], lw.mlpNorm());
+        return lw.mlpNorm() == null ? in : tf.applyNormT(in, at(ln2[l], lastOnly), lw.mlpNorm());
+    }
+
+    private static final NDIndex LAST_POSITION = new NDIndex(":, -1:");
+    private static final NDIndex LAST_QUERY = new NDIndex(":, :, -1:, :");
+
+    /** A recorded (1, T, ...) factor, or its last position (1, 1, ...). */
+    private static NDArray at(NDArray factor, boolean lastOnly) {
+        return lastOnly && factor != null ? factor.get(LAST_POSITION) : factor;
+    }
+
+    /** (B, 1, d) at the last position -> (B, T, d), zero elsewhere. */
+    private NDArray atLastPosition(NDArray last) {
+        if (tokens == 1) {
+            return last;
+        }
+        long b = last.getShape().get(0);
+        return last.getManager().zeros(new Shape(b, tokens - 1, c.hiddenSize()), last.getDataType()).concat(last, 1);
     }
 
     /** Transpose of decoder layer {@code l} (residual adds included). */
     NDArray layerT(int l, NDArray cot) {
         NDArray mid = cot.add(mlpBranchT(l, cot));
         return mid.add(attnBranchT(l, mid));
-    }
-
-    /**
-     * Cotangents (B, T, d) at the target's output site, seeded at the last position with the transposed final norm
-     * of the seed, whose scale s is that of the target's activation at the last position (recorded for the model
-     * output; computed from the recorded activation for sweep targets).
-     *
-     * @param seed (B, d) output-space cotangents
-     */
-    NDArray seedAtLastPosition(NDArray seed, NDArray scaleLast) {
-        NDManager m = seed.getManager();
-        long b = seed.getShape().get(0);
-        NDArray lastRow = tf.applyNormT(seed, scaleLast, w.finalNorm()).reshape(b, 1, c.hiddenSize());
-        if (tokens == 1) {
-            return lastRow;
-        }
-        NDArray zeros = m.zeros(new Shape(b, tokens - 1, c.hiddenSize()), dtype());
-        return zeros.concat(lastRow, 1);
     }
 
     /** The activation (1, T, d) whose final norm at the last position is the target's output. */
@@ -269,17 +282,23 @@ final class FrozenNetwork {
      * as (B, T, d).
      */
     NDArray transpose(Target t, NDArray seed) {
-        NDArray cot = seedAtLastPosition(seed, targetScale(t).reshape(1));
+        long b = seed.getShape().get(0);
+        // the target reads the last position only: its cotangent, (B, 1, d), is zero at every other position until
+        // the top layer's attention spreads it, so that layer's MLP and W_o run on one position
+        NDArray last = tf.applyNormT(seed, targetScale(t).reshape(1), w.finalNorm()).reshape(b, 1, c.hiddenSize());
         int top = t.layer() - 1; // decoder layer whose output (or sub-block) the target reads
         int bottom = t.mode() == Target.Mode.CUMULATIVE ? 0 : top;
-        switch (t.component()) {
-            case LAYER -> cot = layerT(top, cot);
-            case ATTN -> cot = attnBranchT(top, cot);
-            case MLP -> {
-                NDArray mid = mlpBranchT(top, cot);
-                cot = mid.add(attnBranchT(top, mid));
+        NDArray cot = switch (t.component()) {
+            case LAYER -> {
+                NDArray mid = last.add(mlpBranchT(top, last, true));
+                yield atLastPosition(mid).add(attnBranchT(top, mid, true));
             }
-        }
+            case ATTN -> attnBranchT(top, last, true);
+            case MLP -> {
+                NDArray mid = mlpBranchT(top, last, true);
+                yield atLastPosition(mid).add(attnBranchT(top, mid, true));
+            }
+        };
         for (int l = top - 1; l >= bottom; l--) {
             cot = layerT(l, cot);
         }

@@ -213,18 +213,20 @@ public final class JacobianEngine {
 
     /**
      * Floating-point operations of one full transpose pass (d cotangents) for the model output target, as
-     * {@link #full} runs it with {@code chunkBytes}: with the per-token MLP matrices when they fit, else through the
-     * two MLP weights.
+     * {@link #full} runs it with {@code chunkBytes}: below the top layer with the per-token MLP matrices when they
+     * fit, else through the two MLP weights; the top layer's MLP and W_o at the last position only.
      */
     public static double transposeFlops(lab.steering.model.ModelConfig c, int t, DataType dtype, long chunkBytes) {
         double d = c.hiddenSize();
         double ff = c.intermediateSize();
         double q = (double) c.numHeads() * c.headDim();
         double kv = (double) c.numKvHeads() * c.headDim();
-        double attention = d * t * (2 * d * q + 2 * d * kv + 2.0 * c.numHeads() * t * c.headDim());
+        double mixing = 2.0 * c.numHeads() * t * c.headDim(); // per cotangent and query position
+        double attention = d * t * (2 * d * q + 2 * d * kv + mixing);
         boolean matrices = FrozenNetwork.mlpMatrixBytes(c, t, dtype) <= chunkBytes / 2;
         double mlp = matrices ? 2 * t * d * d * ff + 2 * t * d * d * d : d * t * 4 * d * ff;
-        return (attention + mlp) * c.numLayers();
+        double top = d * (4 * d * ff + 2 * d * q + mixing) + d * t * 2 * d * kv;
+        return (attention + mlp) * (c.numLayers() - 1) + top;
     }
 
     /** The detached Jacobian by autograd through the frozen network's forward (the slow test oracle). */
