@@ -2,6 +2,7 @@ package lab.steering.jacobian;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -43,6 +44,7 @@ final class FrozenNetwork {
     NDArray finalScale;         // (1, T, 1)
     NDArray output;             // (1, T, d) final-normed hidden states of the ordinary pass
     private NDArray[] mlpMatrices; // L of (T, d, d) or null entries: see {@link #precomputeMlp}
+    private NDManager manager;     // the manager record() was given: owns what lives as long as this network
 
     private FrozenNetwork(Transformer tf, long[] ids) {
         this.tf = tf;
@@ -65,6 +67,7 @@ final class FrozenNetwork {
     /** Runs the ordinary forward pass on {@code ids} in {@code tf}'s dtype and records the frozen factors. */
     static FrozenNetwork record(Transformer tf, NDManager m, long[] ids) {
         FrozenNetwork f = new FrozenNetwork(tf, ids);
+        f.manager = m;
         int layers = f.c.numLayers();
         Hooks.Builder b = Hooks.builder();
         for (int l = 0; l < layers; l++) {
@@ -219,7 +222,10 @@ final class FrozenNetwork {
             in = cot.matMul(lw.down()).mul(at(gate[l], lastOnly)).matMul(linearWeight);
         } else {
             if (mlpMatrices[l] == null) { // (d, ff) * (T, 1, ff) -> (T, d, ff), times (ff, d): (T, d, d)
-                mlpMatrices[l] = lw.down().mul(gate[l].reshape(tokens, 1, -1)).matMul(linearWeight);
+                NDArray mat = lw.down().mul(gate[l].reshape(tokens, 1, -1)).matMul(linearWeight);
+                NDScope.unregister(mat); // made inside one chunk's scope, used by every chunk
+                mat.attach(manager);
+                mlpMatrices[l] = mat;
             }
             in = cot.transpose(1, 0, 2).matMul(mlpMatrices[l]).transpose(1, 0, 2); // per token: (B, d) x (d, d)
         }

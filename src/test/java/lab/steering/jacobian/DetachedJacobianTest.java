@@ -168,5 +168,12 @@ class DetachedJacobianTest {
         JacobianStack one = JacobianEngine.full(m, prompt(m), DataType.FLOAT64, out, 1, r -> { });
         JacobianStack all = JacobianEngine.full(m, prompt(m), DataType.FLOAT64, out, 1L << 30, r -> { });
         assertEquals(0, maxRelDiff(one, all), 1e-14);
+        // several chunks that share the per-token MLP matrices (they fit half of this budget; a chunk is ~20 rows)
+        long budget = 2 * FrozenNetwork.mlpMatrixBytes(m.config(), prompt(m).length, DataType.FLOAT64) + 1024;
+        assertTrue(JacobianEngine.chunkSize(m, prompt(m).length, DataType.FLOAT64, budget) < m.config().hiddenSize());
+        int arrays = m.manager().getManagedArrays().size();
+        JacobianStack shared = JacobianEngine.full(m, prompt(m), DataType.FLOAT64, out, budget, r -> { });
+        assertEquals(0, maxRelDiff(one, shared), 1e-14);
+        assertEquals(arrays, m.manager().getManagedArrays().size(), "arrays left in the model's manager");
     }
 }
