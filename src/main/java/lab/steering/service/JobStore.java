@@ -1,6 +1,5 @@
 package lab.steering.service;
 
-import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -65,17 +64,14 @@ public final class JobStore {
     public boolean insert(UUID id, String kind, String modelId, String requestJson, int maxAttempts, int maxQueued) {
         String sql = "INSERT INTO job (id, kind, model_id, request, max_attempts) SELECT ?, ?, ?, ?::json, ? "
                 + "WHERE (SELECT count(*) FROM job WHERE status = 'queued') < ?";
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+        return update(sql, ps -> {
             ps.setObject(1, id);
             ps.setString(2, kind);
             ps.setString(3, modelId);
             ps.setString(4, requestJson);
             ps.setInt(5, maxAttempts);
             ps.setInt(6, maxQueued);
-            return ps.executeUpdate() == 1;
-        } catch (SQLException e) {
-            throw new IllegalStateException("cannot queue a " + kind + " job: " + e.getMessage(), e);
-        }
+        }, "queue a " + kind + " job") == 1;
     }
 
     public int queued() {
@@ -99,14 +95,7 @@ public final class JobStore {
     /** The job, with its result when {@code withResult} (and it has one). */
     public Optional<Job> find(UUID id, boolean withResult) {
         String sql = "SELECT " + COLUMNS + (withResult ? ", result::text" : ", NULL") + " FROM job WHERE id = ?";
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setObject(1, id);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? Optional.of(row(rs)) : Optional.empty();
-            }
-        } catch (SQLException e) {
-            throw new IllegalStateException("cannot read job " + id + ": " + e.getMessage(), e);
-        }
+        return one(sql, ps -> ps.setObject(1, id), "read job " + id);
     }
 
     /**
@@ -132,17 +121,11 @@ public final class JobStore {
                 + "lease_until = clock_timestamp() + make_interval(secs => ?) "
                 + "WHERE id = (SELECT id FROM job WHERE status = 'queued' AND kind = ANY (?) "
                 + "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " + COLUMNS + ", NULL";
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
-            Array arr = c.createArrayOf("text", kinds.toArray());
+        return one(sql, ps -> {
             ps.setString(1, owner);
             ps.setDouble(2, leaseSeconds);
-            ps.setArray(3, arr);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? Optional.of(row(rs)) : Optional.empty();
-            }
-        } catch (SQLException e) {
-            throw new IllegalStateException("cannot claim a job: " + e.getMessage(), e);
-        }
+            ps.setArray(3, ps.getConnection().createArrayOf("text", kinds.toArray()));
+        }, "claim a job");
     }
 
     /**
@@ -181,7 +164,7 @@ public final class JobStore {
                 + "progress = CASE WHEN ? = 'done' THEN 1 ELSE progress END, stage = ?, lease_until = NULL, "
                 + "finished_at = clock_timestamp() "
                 + "WHERE id = ? AND owner = ? AND attempts = ? AND status = 'running'";
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+        return update(sql, ps -> {
             ps.setString(1, status);
             ps.setString(2, resultJson);
             ps.setString(3, error);
@@ -192,10 +175,7 @@ public final class JobStore {
             ps.setObject(8, id);
             ps.setString(9, owner);
             ps.setInt(10, attempt);
-            return ps.executeUpdate() == 1;
-        } catch (SQLException e) {
-            throw new IllegalStateException("cannot finish job " + id + ": " + e.getMessage(), e);
-        }
+        }, "finish job " + id) == 1;
     }
 
     /**
@@ -205,15 +185,12 @@ public final class JobStore {
     public boolean release(UUID id, String owner, int attempt, String why) {
         String sql = "UPDATE job SET status = 'queued', owner = NULL, lease_until = NULL, attempts = attempts - 1, "
                 + "progress = 0, stage = ? WHERE id = ? AND owner = ? AND attempts = ? AND status = 'running'";
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+        return update(sql, ps -> {
             ps.setString(1, "queued (" + why + ")");
             ps.setObject(2, id);
             ps.setString(3, owner);
             ps.setInt(4, attempt);
-            return ps.executeUpdate() == 1;
-        } catch (SQLException e) {
-            throw new IllegalStateException("cannot release job " + id + ": " + e.getMessage(), e);
-        }
+        }, "release job " + id) == 1;
     }
 
     /**
@@ -257,11 +234,16 @@ public final class JobStore {
     public int purge(int keep) {
         String sql = "DELETE FROM job WHERE finished_at IS NOT NULL AND id NOT IN "
                 + "(SELECT id FROM job WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?)";
+        return update(sql, ps -> ps.setInt(1, Math.max(0, keep)), "purge jobs");
+    }
+
+    /** Runs an INSERT, UPDATE or DELETE; returns the rows it changed. */
+    private int update(String sql, Binder b, String what) {
         try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setInt(1, Math.max(0, keep));
+            b.bind(ps);
             return ps.executeUpdate();
         } catch (SQLException e) {
-            throw new IllegalStateException("cannot purge jobs: " + e.getMessage(), e);
+            throw new IllegalStateException("cannot " + what + ": " + e.getMessage(), e);
         }
     }
 
