@@ -307,11 +307,9 @@ public final class Transformer {
 
         /** A scalar owned by {@code owner} for the model's life, out of any NDScope open now. */
         private static NDArray kept(NDManager owner, double v, DataType dtype) {
-            try (NDArray blob = owner.create(v)) {
-                NDArray own = scalar(blob, v, dtype);
-                NDScope.unregister(own);
-                return own;
-            }
+            NDArray own = scalar(owner, v, dtype);
+            NDScope.unregister(own);
+            return own;
         }
     }
 
@@ -322,19 +320,20 @@ public final class Transformer {
 
     /**
      * {@code v} as a 0-dim tensor whose memory PyTorch owns: float64 beside float64 arrays, else float32 (a 0-dim
-     * operand does not change the other's dtype, and half-precision ops take it at float precision, as before). Never pass a Number to an
-     * NDArray op on a path autograd may differentiate: DJL wraps the number in a tensor over a direct buffer
+     * operand does not change the other's dtype, and half-precision ops take it at float precision, as before).
+     * Never pass a Number to an NDArray op on a path autograd may differentiate: DJL wraps the number in a tensor over a direct buffer
      * (from_blob), uses it and closes it, while the autograd graph keeps the tensor for the backward pass (pow and
      * mul save their operands); once the garbage collector frees that buffer, the backward pass reads whatever the
      * memory holds by then (wrong ordinary Jacobians and NaN losses under concurrent load).
      */
     public static NDArray scalar(NDArray like, double v) {
-        return scalar(like, v, like.getDataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32);
+        DataType dtype = like.getDataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
+        return scalar(like.getManager(), v, dtype);
     }
 
-    /** As {@link #scalar(NDArray, double)}, in a given dtype. */
-    public static NDArray scalar(NDArray like, double v, DataType dtype) {
-        try (NDArray blob = like.getManager().create(v)) {
+    /** As {@link #scalar(NDArray, double)}: in {@code m}, in a given dtype. */
+    public static NDArray scalar(NDManager m, double v, DataType dtype) {
+        try (NDArray blob = m.create(v)) {
             NDArray typed = blob.toType(dtype, false);
             return typed == blob ? blob.duplicate() : typed;
         }

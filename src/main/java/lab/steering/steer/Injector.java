@@ -63,7 +63,7 @@ public final class Injector implements Steerer {
                 mixerAt[k] = mix.get(k);
             }
         }
-        this.halfStrength = Transformer.scalar(main, strength / 2, dtype);
+        this.halfStrength = Transformer.scalar(m, strength / 2, dtype);
         NDScope.unregister(main);
         NDScope.unregister(operatorAt);
         if (mix != null) {
