@@ -205,6 +205,11 @@ final class FrozenNetwork {
         return (long) c.numLayers() * tokens * c.hiddenSize() * c.hiddenSize() * dtype.getNumOfBytes();
     }
 
+    /** Whether a full pass with {@code chunkBytes} uses the per-token MLP matrices: they take at most half of it. */
+    static boolean mlpMatricesFit(ModelConfig c, int tokens, DataType dtype, long chunkBytes) {
+        return mlpMatrixBytes(c, tokens, dtype) <= chunkBytes / 2;
+    }
+
     /** Transpose of {@link #mlpBranch}. */
     NDArray mlpBranchT(int l, NDArray cot) {
         return mlpBranchT(l, cot, false);

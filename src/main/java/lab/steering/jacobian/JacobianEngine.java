@@ -58,8 +58,8 @@ public final class JacobianEngine {
             progress.accept(0); // recorded: a first progress report (and cancellation point) before the rows
             double[][] jac = new double[t][d * d];
             int chunk = chunkSize(model, t, dtype, chunkBytes);
-            if (FrozenNetwork.mlpMatrixBytes(tf.config(), t, dtype) <= chunkBytes / 2) { // as transposeFlops counts
-                f.precomputeMlp(); // all d rows go through: fewer FLOPs (kept within half the chunk budget)
+            if (FrozenNetwork.mlpMatricesFit(tf.config(), t, dtype, chunkBytes)) {
+                f.precomputeMlp(); // all d rows go through: fewer FLOPs
             }
             for (int r0 = 0; r0 < d; r0 += chunk) {
                 int r1 = Math.min(d, r0 + chunk);
@@ -223,7 +223,7 @@ public final class JacobianEngine {
         double kv = (double) c.numKvHeads() * c.headDim();
         double mixing = 2.0 * c.numHeads() * t * c.headDim(); // per cotangent and query position
         double attention = d * t * (2 * d * q + 2 * d * kv + mixing);
-        boolean matrices = FrozenNetwork.mlpMatrixBytes(c, t, dtype) <= chunkBytes / 2;
+        boolean matrices = FrozenNetwork.mlpMatricesFit(c, t, dtype, chunkBytes);
         double mlp = matrices ? 2 * t * d * d * ff + 2 * t * d * d * d : d * t * 4 * d * ff;
         double top = d * (4 * d * ff + 2 * d * q + mixing) + d * t * 2 * d * kv;
         return (attention + mlp) * (c.numLayers() - 1) + top;

@@ -170,6 +170,7 @@ class DetachedJacobianTest {
         assertEquals(0, maxRelDiff(one, all), 1e-14);
         // several chunks that share the per-token MLP matrices (they fit half of this budget; a chunk is ~20 rows)
         long budget = 2 * FrozenNetwork.mlpMatrixBytes(m.config(), prompt(m).length, DataType.FLOAT64) + 1024;
+        assertTrue(FrozenNetwork.mlpMatricesFit(m.config(), prompt(m).length, DataType.FLOAT64, budget));
         assertTrue(JacobianEngine.chunkSize(m, prompt(m).length, DataType.FLOAT64, budget) < m.config().hiddenSize());
         int arrays = m.manager().getManagedArrays().size();
         JacobianStack shared = JacobianEngine.full(m, prompt(m), DataType.FLOAT64, out, budget, r -> { });
