@@ -6,8 +6,8 @@
 # passed to the JVM. LAB_DEVICE=cuda* builds with the CUDA natives (./mvnw -Dgpu).
 set -euo pipefail
 cd "$(dirname "$0")"
-# OpenMP threads of PyTorch sleep instead of spinning while waiting (much faster on a shared or busy machine).
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# OpenMP and malloc settings for PyTorch's native side (see the script).
+source scripts/native-env.sh
 
 JAR=target/quarkus-app/quarkus-run.jar
 FLAVOR_STAMP=target/lab-build-flavor

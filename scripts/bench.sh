@@ -7,7 +7,7 @@
 # Builds the classes if needed, then runs the benchmark's main class on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+source scripts/native-env.sh # as run.sh: the benchmarks measure the app as it runs
 what=${1:-generation}
 shift || true
 if [ ! -f target/classes/lab/steering/bench/JacobianBench.class ] || [ -n "$(find src/main -newer target/classes/lab/steering/bench/JacobianBench.class -print -quit)" ]; then

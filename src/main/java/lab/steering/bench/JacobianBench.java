@@ -19,23 +19,27 @@ import lab.steering.model.LanguageModel;
 /**
  * Full detached Jacobian of an 8-token prompt in float32, in one run: time, achieved GFLOP/s next to a plain
  * 1024x1024 float32 matmul measured in the same run, speed-up over autograd (per output row, and batched), and the
- * matrix-free top-8. Steady state: the transpose pass best of 10 after 10 warm-up passes, per-row autograd best of 2
- * runs (d backward passes each), batched autograd best of 3 after one. {@code scripts/bench.sh jacobian [model
- * folders...]}.
+ * matrix-free top-8. Steady state, after 10 warm-up passes: 5 rounds, each of 5 transpose passes and one run of each
+ * per-row autograd (d backward passes: the graph kept, and a forward pass per row); a speed-up is the median over
+ * rounds of the autograd time over the round's median pass (the two sides of each ratio measured side by side);
+ * GFLOP/s from the best pass, as the matmul's. Batched autograd: median of 3 after one. {@code scripts/bench.sh jacobian [model folders...]}.
  */
 public final class JacobianBench {
 
-    private static final int REPEATS = 10;
     private static final int WARM_UP = 10;
+    private static final int ROUNDS = 5;
+    private static final int PASSES_PER_ROUND = 5;
 
     public static void main(String[] args) {
         System.setProperty("ai.djl.offline", "true");
         double matmul = matmulGflops();
         System.out.printf(Locale.ROOT, "plain matmul 1024x1024 float32: %.1f GFLOP/s%n%n", matmul);
-        System.out.println("| model | d | layers | T | full J (ms) | GFLOP/s | of matmul | autograd per-row (ms) | "
-                + "speed-up | autograd batched (ms) | speed-up | top-8 matrix-free (ms) | relErr | "
+        System.out.println("| model | d | layers | T | full J, median / best (ms) | GFLOP/s (best) | of matmul | "
+                + "autograd per-row, graph kept (ms) | speed-up, median round (range) | "
+                + "autograd per-row, forward per row (ms) | speed-up | autograd batched (ms) | speed-up | "
+                + "top-8 matrix-free (ms) | relErr | "
                 + "analysis, no sweep (ms) | analysis + ordinary (ms) |");
-        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (String a : args) {
             Path folder = Path.of(a);
             if (!Files.isDirectory(folder)) {
@@ -61,28 +65,46 @@ public final class JacobianBench {
         for (int r = 0; r < WARM_UP; r++) {
             JacobianEngine.full(m, ids, DataType.FLOAT32, out, 256L << 20, x -> { });
         }
+        // the speed-ups over per-row autograd, interleaved: each round times the transpose pass 5 times and each
+        // per-row autograd once (d backward passes, 1-2 s), and a round's ratio is over its median pass, so that both
+        // sides of every ratio see the same load on a shared machine; the median round is reported
         double full = Double.MAX_VALUE;
         JacobianStack stack = null;
-        for (int r = 0; r < REPEATS; r++) {
-            long t0 = System.nanoTime();
-            stack = JacobianEngine.full(m, ids, DataType.FLOAT32, out, 256L << 20, x -> { });
-            full = Math.min(full, (System.nanoTime() - t0) / 1e6);
+        double[] passes = new double[ROUNDS * PASSES_PER_ROUND];
+        double[] rows = new double[ROUNDS];        // per-row autograd, the graph kept
+        double[] ratios = new double[ROUNDS];
+        double[] reforward = new double[ROUNDS];   // per-row autograd, a forward pass per row
+        double[] reforwardRatios = new double[ROUNDS];
+        long t0;
+        for (int round = 0; round < ROUNDS; round++) {
+            double[] inRound = new double[PASSES_PER_ROUND];
+            for (int r = 0; r < PASSES_PER_ROUND; r++) {
+                t0 = System.nanoTime();
+                stack = JacobianEngine.full(m, ids, DataType.FLOAT32, out, 256L << 20, x -> { });
+                inRound[r] = (System.nanoTime() - t0) / 1e6;
+                passes[round * PASSES_PER_ROUND + r] = inRound[r];
+                full = Math.min(full, inRound[r]);
+            }
+            t0 = System.nanoTime();
+            JacobianEngine.autogradPerRow(m, ids, DataType.FLOAT32, out, true);
+            rows[round] = (System.nanoTime() - t0) / 1e6;
+            ratios[round] = rows[round] / median(inRound);
+            t0 = System.nanoTime();
+            JacobianEngine.autogradPerRow(m, ids, DataType.FLOAT32, out, false);
+            reforward[round] = (System.nanoTime() - t0) / 1e6;
+            reforwardRatios[round] = reforward[round] / median(inRound);
         }
         double gflops = JacobianEngine.transposeFlops(m.config(), t, DataType.FLOAT32, 256L << 20) / (full / 1000) / 1e9;
-        double perRow = Double.MAX_VALUE; // d backward passes per run: warm after the first run
-        long t0;
-        for (int r = 0; r < 2; r++) {
-            t0 = System.nanoTime();
-            JacobianEngine.autogradPerRow(m, ids, DataType.FLOAT32, out);
-            perRow = Math.min(perRow, (System.nanoTime() - t0) / 1e6);
-        }
+        double fullMedian = median(passes);
+        double perRow = median(rows);
         JacobianEngine.autogradOracle(m, ids, DataType.FLOAT32, out);
-        double batched = Double.MAX_VALUE;
+        double[] batchedRuns = new double[3];
         for (int r = 0; r < 3; r++) {
             t0 = System.nanoTime();
             JacobianEngine.autogradOracle(m, ids, DataType.FLOAT32, out);
-            batched = Math.min(batched, (System.nanoTime() - t0) / 1e6);
+            batchedRuns[r] = (System.nanoTime() - t0) / 1e6;
         }
+        double batched = median(batchedRuns);
         t0 = System.nanoTime();
         LowRank.topK(m, ids, DataType.FLOAT32, out, LowRank.Settings.of(8), x -> { });
         double lowRank = (System.nanoTime() - t0) / 1e6;
@@ -101,10 +123,21 @@ public final class JacobianBench {
                 withOrdinary = Math.min(withOrdinary, tm.totalMs());
             }
         }
-        System.out.printf(Locale.ROOT, "| %s | %d | %d | %d | %.1f | %.1f | %.0f%% | %.0f | %.0fx | %.0f | %.1fx | %.0f | %.1e "
-                        + "| %.0f | %.0f |%n",
-                m.id(), m.config().hiddenSize(), m.config().numLayers(), t, full, gflops, 100 * gflops / matmul,
-                perRow, perRow / full, batched, batched / full, lowRank, stack.relativeError(), analysis, withOrdinary);
+        double[] sorted = ratios.clone();
+        java.util.Arrays.sort(sorted);
+        System.out.printf(Locale.ROOT, "| %s | %d | %d | %d | %.1f / %.1f | %.1f | %.0f%% | %.0f | **%.1fx** (%.1f-%.1f) "
+                        + "| %.0f | %.1fx | %.0f | %.1fx | %.0f | %.1e | %.0f | %.0f |%n",
+                m.id(), m.config().hiddenSize(), m.config().numLayers(), t, fullMedian, full, gflops,
+                100 * gflops / matmul, perRow, median(ratios), sorted[0], sorted[sorted.length - 1],
+                median(reforward), median(reforwardRatios), batched, batched / fullMedian, lowRank,
+                stack.relativeError(), analysis, withOrdinary);
+    }
+
+    static double median(double[] xs) {
+        double[] s = xs.clone();
+        java.util.Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
     static double matmulGflops() {

@@ -19,7 +19,7 @@ import lab.steering.model.Weights;
  * The detached network of one prompt (METHOD.md section 1): the ordinary forward pass is run once with read hooks
  * that record every nonlinear factor (norm scales, attention probabilities, MLP gate activations); with those
  * frozen, the network from the input embeddings to any residual is linear. This class evaluates that linear
- * network ({@link #forward}) and its transpose ({@link #layerT} and the branch transposes), batched over many
+ * network ({@link #layers}) and its transpose ({@link #transpose}, {@link #layerT} and the branch transposes), batched over many
  * inputs or cotangents at once.
  *
  * <p>All arrays live until the caller's NDScope closes. Batch 1 for recorded arrays; B for inputs/cotangents.
@@ -66,6 +66,12 @@ final class FrozenNetwork {
 
     /** Runs the ordinary forward pass on {@code ids} in {@code tf}'s dtype and records the frozen factors. */
     static FrozenNetwork record(Transformer tf, NDManager m, long[] ids) {
+        Family family = tf.config().family();
+        if (family.norm() == Family.NormKind.LAYER && family.layout().postNorms()) {
+            // the transpose folds norm weights and scales into the weights around them, which LayerNorm's centring
+            // allows on a block's input but not on its output
+            throw new UnsupportedOperationException("LayerNorm on block outputs (family " + family.modelType() + ")");
+        }
         FrozenNetwork f = new FrozenNetwork(tf, ids);
         f.manager = m;
         int layers = f.c.numLayers();
@@ -160,34 +166,48 @@ final class FrozenNetwork {
         return lw.mlpPostNorm() == null ? out : tf.applyNorm(out, ln2Post[l], lw.mlpPostNorm(), affine);
     }
 
-    // ---------------------------------------------------------------- transpose (cotangents, batched)
+    // ---------------------------------------------------------------- transpose (cotangents as columns)
 
-    /** Transpose of {@link #attnBranch}: cotangent (B, T, d) at the block output -> (B, T, d) at its input. */
-    NDArray attnBranchT(int l, NDArray cot) {
-        return attnBranchT(l, cot, false);
-    }
+    /*
+     * Cotangents travel as columns, (d, T, B): the d coordinates, then the positions, then the B cotangents. Every
+     * weight product is then one plain matrix product, W^T (in, out) times (out, T * B), with no copy before or after
+     * it; attention mixes positions per head as one batched product over (head, head dim); the per-token MLP matrices
+     * are one batched product over T that reads its input through a strided view and whose output the residual add
+     * turns back into this layout. Row-major cotangents (B, T, d) needed a copy around almost every product.
+     */
 
     /**
-     * As {@link #attnBranchT(int, NDArray)}; with {@code lastOnly} the cotangent is (B, 1, d), at the last position
-     * alone (zero elsewhere, as at the top layer of a target), and only that query's row of each pattern is used.
+     * Transpose of {@link #attnBranch} on columns: (d, Tq, B) at the block output -> (d, T, B) at its input. With
+     * {@code lastOnly} the cotangent is at the last position alone (Tq = 1: zero elsewhere, as at the top layer of a
+     * target) and only that query's row of each pattern is used. The frozen norms' scales are folded into the
+     * position mixing and their weights into W_o and W_v, so no pass over the cotangents is spent on them; W_o^T's
+     * rows are taken in (kv head, head dim, group member) order, so that the mixing also adds up the query heads of
+     * each kv head.
      */
     NDArray attnBranchT(int l, NDArray cot, boolean lastOnly) {
         Weights.Layer lw = w.layers().get(l);
-        long b = cot.getShape().get(0);
+        long tq = cot.getShape().get(1);
+        long b = cot.getShape().get(2);
+        int d = c.hiddenSize();
         int hd = c.headDim();
         int kvh = c.numKvHeads();
         int g = c.groupSize();
+        NDArray wo = lw.attnPostNorm() == null ? lw.wo() : lw.wo().mul(lw.attnPostNorm().weight().reshape(d, 1));
+        NDArray woT = wo.reshape(d, kvh, g, hd).transpose(1, 3, 2, 0).reshape((long) kvh * hd * g, d);
+        NDArray u = woT.matMul(cot.reshape(d, tq * b)).reshape(kvh, hd, g * tq, b); // rows (kv, e), columns (j, i, b)
+        // mix[kv, 0, p, (j, i)] = s1[p] A_{kv g + j}[i, p] s1post[i]: A^T per head, heads of a kv head side by side
+        NDArray probs = (lastOnly ? pattern[l].get(LAST_QUERY) : pattern[l]).reshape(kvh, g, tq, tokens);
         if (lw.attnPostNorm() != null) {
-            cot = tf.applyNormT(cot, at(ln1Post[l], lastOnly), lw.attnPostNorm());
+            probs = probs.mul(at(ln1Post[l], lastOnly).reshape(1, 1, tq, 1));
         }
-        NDArray u = cot.matMul(lw.wo())                                   // (B, Tq, heads * hd)
-                .reshape(b, lastOnly ? 1 : tokens, c.numHeads(), hd).transpose(0, 2, 1, 3); // (B, heads, Tq, hd)
-        NDArray probs = lastOnly ? pattern[l].get(LAST_QUERY) : pattern[l]; // (1, heads, Tq, T)
-        NDArray vBar = probs.transpose(0, 1, 3, 2).matMul(u)             // A^T per head: (B, heads, T, hd)
-                .reshape(b, kvh, g, tokens, hd).sum(new int[] {2})       // heads sharing a kv head add up
-                .transpose(0, 2, 1, 3).reshape(b, tokens, (long) kvh * hd);
-        NDArray in = vBar.matMul(lw.wv());
-        return lw.attnNorm() == null ? in : tf.applyNormT(in, ln1[l], lw.attnNorm());
+        if (lw.attnNorm() != null) {
+            probs = probs.mul(ln1[l].reshape(1, 1, 1, tokens));
+        }
+        NDArray mix = probs.transpose(0, 3, 1, 2).reshape(kvh, 1, tokens, g * tq);
+        NDArray vBar = mix.matMul(u).reshape((long) kvh * hd, tokens * b);          // (kvh * hd, T * B)
+        NDArray wv = lw.attnNorm() == null ? lw.wv() : lw.wv().mul(lw.attnNorm().weight().reshape(1, d));
+        NDArray in = wv.transpose().matMul(vBar).reshape(d, tokens, b);
+        return lw.attnNorm() == null ? in : centred(in);
     }
 
     /**
@@ -210,31 +230,72 @@ final class FrozenNetwork {
         return mlpMatrixBytes(c, tokens, dtype) <= chunkBytes / 2;
     }
 
-    /** Transpose of {@link #mlpBranch}. */
-    NDArray mlpBranchT(int l, NDArray cot) {
-        return mlpBranchT(l, cot, false);
-    }
-
-    /** As {@link #mlpBranchT(int, NDArray)}; with {@code lastOnly} for a (B, 1, d) cotangent at the last position. */
+    /**
+     * Transpose of {@link #mlpBranch} on columns (d, Tq, B); {@code lastOnly} as in {@link #attnBranchT}. The norms'
+     * scales are folded into the frozen factor and their weights into the two MLP weights (or into the per-token
+     * matrices). The result may be a strided view of a (Tq, d, B) array (the per-token matrices' output).
+     */
     NDArray mlpBranchT(int l, NDArray cot, boolean lastOnly) {
         Weights.Layer lw = w.layers().get(l);
-        if (lw.mlpPostNorm() != null) {
-            cot = tf.applyNormT(cot, at(ln2Post[l], lastOnly), lw.mlpPostNorm());
-        }
-        NDArray linearWeight = c.family().mlp() == Family.Mlp.GATED_PHI ? lw.gate() : lw.up();
+        long tq = cot.getShape().get(1);
+        long b = cot.getShape().get(2);
         NDArray in;
-        if (mlpMatrices == null || lastOnly) { // one position: the two weights directly
-            in = cot.matMul(lw.down()).mul(at(gate[l], lastOnly)).matMul(linearWeight);
+        if (mlpMatrices == null || lastOnly) { // the two weights directly
+            int d = c.hiddenSize();
+            long ff = c.intermediateSize();
+            NDArray factor = foldedFactor(l, lastOnly).reshape(tq, ff).transpose().reshape(ff, tq, 1);
+            NDArray hidden = foldedDown(lw).transpose().matMul(cot.reshape(d, tq * b)).reshape(ff, tq, b).mul(factor);
+            in = foldedLinear(lw).transpose().matMul(hidden.reshape(ff, tq * b)).reshape(d, tq, b);
         } else {
-            if (mlpMatrices[l] == null) { // (d, ff) * (T, 1, ff) -> (T, d, ff), times (ff, d): (T, d, d)
-                NDArray mat = lw.down().mul(gate[l].reshape(tokens, 1, -1)).matMul(linearWeight);
-                NDScope.unregister(mat); // made inside one chunk's scope, used by every chunk
-                mat.attach(manager);
-                mlpMatrices[l] = mat;
+            if (mlpMatrices[l] == null) {
+                mlpMatrices[l] = mlpMatrices(l, lw);
             }
-            in = cot.transpose(1, 0, 2).matMul(mlpMatrices[l]).transpose(1, 0, 2); // per token: (B, d) x (d, d)
+            // per token: mat_t^T (d, d) x cot_t (d, B), read through a (T, d, B) view; out (T, d, B) seen as (d, T, B)
+            in = mlpMatrices[l].transpose(0, 2, 1).matMul(cot.transpose(1, 0, 2)).transpose(1, 0, 2);
         }
-        return lw.mlpNorm() == null ? in : tf.applyNormT(in, at(ln2[l], lastOnly), lw.mlpNorm());
+        return lw.mlpNorm() == null ? in : centred(in);
+    }
+
+    /**
+     * Layer l's per-token MLP matrices (T, d, d), {@code mat_t = diag(w_post) down diag(g_t) W diag(w)} (the norms
+     * folded in: {@link #foldedFactor}, {@link #foldedDown}, {@link #foldedLinear}). Owned by the network's manager:
+     * every chunk uses them.
+     */
+    private NDArray mlpMatrices(int l, Weights.Layer lw) {
+        // (d, ff) * (T, 1, ff) -> (T, d, ff), times (ff, d): (T, d, d)
+        NDArray mat = foldedDown(lw).mul(foldedFactor(l, false).reshape(tokens, 1, -1)).matMul(foldedLinear(lw));
+        NDScope.unregister(mat); // made inside one chunk's scope, used by every chunk
+        mat.attach(manager);
+        return mat;
+    }
+
+    /** The MLP's frozen factor (1, Tq, ff) times the scales of its input and output norms. */
+    private NDArray foldedFactor(int l, boolean lastOnly) {
+        NDArray factor = at(gate[l], lastOnly);
+        if (ln2[l] != null) {
+            factor = factor.mul(at(ln2[l], lastOnly));
+        }
+        return ln2Post[l] == null ? factor : factor.mul(at(ln2Post[l], lastOnly));
+    }
+
+    /** down_proj (d, ff) with the output norm's weight folded in: {@code diag(w) down}. */
+    private NDArray foldedDown(Weights.Layer lw) {
+        return lw.mlpPostNorm() == null ? lw.down()
+                : lw.down().mul(lw.mlpPostNorm().weight().reshape(c.hiddenSize(), 1));
+    }
+
+    /** The MLP's linear input weight (ff, d) with the input norm's weight folded in: {@code W diag(w)}. */
+    private NDArray foldedLinear(Weights.Layer lw) {
+        NDArray linear = c.family().mlp() == Family.Mlp.GATED_PHI ? lw.gate() : lw.up();
+        return lw.mlpNorm() == null ? linear : linear.mul(lw.mlpNorm().weight().reshape(1, c.hiddenSize()));
+    }
+
+    /**
+     * A pre-norm's transpose once its scale and weight are folded in: LayerNorm's centring over d (its projection
+     * x - mean(x) is symmetric); nothing for RMSNorm.
+     */
+    private NDArray centred(NDArray cot) {
+        return c.family().norm() == Family.NormKind.LAYER ? cot.sub(cot.mean(new int[] {0}, true)) : cot;
     }
 
     private static final NDIndex LAST_POSITION = new NDIndex(":, -1:");
@@ -245,19 +306,28 @@ final class FrozenNetwork {
         return lastOnly && factor != null ? factor.get(LAST_POSITION) : factor;
     }
 
-    /** (B, 1, d) at the last position -> (B, T, d), zero elsewhere. */
+    /**
+     * Transpose of a norm with frozen scale on columns (d, Tq, B): {@code cot * w * s}, centred over d for LayerNorm
+     * (the transpose of {@link Transformer#applyNorm} without bias); {@code scale} is the recorded (1, Tq, 1). Used
+     * for the final norm; the blocks' norms are folded into their weights.
+     */
+    private NDArray normT(NDArray cot, NDArray scale, Weights.Norm n) {
+        return centred(cot.mul(n.weight().reshape(-1, 1, 1)).mul(scale.reshape(1, -1, 1)));
+    }
+
+    /** (d, 1, B) at the last position -> (d, T, B), zero elsewhere. */
     private NDArray atLastPosition(NDArray last) {
         if (tokens == 1) {
             return last;
         }
-        long b = last.getShape().get(0);
-        return last.getManager().zeros(new Shape(b, tokens - 1, c.hiddenSize()), last.getDataType()).concat(last, 1);
+        long b = last.getShape().get(2);
+        return last.getManager().zeros(new Shape(c.hiddenSize(), tokens - 1, b), last.getDataType()).concat(last, 1);
     }
 
-    /** Transpose of decoder layer {@code l} (residual adds included). */
+    /** Transpose of decoder layer {@code l} (residual adds included) on columns (d, T, B). */
     NDArray layerT(int l, NDArray cot) {
-        NDArray mid = cot.add(mlpBranchT(l, cot));
-        return mid.add(attnBranchT(l, mid));
+        NDArray mid = cot.add(mlpBranchT(l, cot, false));
+        return mid.add(attnBranchT(l, mid, false));
     }
 
     /** The activation (1, T, d) whose final norm at the last position is the target's output. */
@@ -293,10 +363,15 @@ final class FrozenNetwork {
      * as (B, T, d).
      */
     NDArray transpose(Target t, NDArray seed) {
+        return transposeColumns(t, seed).transpose(2, 1, 0);
+    }
+
+    /** As {@link #transpose}, the result as columns (d, T, B): entry (k, i, b) is {@code (seed_b J_i)_k}. */
+    NDArray transposeColumns(Target t, NDArray seed) {
         long b = seed.getShape().get(0);
-        // the target reads the last position only: its cotangent, (B, 1, d), is zero at every other position until
+        // the target reads the last position only: its cotangent, (d, 1, B), is zero at every other position until
         // the top layer's attention spreads it, so that layer's MLP and W_o run on one position
-        NDArray last = tf.applyNormT(seed, targetScale(t).reshape(1), w.finalNorm()).reshape(b, 1, c.hiddenSize());
+        NDArray last = normT(seed.transpose().reshape(c.hiddenSize(), 1, b), targetScale(t), w.finalNorm());
         int top = t.layer() - 1; // decoder layer whose output (or sub-block) the target reads
         int bottom = t.mode() == Target.Mode.CUMULATIVE ? 0 : top;
         NDArray cot = switch (t.component()) {

@@ -7,6 +7,8 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import java.util.function.IntConsumer;
 import lab.steering.hook.Hooks;
@@ -66,7 +68,7 @@ public final class JacobianEngine {
                 try (NDScope inner = new NDScope()) {
                     inner.suppressNotUsedWarning();
                     NDArray seed = m.eye(d, d, 0, dtype).get(new NDIndex("{}:{}, :", r0, r1));
-                    scatterRows(f.transpose(target, seed), jac, r0);
+                    scatterColumns(f.transposeColumns(target, seed), jac, r0);
                 }
                 progress.accept(r1);
             }
@@ -84,6 +86,35 @@ public final class JacobianEngine {
 
     static String name(DataType dtype) {
         return dtype == DataType.FLOAT64 ? "float64" : "float32";
+    }
+
+    /**
+     * Copies rows r0 .. r0 + B - 1 of every J_i out of transposed columns (d, T, B) (entry (k, i, b) is
+     * {@code J_i[r0 + b][k]}): one (T, B, d) copy in the array's dtype, widened to double here (a float32 pass moves
+     * half the bytes of a float64 conversion on the native side).
+     */
+    static void scatterColumns(NDArray columns, double[][] jac, int r0) {
+        long[] shape = columns.getShape().getShape();
+        int d = (int) shape[0];
+        int t = (int) shape[1];
+        int block = (int) shape[2] * d; // B rows of one token
+        NDArray rows = columns.transpose(1, 2, 0); // (T, B, d)
+        if (columns.getDataType() == DataType.FLOAT64) {
+            double[] g = rows.toDoubleArray();
+            for (int i = 0; i < t; i++) {
+                System.arraycopy(g, i * block, jac[i], r0 * d, block);
+            }
+            return;
+        }
+        float[] g = rows.toType(DataType.FLOAT32, false).toFloatArray();
+        for (int i = 0; i < t; i++) {
+            double[] ji = jac[i];
+            int from = i * block;
+            int to = r0 * d;
+            for (int k = 0; k < block; k++) {
+                ji[to + k] = g[from + k];
+            }
+        }
     }
 
     /**
@@ -177,10 +208,14 @@ public final class JacobianEngine {
     }
 
     /**
-     * The detached Jacobian by autograd one output row at a time (d backward passes through the frozen network):
-     * the plain GradientCollector oracle, for benchmarks.
+     * The detached Jacobian by autograd one output row at a time (d backward passes through the frozen network, each
+     * seeded with one output direction), for benchmarks. With {@code keepGraph} as {@code
+     * torch.autograd.functional.jacobian} does by default: one forward pass whose graph every backward pass reuses
+     * (DJL's GradientCollector.backward frees the graph, so this calls the engine's backward). Without it as DJL's
+     * public API allows: a forward pass of its own before each backward pass.
      */
-    public static double[][] autogradPerRow(LanguageModel model, long[] ids, DataType dtype, Target target) {
+    public static double[][] autogradPerRow(LanguageModel model, long[] ids, DataType dtype, Target target,
+                                            boolean keepGraph) {
         Threads.full(); // the engine's threads, whatever a decoding step left here
         Transformer tf = model.transformer(dtype);
         int d = tf.config().hiddenSize();
@@ -190,25 +225,50 @@ public final class JacobianEngine {
             scope.suppressNotUsedWarning();
             FrozenNetwork f = FrozenNetwork.record(tf, m, ids);
             NDArray x0 = f.targetInput(target);
-            for (int r = 0; r < d; r++) {
-                try (NDScope row = new NDScope()) {
-                    row.suppressNotUsedWarning();
+            NDArray directions = m.eye(d, d, 0, dtype);
+            AUTOGRAD.lock();
+            try {
+                if (keepGraph) {
                     NDArray x = x0.duplicate();
                     x.setRequiresGradient(true);
-                    AUTOGRAD.lock();
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                        gc.backward(f.apply(target, x).get(new NDIndex(0, r)));
-                    } finally {
-                        AUTOGRAD.unlock();
+                        PtNDArray y = (PtNDArray) f.apply(target, x); // (1, d)
+                        for (int r = 0; r < d; r++) {
+                            try (NDScope row = new NDScope()) {
+                                row.suppressNotUsedWarning();
+                                PtNDArray seed = (PtNDArray) directions.get(new NDIndex("{}:{}", r, r + 1));
+                                JniUtils.backward(y, seed, true, false);
+                                copyRow(x.getGradient(), jac, r);
+                                JniUtils.zeroGrad((PtNDArray) x);
+                            }
+                        }
                     }
-                    double[] g = x.getGradient().toType(DataType.FLOAT64, false).toDoubleArray();
-                    for (int i = 0; i < t; i++) {
-                        System.arraycopy(g, i * d, jac[i], r * d, d);
+                } else {
+                    for (int r = 0; r < d; r++) {
+                        try (NDScope row = new NDScope();
+                             GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                            row.suppressNotUsedWarning();
+                            NDArray x = x0.duplicate();
+                            x.setRequiresGradient(true);
+                            gc.backward(f.apply(target, x).get(new NDIndex(0, r)));
+                            copyRow(x.getGradient(), jac, r);
+                        }
                     }
                 }
+            } finally {
+                AUTOGRAD.unlock();
             }
         }
         return jac;
+    }
+
+    /** Row r of every J_i from a gradient (1, T, d). */
+    private static void copyRow(NDArray gradient, double[][] jac, int r) {
+        double[] g = gradient.toType(DataType.FLOAT64, false).toDoubleArray();
+        int d = g.length / jac.length;
+        for (int i = 0; i < jac.length; i++) {
+            System.arraycopy(g, i * d, jac[i], r * d, d);
+        }
     }
 
     /**

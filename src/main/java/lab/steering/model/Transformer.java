@@ -159,12 +159,6 @@ public final class Transformer {
         return withBias && n.bias() != null ? y.add(n.bias()) : y;
     }
 
-    /** The transpose of {@link #applyNorm} without bias, applied to cotangents. */
-    public NDArray applyNormT(NDArray cot, NDArray scale, Weights.Norm n) {
-        NDArray y = cot.mul(n.weight()).mul(scale);
-        return f.norm() == Family.NormKind.LAYER ? center(y) : y;
-    }
-
     private static NDArray center(NDArray x) {
         return x.sub(x.mean(new int[] {-1}, true));
     }

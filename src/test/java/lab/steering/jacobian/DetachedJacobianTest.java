@@ -162,6 +162,28 @@ class DetachedJacobianTest {
     }
 
     @Test
+    void perRowAutogradEqualsTheTransposePass() {
+        LanguageModel m = tiny;
+        Target out = Target.output(m.config().numLayers());
+        JacobianStack fast = JacobianEngine.full(m, prompt(m), DataType.FLOAT64, out, 1L << 30, r -> { });
+        for (boolean keepGraph : new boolean[] {true, false}) {
+            assertRowsEqual(fast, JacobianEngine.autogradPerRow(m, prompt(m), DataType.FLOAT64, out, keepGraph));
+        }
+    }
+
+    private static void assertRowsEqual(JacobianStack fast, double[][] rows) {
+        for (int i = 0; i < rows.length; i++) {
+            double scale = 0;
+            double diff = 0;
+            for (int k = 0; k < rows[i].length; k++) {
+                scale = Math.max(scale, Math.abs(fast.jacobian()[i][k]));
+                diff = Math.max(diff, Math.abs(rows[i][k] - fast.jacobian()[i][k]));
+            }
+            assertTrue(diff <= 1e-10 * scale, "token " + i + ": per-row autograd vs transpose " + diff / scale);
+        }
+    }
+
+    @Test
     void chunkingDoesNotChangeTheResult() {
         LanguageModel m = tiny;
         Target out = Target.output(m.config().numLayers());
