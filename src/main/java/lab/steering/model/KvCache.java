@@ -6,6 +6,8 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 
 /**
  * Keys and values of every layer for the tokens seen so far, in preallocated buffers that are written in
@@ -60,16 +62,18 @@ public final class KvCache implements AutoCloseable {
         if (end > capacity) {
             grow(end);
         }
-        NDIndex slot = positions(length, end); // built, not parsed: this runs twice per layer and token
-        keys[layer].set(slot, k);
-        values[layer].set(slot, v);
-        NDIndex upTo = positions(0, end);
-        return new NDArray[] {keys[layer].get(upTo), values[layer].get(upTo)};
+        // the engine's slice calls: this runs twice per layer and token, and NDIndex set/get cost twice as much
+        long[] from = {0, 0, length, 0};
+        long[] to = {batch, kvHeads, end, headDim};
+        long[] step = {1, 1, 1, 1};
+        JniUtils.indexSet((PtNDArray) keys[layer], (PtNDArray) k, from, to, step);
+        JniUtils.indexSet((PtNDArray) values[layer], (PtNDArray) v, from, to, step);
+        return new NDArray[] {upTo(keys[layer], end), upTo(values[layer], end)};
     }
 
-    /** {@code [:, :, from:to, :]}. */
-    private static NDIndex positions(long from, long to) {
-        return new NDIndex().addAllDim(2).addSliceDim(from, to).addAllDim();
+    /** The view {@code buffer[:, :, :end, :]}, in the caller's scope. */
+    private static NDArray upTo(NDArray buffer, int end) {
+        return JniUtils.slice((PtNDArray) buffer, 2, 0, end, 1);
     }
 
     /** Called once per forward call after every layer has appended {@code t} tokens. */

@@ -199,20 +199,18 @@ public final class Transformer {
         long s = k.getShape().get(2);
         // GQA without copying keys: query heads of one kv head side by side, (b, kvHeads, g * t, hd)
         NDArray qg = q.reshape(b, kvh, g * t, hd);
-        NDArray scores = qg.matMul(k.transpose(0, 1, 3, 2)).mul(num.attnScale).reshape(b, kvh, g, t, s);
-        if (mask != null) {
-            scores = scores.add(mask);
+        NDArray scores = qg.matMul(k.transpose(0, 1, 3, 2)).mul(num.attnScale);
+        if (mask != null) { // (t, s) over the query positions of each head
+            scores = scores.reshape(b, kvh, g, t, s).add(mask).reshape(b, kvh, g * t, s);
         }
         NDArray probs = scores.softmax(-1);
         Site patternSite = new Site(layer, Point.ATTN_PATTERN);
         if (hooks.has(patternSite)) { // (b, heads, t, s): head h = kvHead * g + j, as HF's repeat_kv
-            probs = hooks.run(patternSite, probs.reshape(b, c.numHeads(), t, s), ctx);
+            probs = hooks.run(patternSite, probs.reshape(b, c.numHeads(), t, s), ctx).reshape(b, kvh, g * t, s);
         }
-        probs = probs.reshape(b, kvh, g * t, s);
-        NDArray out = probs.matMul(v)                // (b, kvHeads, g * t, hd)
-                .reshape(b, c.numHeads(), t, hd)
-                .transpose(0, 2, 1, 3)
-                .reshape(b, t, (long) c.numHeads() * hd);
+        NDArray out = probs.matMul(v);               // (b, kvHeads, g * t, hd) = (b, heads, t, hd)
+        out = t == 1 ? out.reshape(b, 1, (long) c.numHeads() * hd) // one position: heads already in order
+                : out.reshape(b, c.numHeads(), t, hd).transpose(0, 2, 1, 3).reshape(b, t, (long) c.numHeads() * hd);
         return linear(out, lw.wo(), lw.bo());
     }
 
