@@ -18,7 +18,8 @@ import lab.steering.steer.SteeringOperator;
 /**
  * Steering costs in one run ({@code scripts/bench.sh steering [model folder] [concept]}): per-token time of plain
  * decoding against operator-steered decoding (both with the KV cache), the incremental injection against the paper's
- * re-encode algorithm at 64 new tokens, and the operator's size in both forms with the low-rank fidelity.
+ * re-encode algorithm at 64 new tokens (5 interleaved rounds: best per method, and the median of the rounds' speed-ups),
+ * that speed-up against the prompt's length, and the operator's size in both forms with the low-rank fidelity.
  */
 public final class SteeringBench {
 
@@ -45,20 +46,20 @@ public final class SteeringBench {
             double plain = Double.MAX_VALUE;
             double steered = Double.MAX_VALUE;
             double steeredLow = Double.MAX_VALUE;
+            double reencode = Double.MAX_VALUE;
+            double[] speedUps = new double[REPEATS];
             Generation last = null;
             Generation lastPlain = null;
-            for (int r = 0; r < REPEATS; r++) { // interleaved so that load changes hit both alike
+            Generation reencoded = null;
+            for (int r = 0; r < REPEATS; r++) { // interleaved so that load changes hit every method alike
                 lastPlain = Generator.generate(m, ids, p, Hooks.NONE, true, false, t -> { });
                 plain = Math.min(plain, lastPlain.perTokenMs());
                 last = steer(m, dense, strength, ids, p, true);
                 steered = Math.min(steered, last.perTokenMs());
                 steeredLow = Math.min(steeredLow, steer(m, low, strength, ids, p, true).perTokenMs());
-            }
-            Generation reencoded = null;
-            double reencode = Double.MAX_VALUE;
-            for (int r = 0; r < 2; r++) {
                 reencoded = steer(m, dense, strength, ids, p, false);
                 reencode = Math.min(reencode, reencoded.perTokenMs());
+                speedUps[r] = reencoded.perTokenMs() / last.perTokenMs();
             }
             boolean same = Arrays.equals(ids(last), ids(reencoded));
             System.out.printf(Locale.ROOT, "model %s, concept \"%s\" (%d tokens), split layer %d of %d, strength %.2f, "
@@ -73,8 +74,9 @@ public final class SteeringBench {
             System.out.printf(Locale.ROOT, "| **steering overhead (dense / plain)** | **%.2fx** |%n", steered / plain);
             System.out.printf(Locale.ROOT, "| steering overhead (low-rank / plain) | %.2fx |%n", steeredLow / plain);
             System.out.printf(Locale.ROOT, "| paper's algorithm (re-encode every step), ms/token | %.2f |%n", reencode);
-            System.out.printf(Locale.ROOT, "| **incremental speed-up over re-encode at %d tokens** | **%.1fx** |%n",
-                    NEW_TOKENS, reencode / steered);
+            System.out.printf(Locale.ROOT, "| **incremental speed-up over re-encode at %d tokens** (median round, range) "
+                    + "| **%.1fx** (%.1f-%.1f) |%n", NEW_TOKENS, JacobianBench.median(speedUps), min(speedUps),
+                    max(speedUps));
             System.out.printf(Locale.ROOT, "| same greedy tokens as re-encode | %s |%n", same);
             System.out.printf(Locale.ROOT, "| operator build (Jacobian of the concept), ms | %.0f |%n", buildMs);
             System.out.printf(Locale.ROOT, "| dense operator size | %,d bytes (T_c d^2 float32) |%n",
@@ -88,7 +90,50 @@ public final class SteeringBench {
             System.out.println();
             System.out.println("plain:   " + lastPlain.completion().replace("\n", " / "));
             System.out.println("steered: " + last.completion().replace("\n", " / "));
+            byPromptLength(m, dense, strength, p);
         }
+    }
+
+    /**
+     * The speed-up against the prompt's length: re-encoding pays for the prompt at every step, the KV cache once.
+     * Prompts are the first n tokens of one passage; 3 interleaved rounds each, median.
+     */
+    static void byPromptLength(LanguageModel m, SteeringOperator op, double strength, GenerationParams p) {
+        long[] passage = m.tokenizer().encode(PASSAGE);
+        System.out.println();
+        System.out.printf(Locale.ROOT, "| prompt tokens | steered, KV cache (ms/token) | re-encode (ms/token) | speed-up at %d "
+                + "new tokens (median of 3 rounds) |%n|---|---|---|---|%n", NEW_TOKENS);
+        for (int n : new int[] {5, 16, 32, 64}) {
+            if (n > passage.length || n + NEW_TOKENS > m.config().maxPositions()) {
+                continue;
+            }
+            long[] ids = Arrays.copyOf(passage, n);
+            double[] cached = new double[3];
+            double[] again = new double[3];
+            double[] ratio = new double[3];
+            for (int r = 0; r < 3; r++) {
+                cached[r] = steer(m, op, strength, ids, p, true).perTokenMs();
+                again[r] = steer(m, op, strength, ids, p, false).perTokenMs();
+                ratio[r] = again[r] / cached[r];
+            }
+            System.out.printf(Locale.ROOT, "| %d | %.2f | %.2f | %.1fx |%n", n, JacobianBench.median(cached),
+                    JacobianBench.median(again), JacobianBench.median(ratio));
+        }
+    }
+
+    /** A public-domain passage (Genesis 1:1-5, King James Version) to cut prompts of several lengths from. */
+    private static final String PASSAGE = "In the beginning God created the heaven and the earth. And the earth was "
+            + "without form, and void; and darkness was upon the face of the deep. And the Spirit of God moved upon the "
+            + "face of the waters. And God said, Let there be light: and there was light. And God saw the light, that "
+            + "it was good: and God divided the light from the darkness. And God called the light Day, and the "
+            + "darkness he called Night. And the evening and the morning were the first day.";
+
+    private static double min(double[] xs) {
+        return Arrays.stream(xs).min().orElse(Double.NaN);
+    }
+
+    private static double max(double[] xs) {
+        return Arrays.stream(xs).max().orElse(Double.NaN);
     }
 
     static long[] ids(Generation g) {
