@@ -353,12 +353,14 @@ public final class Analysis {
             if (o.method() == Method.FULL) {
                 JacobianStack lj = JacobianEngine.full(model, ids, o.dtype(), lt, o.chunkBytes(),
                         rows -> progress.update(stage, (base + rows * share) / totalUnits));
-                sweepSpectra.add(Svd.orient(Svd.concatenated(lj.jacobian(), d, sweepK), linear));
+                // the layer's combined spectrum and each token's top-1, side by side
+                Spectrum[] layerSpectra = Svd.concatenatedEachAndAll(lj.jacobian(), d, 1, sweepK);
+                sweepSpectra.add(Svd.orient(layerSpectra[t], linear));
                 sweepOutputs.add(lj.output());
                 sweepErr[li] = lj.relativeError();
                 Spectrum[] cells = new Spectrum[t];
                 for (int i = 0; i < t; i++) {
-                    cells[i] = Svd.orient(Svd.concatenated(new double[][] {lj.jacobian()[i]}, d, 1), linear);
+                    cells[i] = Svd.orient(layerSpectra[i], linear);
                 }
                 sweepCells.add(cells);
             } else {
@@ -440,11 +442,9 @@ public final class Analysis {
         });
         long done = System.nanoTime();
         progress.update("svd", d / totalUnits);
-        Spectrum[] perToken = new Spectrum[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-            perToken[i] = Svd.top(j.jacobian()[i], d, topK);
-        }
-        Spectrum combined = Svd.concatenated(j.jacobian(), d, sweepK);
+        Spectrum[] spectra = Svd.topEachAndConcatenated(j.jacobian(), d, topK, sweepK);
+        Spectrum[] perToken = Arrays.copyOf(spectra, ids.length);
+        Spectrum combined = spectra[ids.length];
         return new Core(j.output(), j.reconstruct(), j.constant(), perToken, combined,
                 recorded[0] == 0 ? done : recorded[0], done);
     }

@@ -2,6 +2,10 @@ package lab.steering.jacobian;
 
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.function.IntFunction;
+import java.util.function.Supplier;
 import java.util.stream.IntStream;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_DDRM;
@@ -49,6 +53,32 @@ public final class Svd {
             vk[j] = column(v, c);
         }
         return new Spectrum(s, uk, vk, sumOfSquares(matrix), true);
+    }
+
+    /**
+     * {@link #top} of each matrix, then {@link #concatenated} of all of them with {@code kAll} values: the
+     * decompositions are independent single-threaded Java, so they run side by side on the common fork-join pool
+     * and the calling thread.
+     */
+    public static Spectrum[] topEachAndConcatenated(double[][] matrices, int d, int k, int kAll) {
+        return eachAndAll(matrices.length, i -> top(matrices[i], d, k), () -> concatenated(matrices, d, kAll));
+    }
+
+    /** As {@link #topEachAndConcatenated}, each matrix's top {@code kEach} also from its Gram matrix. */
+    public static Spectrum[] concatenatedEachAndAll(double[][] matrices, int d, int kEach, int kAll) {
+        return eachAndAll(matrices.length, i -> concatenated(new double[][] {matrices[i]}, d, kEach),
+                () -> concatenated(matrices, d, kAll));
+    }
+
+    private static Spectrum[] eachAndAll(int n, IntFunction<Spectrum> each, Supplier<Spectrum> all) {
+        CompletableFuture<Spectrum> whole = CompletableFuture.supplyAsync(all);
+        Spectrum[] out = Arrays.copyOf(IntStream.range(0, n).parallel().mapToObj(each).toArray(Spectrum[]::new), n + 1);
+        try {
+            out[n] = whole.join();
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : e;
+        }
+        return out;
     }
 
     /**

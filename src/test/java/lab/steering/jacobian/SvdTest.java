@@ -194,4 +194,32 @@ class SvdTest {
         }
         assertEquals(s.singularValues()[0], o.singularValues()[0], 0.0);
     }
+    @Test
+    void sideBySideDecompositionsEqualOneAtATime() {
+        Random r = new Random(7);
+        int d = 12;
+        double[][] ms = new double[5][d * d];
+        for (double[] m : ms) {
+            for (int i = 0; i < m.length; i++) {
+                m[i] = r.nextGaussian();
+            }
+        }
+        Spectrum[] both = Svd.topEachAndConcatenated(ms, d, 3, 4);
+        Spectrum[] grams = Svd.concatenatedEachAndAll(ms, d, 1, 4);
+        assertEquals(ms.length + 1, both.length);
+        for (int i = 0; i < ms.length; i++) {
+            assertSame(Svd.top(ms[i], d, 3), both[i]);
+            assertSame(Svd.concatenated(new double[][] {ms[i]}, d, 1), grams[i]);
+        }
+        assertSame(Svd.concatenated(ms, d, 4), both[ms.length]);
+        assertSame(Svd.concatenated(ms, d, 4), grams[ms.length]);
+    }
+
+    private static void assertSame(Spectrum expected, Spectrum actual) {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(expected.singularValues(), actual.singularValues(), 0);
+        for (int j = 0; j < expected.u().length; j++) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected.u()[j], actual.u()[j], 0);
+        }
+        assertEquals(expected.frobeniusSq(), actual.frobeniusSq(), 0);
+    }
 }
