@@ -32,14 +32,13 @@ public final class JacobianBench {
 
     public static void main(String[] args) {
         System.setProperty("ai.djl.offline", "true");
-        double matmul = matmulGflops();
-        System.out.printf(Locale.ROOT, "plain matmul 1024x1024 float32: %.1f GFLOP/s%n%n", matmul);
-        System.out.println("| model | d | layers | T | full J, median / best (ms) | GFLOP/s (best) | of matmul | "
+        System.out.println("| model | d | layers | T | full J, median / best (ms) | GFLOP/s (best) | "
+                + "plain matmul GFLOP/s (best) | of matmul | "
                 + "autograd per-row, graph kept (ms) | speed-up, median round (range) | "
                 + "autograd per-row, forward per row (ms) | speed-up | autograd batched (ms) | speed-up | "
                 + "top-8 matrix-free (ms) | relErr | "
                 + "analysis, no sweep (ms) | analysis + ordinary (ms) |");
-        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (String a : args) {
             Path folder = Path.of(a);
             if (!Files.isDirectory(folder)) {
@@ -47,12 +46,15 @@ public final class JacobianBench {
                 continue;
             }
             try (LanguageModel m = LanguageModel.load(folder, Device.cpu())) {
-                run(m, matmul);
+                run(m);
             }
         }
     }
 
-    static void run(LanguageModel m, double matmul) {
+    static void run(LanguageModel m) {
+        // the plain 1024x1024 matmul, best of 10 now and best of 3 in every round: on a shared machine one
+        // measurement can fall in a slow minute, and the share compares best with best
+        double matmul = matmulGflops(10);
         int t = 8;
         long[] ids = new long[t];
         int v = m.config().vocabSize();
@@ -77,6 +79,7 @@ public final class JacobianBench {
         double[] reforwardRatios = new double[ROUNDS];
         long t0;
         for (int round = 0; round < ROUNDS; round++) {
+            matmul = Math.max(matmul, matmulGflops(3));
             double[] inRound = new double[PASSES_PER_ROUND];
             for (int r = 0; r < PASSES_PER_ROUND; r++) {
                 t0 = System.nanoTime();
@@ -125,9 +128,9 @@ public final class JacobianBench {
         }
         double[] sorted = ratios.clone();
         java.util.Arrays.sort(sorted);
-        System.out.printf(Locale.ROOT, "| %s | %d | %d | %d | %.1f / %.1f | %.1f | %.0f%% | %.0f | **%.1fx** (%.1f-%.1f) "
-                        + "| %.0f | %.1fx | %.0f | %.1fx | %.0f | %.1e | %.0f | %.0f |%n",
-                m.id(), m.config().hiddenSize(), m.config().numLayers(), t, fullMedian, full, gflops,
+        System.out.printf(Locale.ROOT, "| %s | %d | %d | %d | %.1f / %.1f | %.1f | %.1f | %.0f%% | %.0f | **%.1fx** "
+                        + "(%.1f-%.1f) | %.0f | %.1fx | %.0f | %.1fx | %.0f | %.1e | %.0f | %.0f |%n",
+                m.id(), m.config().hiddenSize(), m.config().numLayers(), t, fullMedian, full, gflops, matmul,
                 100 * gflops / matmul, perRow, median(ratios), sorted[0], sorted[sorted.length - 1],
                 median(reforward), median(reforwardRatios), batched, batched / fullMedian, lowRank,
                 stack.relativeError(), analysis, withOrdinary);
@@ -140,13 +143,13 @@ public final class JacobianBench {
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
-    static double matmulGflops() {
+    static double matmulGflops(int repeats) {
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             NDArray a = m.randomNormal(new Shape(1024, 1024));
             NDArray b = m.randomNormal(new Shape(1024, 1024));
             a.matMul(b).close();
             double best = Double.MAX_VALUE;
-            for (int r = 0; r < 10; r++) {
+            for (int r = 0; r < repeats; r++) {
                 long t0 = System.nanoTime();
                 NDArray c = a.matMul(b);
                 c.getFloat(0, 0); // force completion
