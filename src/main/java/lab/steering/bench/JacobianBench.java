@@ -22,7 +22,8 @@ import lab.steering.model.LanguageModel;
  * matrix-free top-8. Steady state, after 10 warm-up passes: 5 rounds, each of 5 transpose passes and one run of each
  * per-row autograd (d backward passes: the graph kept, and a forward pass per row); a speed-up is the median over
  * rounds of the autograd time over the round's median pass (the two sides of each ratio measured side by side);
- * GFLOP/s from the best pass, as the matmul's. Batched autograd: median of 3 after one. {@code scripts/bench.sh jacobian [model folders...]}.
+ * GFLOP/s from the best pass against the best plain matmul of the run. Batched autograd: median of 3 after one.
+ * {@code scripts/bench.sh jacobian [model folders...]}.
  */
 public final class JacobianBench {
 
@@ -97,7 +98,8 @@ public final class JacobianBench {
             reforward[round] = (System.nanoTime() - t0) / 1e6;
             reforwardRatios[round] = reforward[round] / median(inRound);
         }
-        double gflops = JacobianEngine.transposeFlops(m.config(), t, DataType.FLOAT32, 256L << 20) / (full / 1000) / 1e9;
+        double flops = JacobianEngine.transposeFlops(m.config(), t, DataType.FLOAT32, 256L << 20);
+        double gflops = flops / (full / 1000) / 1e9;
         double fullMedian = median(passes);
         double perRow = median(rows);
         JacobianEngine.autogradOracle(m, ids, DataType.FLOAT32, out);

@@ -18,8 +18,9 @@ import lab.steering.steer.SteeringOperator;
 /**
  * Steering costs in one run ({@code scripts/bench.sh steering [model folder] [concept]}): per-token time of plain
  * decoding against operator-steered decoding (both with the KV cache), the incremental injection against the paper's
- * re-encode algorithm at 64 new tokens (5 interleaved rounds: best per method, and the median of the rounds' speed-ups),
- * that speed-up against the prompt's length, and the operator's size in both forms with the low-rank fidelity.
+ * re-encode algorithm at 64 new tokens (5 interleaved rounds: best per method, and the median of the rounds'
+ * speed-ups), that speed-up against the prompt's length, and the operator's size in both forms with the low-rank
+ * fidelity.
  */
 public final class SteeringBench {
 
@@ -74,9 +75,9 @@ public final class SteeringBench {
             System.out.printf(Locale.ROOT, "| **steering overhead (dense / plain)** | **%.2fx** |%n", steered / plain);
             System.out.printf(Locale.ROOT, "| steering overhead (low-rank / plain) | %.2fx |%n", steeredLow / plain);
             System.out.printf(Locale.ROOT, "| paper's algorithm (re-encode every step), ms/token | %.2f |%n", reencode);
-            System.out.printf(Locale.ROOT, "| **incremental speed-up over re-encode at %d tokens** (median round, range) "
-                    + "| **%.1fx** (%.1f-%.1f) |%n", NEW_TOKENS, JacobianBench.median(speedUps), min(speedUps),
-                    max(speedUps));
+            System.out.printf(Locale.ROOT, "| **incremental speed-up over re-encode at %d tokens** "
+                    + "(median round, range) | **%.1fx** (%.1f-%.1f) |%n", NEW_TOKENS, JacobianBench.median(speedUps),
+                    min(speedUps), max(speedUps));
             System.out.printf(Locale.ROOT, "| same greedy tokens as re-encode | %s |%n", same);
             System.out.printf(Locale.ROOT, "| operator build (Jacobian of the concept), ms | %.0f |%n", buildMs);
             System.out.printf(Locale.ROOT, "| dense operator size | %,d bytes (T_c d^2 float32) |%n",
@@ -101,8 +102,8 @@ public final class SteeringBench {
     static void byPromptLength(LanguageModel m, SteeringOperator op, double strength, GenerationParams p) {
         long[] passage = m.tokenizer().encode(PASSAGE);
         System.out.println();
-        System.out.printf(Locale.ROOT, "| prompt tokens | steered, KV cache (ms/token) | re-encode (ms/token) | speed-up at %d "
-                + "new tokens (median of 3 rounds) |%n|---|---|---|---|%n", NEW_TOKENS);
+        System.out.printf(Locale.ROOT, "| prompt tokens | steered, KV cache (ms/token) | re-encode (ms/token) "
+                + "| speed-up at %d new tokens (median of 3 rounds) |%n|---|---|---|---|%n", NEW_TOKENS);
         for (int n : new int[] {5, 16, 32, 64}) {
             if (n > passage.length || n + NEW_TOKENS > m.config().maxPositions()) {
                 continue;
@@ -122,11 +123,11 @@ public final class SteeringBench {
     }
 
     /** A public-domain passage (Genesis 1:1-5, King James Version) to cut prompts of several lengths from. */
-    private static final String PASSAGE = "In the beginning God created the heaven and the earth. And the earth was "
-            + "without form, and void; and darkness was upon the face of the deep. And the Spirit of God moved upon the "
-            + "face of the waters. And God said, Let there be light: and there was light. And God saw the light, that "
-            + "it was good: and God divided the light from the darkness. And God called the light Day, and the "
-            + "darkness he called Night. And the evening and the morning were the first day.";
+    private static final String PASSAGE = "In the beginning God created the heaven and the earth. And the earth "
+            + "was without form, and void; and darkness was upon the face of the deep. And the Spirit of God moved "
+            + "upon the face of the waters. And God said, Let there be light: and there was light. And God saw the "
+            + "light, that it was good: and God divided the light from the darkness. And God called the light Day, "
+            + "and the darkness he called Night. And the evening and the morning were the first day.";
 
     private static double min(double[] xs) {
         return Arrays.stream(xs).min().orElse(Double.NaN);

@@ -19,8 +19,8 @@ import lab.steering.model.Weights;
  * The detached network of one prompt (METHOD.md section 1): the ordinary forward pass is run once with read hooks
  * that record every nonlinear factor (norm scales, attention probabilities, MLP gate activations); with those
  * frozen, the network from the input embeddings to any residual is linear. This class evaluates that linear
- * network ({@link #layers}) and its transpose ({@link #transpose}, {@link #layerT} and the branch transposes), batched over many
- * inputs or cotangents at once.
+ * network ({@link #layers}) and its transpose ({@link #transpose}, {@link #layerT} and the branch transposes),
+ * batched over many inputs or cotangents at once.
  *
  * <p>All arrays live until the caller's NDScope closes. Batch 1 for recorded arrays; B for inputs/cotangents.
  */
