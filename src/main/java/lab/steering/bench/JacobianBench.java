@@ -128,14 +128,20 @@ public final class JacobianBench {
                 withOrdinary = Math.min(withOrdinary, tm.totalMs());
             }
         }
-        double[] sorted = ratios.clone();
-        java.util.Arrays.sort(sorted);
         System.out.printf(Locale.ROOT, "| %s | %d | %d | %d | %.1f / %.1f | %.1f | %.1f | %.0f%% | %.0f | **%.1fx** "
                         + "(%.1f-%.1f) | %.0f | %.1fx | %.0f | %.1fx | %.0f | %.1e | %.0f | %.0f |%n",
                 m.id(), m.config().hiddenSize(), m.config().numLayers(), t, fullMedian, full, gflops, matmul,
-                100 * gflops / matmul, perRow, median(ratios), sorted[0], sorted[sorted.length - 1],
+                100 * gflops / matmul, perRow, median(ratios), min(ratios), max(ratios),
                 median(reforward), median(reforwardRatios), batched, batched / fullMedian, lowRank,
                 stack.relativeError(), analysis, withOrdinary);
+    }
+
+    static double min(double[] xs) {
+        return java.util.Arrays.stream(xs).min().orElse(Double.NaN);
+    }
+
+    static double max(double[] xs) {
+        return java.util.Arrays.stream(xs).max().orElse(Double.NaN);
     }
 
     static double median(double[] xs) {

@@ -77,7 +77,7 @@ public final class SteeringBench {
             System.out.printf(Locale.ROOT, "| paper's algorithm (re-encode every step), ms/token | %.2f |%n", reencode);
             System.out.printf(Locale.ROOT, "| **incremental speed-up over re-encode at %d tokens** "
                     + "(median round, range) | **%.1fx** (%.1f-%.1f) |%n", NEW_TOKENS, JacobianBench.median(speedUps),
-                    min(speedUps), max(speedUps));
+                    JacobianBench.min(speedUps), JacobianBench.max(speedUps));
             System.out.printf(Locale.ROOT, "| same greedy tokens as re-encode | %s |%n", same);
             System.out.printf(Locale.ROOT, "| operator build (Jacobian of the concept), ms | %.0f |%n", buildMs);
             System.out.printf(Locale.ROOT, "| dense operator size | %,d bytes (T_c d^2 float32) |%n",
@@ -129,13 +129,6 @@ public final class SteeringBench {
             + "light, that it was good: and God divided the light from the darkness. And God called the light Day, "
             + "and the darkness he called Night. And the evening and the morning were the first day.";
 
-    private static double min(double[] xs) {
-        return Arrays.stream(xs).min().orElse(Double.NaN);
-    }
-
-    private static double max(double[] xs) {
-        return Arrays.stream(xs).max().orElse(Double.NaN);
-    }
 
     static long[] ids(Generation g) {
         return g.tokens().stream().mapToLong(t -> t.id()).toArray();

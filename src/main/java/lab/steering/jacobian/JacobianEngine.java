@@ -238,7 +238,7 @@ public final class JacobianEngine {
                                 row.suppressNotUsedWarning();
                                 PtNDArray seed = (PtNDArray) directions.get(new NDIndex("{}:{}", r, r + 1));
                                 JniUtils.backward(y, seed, true, false);
-                                copyRow(x.getGradient(), jac, r);
+                                scatterRows(x.getGradient(), jac, r);
                                 JniUtils.zeroGrad((PtNDArray) x);
                             }
                         }
@@ -251,7 +251,7 @@ public final class JacobianEngine {
                             NDArray x = x0.duplicate();
                             x.setRequiresGradient(true);
                             gc.backward(f.apply(target, x).get(new NDIndex(0, r)));
-                            copyRow(x.getGradient(), jac, r);
+                            scatterRows(x.getGradient(), jac, r);
                         }
                     }
                 }
@@ -260,15 +260,6 @@ public final class JacobianEngine {
             }
         }
         return jac;
-    }
-
-    /** Row r of every J_i from a gradient (1, T, d). */
-    private static void copyRow(NDArray gradient, double[][] jac, int r) {
-        double[] g = gradient.toType(DataType.FLOAT64, false).toDoubleArray();
-        int d = g.length / jac.length;
-        for (int i = 0; i < jac.length; i++) {
-            System.arraycopy(g, i * d, jac[i], r * d, d);
-        }
     }
 
     /**

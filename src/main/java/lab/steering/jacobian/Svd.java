@@ -70,9 +70,10 @@ public final class Svd {
                 () -> concatenated(matrices, d, kAll));
     }
 
-    private static Spectrum[] eachAndAll(int n, IntFunction<Spectrum> each, Supplier<Spectrum> all) {
+    private static Spectrum[] eachAndAll(int n, IntFunction<Spectrum> perMatrix, Supplier<Spectrum> all) {
         CompletableFuture<Spectrum> whole = CompletableFuture.supplyAsync(all);
-        Spectrum[] out = Arrays.copyOf(IntStream.range(0, n).parallel().mapToObj(each).toArray(Spectrum[]::new), n + 1);
+        Spectrum[] each = IntStream.range(0, n).parallel().mapToObj(perMatrix).toArray(Spectrum[]::new);
+        Spectrum[] out = Arrays.copyOf(each, n + 1);
         try {
             out[n] = whole.join();
         } catch (CompletionException e) {

@@ -313,10 +313,10 @@ public final class Transformer {
     /**
      * {@code v} as a 0-dim tensor whose memory PyTorch owns: float64 beside float64 arrays, else float32 (a 0-dim
      * operand does not change the other's dtype, and half-precision ops take it at float precision, as before).
-     * Never pass a Number to an NDArray op on a path autograd may differentiate: DJL wraps the number in a tensor over a direct buffer
-     * (from_blob), uses it and closes it, while the autograd graph keeps the tensor for the backward pass (pow and
-     * mul save their operands); once the garbage collector frees that buffer, the backward pass reads whatever the
-     * memory holds by then (wrong ordinary Jacobians and NaN losses under concurrent load).
+     * Never pass a Number to an NDArray op on a path autograd may differentiate: DJL wraps the number in a tensor
+     * over a direct buffer (from_blob), uses it and closes it, while the autograd graph keeps the tensor for the
+     * backward pass (pow and mul save their operands); once the garbage collector frees that buffer, the backward pass
+     * reads whatever the memory holds by then (wrong ordinary Jacobians and NaN losses under concurrent load).
      */
     public static NDArray scalar(NDArray like, double v) {
         DataType dtype = like.getDataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
