@@ -22,7 +22,8 @@ import lab.steering.model.LanguageModel;
  * matrix-free top-8. Steady state, after 10 warm-up passes: 5 rounds, each of 5 transpose passes and one run of each
  * per-row autograd (d backward passes: the graph kept, and a forward pass per row); a speed-up is the median over
  * rounds of the autograd time over the round's median pass (the two sides of each ratio measured side by side);
- * GFLOP/s from the best pass against the best plain matmul of the run. Batched autograd: median of 3 after one.
+ * GFLOP/s from the best pass against the best plain matmul of the run. The speed-up's ceiling: the pass's FLOPs at
+ * that matmul's speed, nothing else in it. Batched autograd: median of 3 after one.
  * {@code scripts/bench.sh jacobian [model folders...]}.
  */
 public final class JacobianBench {
@@ -36,10 +37,11 @@ public final class JacobianBench {
         System.out.println("| model | d | layers | T | full J, median / best (ms) | GFLOP/s (best) | "
                 + "plain matmul GFLOP/s (best) | of matmul | "
                 + "autograd per-row, graph kept (ms) | speed-up, median round (range) | "
+                + "ceiling: pass FLOPs at matmul speed (ms) | speed-up ceiling | "
                 + "autograd per-row, forward per row (ms) | speed-up | autograd batched (ms) | speed-up | "
                 + "top-8 matrix-free (ms) | relErr | "
                 + "analysis, no sweep (ms) | analysis + ordinary (ms) |");
-        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (String a : args) {
             Path folder = Path.of(a);
             if (!Files.isDirectory(folder)) {
@@ -128,10 +130,13 @@ public final class JacobianBench {
                 withOrdinary = Math.min(withOrdinary, tm.totalMs());
             }
         }
+        // the pass's multiply-adds alone at the best plain matmul speed of the run (recording the forward pass, the
+        // other ops and copying rows out free): no pass can beat it, so neither can its speed-up
+        double floorMs = flops / (matmul * 1e9) * 1000;
         System.out.printf(Locale.ROOT, "| %s | %d | %d | %d | %.1f / %.1f | %.1f | %.1f | %.0f%% | %.0f | **%.1fx** "
-                        + "(%.1f-%.1f) | %.0f | %.1fx | %.0f | %.1fx | %.0f | %.1e | %.0f | %.0f |%n",
+                        + "(%.1f-%.1f) | %.1f | %.1fx | %.0f | %.1fx | %.0f | %.1fx | %.0f | %.1e | %.0f | %.0f |%n",
                 m.id(), m.config().hiddenSize(), m.config().numLayers(), t, fullMedian, full, gflops, matmul,
-                100 * gflops / matmul, perRow, median(ratios), min(ratios), max(ratios),
+                100 * gflops / matmul, perRow, median(ratios), min(ratios), max(ratios), floorMs, perRow / floorMs,
                 median(reforward), median(reforwardRatios), batched, batched / fullMedian, lowRank,
                 stack.relativeError(), analysis, withOrdinary);
     }
