@@ -40,7 +40,7 @@ from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2L
                           MistralForCausalLM, Olmo2Config, Olmo2ForCausalLM, Phi3Config, Phi3ForCausalLM,
                           Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
-from hf_reference import word_level_tokenizer_json
+from hf_reference import f32_list, greedy, word_level_tokenizer_json, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 REF_DIR = ROOT / "src" / "test" / "resources" / "reference"
@@ -117,11 +117,6 @@ def versions():
     }
 
 
-def f32_list(t):
-    """Shortest decimal strings that round-trip to the same float32 (as JSON numbers)."""
-    return [float(str(np.float32(v))) for v in t.detach().to(torch.float32).reshape(-1).tolist()]
-
-
 def init_weights(model, gemma):
     g = torch.Generator().manual_seed(SEED)
     with torch.no_grad():
@@ -134,24 +129,6 @@ def init_weights(model, gemma):
                 p.copy_(0.1 * r)
             else:
                 p.copy_(0.2 * r)
-
-
-@torch.no_grad()
-def greedy(model, prompt, new_tokens):
-    """model.generate greedy, EOS disabled; cross-checked against a plain argmax loop over full forwards."""
-    out = model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=new_tokens, min_new_tokens=0,
-                         eos_token_id=None, pad_token_id=0)
-    generated = out[0, len(prompt):].tolist()
-    assert len(generated) == new_tokens, generated
-    seq = list(prompt)
-    margins = []
-    for _ in range(new_tokens):
-        logits = model(torch.tensor([seq]), use_cache=False).logits[0, -1]
-        top2 = torch.topk(logits, 2).values
-        margins.append(float(str(np.float32(top2[0] - top2[1]))))
-        seq.append(int(torch.argmax(logits)))
-    assert seq[len(prompt):] == generated, (seq[len(prompt):], generated)
-    return generated, margins
 
 
 @torch.no_grad()
@@ -258,14 +235,6 @@ def config_defaults(folder, cls):
     return {"removed": removed, "eps": cfg.rms_norm_eps, "slidingWindow": window if any(sliding) else 0,
             "slidingLayers": sliding, "ropeTheta": full["rope_theta"], "localRopeTheta": local["rope_theta"],
             "attentionScale": scale, "tied": cfg.tie_word_embeddings}
-
-
-def write_json(path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f, separators=(",", ":"))
-        f.write("\n")
-    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size} bytes)")
 
 
 @torch.no_grad()
