@@ -17,6 +17,7 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import javax.sql.DataSource;
 import lab.steering.config.LabConfig;
@@ -213,9 +214,11 @@ public class JobQueue {
 
     /**
      * As {@link #await(UUID, String)}, waiting at most {@code patience}: past it the job is cancelled and a 504
-     * {@link Refusal} names it (a request never waits without bound).
+     * {@link Refusal} names it (a request never waits without bound). When the HTTP client of the waiting request
+     * goes away ({@link ClientGone}) the job is cancelled too.
      */
     public JobStore.Job await(UUID id, String what, java.time.Duration patience) {
+        BooleanSupplier gone = ClientGone.watch();
         long deadline = System.nanoTime() + patience.toNanos();
         long sleep = 10;
         while (true) {
@@ -232,6 +235,11 @@ public class JobQueue {
                             j.errorCode() == null ? "job_failed" : j.errorCode(),
                             j.errorStatus() == null ? what + " failed (job " + id + "): " + j.error() : j.error());
                 }
+            }
+            if (gone.getAsBoolean()) {
+                cancel(id.toString());
+                throw new ClientGone.Abandoned("the client closed its connection; " + what + " (job " + id
+                        + ") was cancelled");
             }
             if (System.nanoTime() - deadline > 0) {
                 cancel(id.toString());

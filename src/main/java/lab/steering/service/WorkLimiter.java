@@ -13,7 +13,9 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 import lab.steering.config.LabConfig;
 
 /**
@@ -38,6 +40,9 @@ public class WorkLimiter {
             return retryAfterSeconds;
         }
     }
+
+    /** How often a waiting request checks that its client is still connected. */
+    private static final long CLIENT_CHECK_MS = 200;
 
     private final ThreadPoolExecutor pool;
     private final int maxRunning;
@@ -79,12 +84,25 @@ public class WorkLimiter {
 
     /**
      * Runs a task through the limiter and waits for it (the synchronous endpoints). Its exceptions come back as
-     * they were thrown; if the waiting thread is interrupted the task is cancelled.
+     * they were thrown; if the waiting thread is interrupted, or the HTTP client it serves goes away
+     * ({@link ClientGone}), the task is cancelled: taken off the queue, or interrupted, which stops it at its next
+     * {@link #checkpoint()}.
      */
     public <T> T run(Callable<T> task) {
+        BooleanSupplier gone = ClientGone.watch();
         Future<T> f = submit(task);
         try {
-            return f.get();
+            while (true) {
+                try {
+                    return f.get(CLIENT_CHECK_MS, TimeUnit.MILLISECONDS);
+                } catch (TimeoutException e) {
+                    if (gone.getAsBoolean()) {
+                        f.cancel(true);
+                        throw new ClientGone.Abandoned("the client closed its connection; its heavy request was"
+                                + " stopped");
+                    }
+                }
+            }
         } catch (InterruptedException e) {
             f.cancel(true);
             Thread.currentThread().interrupt();
@@ -123,11 +141,15 @@ public class WorkLimiter {
     }
 
     /**
-     * Called by tasks at their progress points: returns at once, unless {@link #hold()} is in effect.
+     * Called by tasks at their progress points: returns at once, unless the task was cancelled (its thread
+     * interrupted) or {@link #hold()} is in effect.
      *
-     * @throws CancellationException when interrupted while held
+     * @throws CancellationException when cancelled, or interrupted while held
      */
     public void checkpoint() {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new CancellationException("cancelled");
+        }
         CountDownLatch h = hold;
         if (h != null) {
             try {

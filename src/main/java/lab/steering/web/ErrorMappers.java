@@ -94,6 +94,13 @@ public class ErrorMappers {
         return false;
     }
 
+    /** The client went away and its work was stopped: nobody reads this answer (499, as proxies log it). */
+    @ServerExceptionMapper
+    public Response abandoned(lab.steering.service.ClientGone.Abandoned e) {
+        LOG.infof("request abandoned: %s", e.getMessage());
+        return json(499, "client_closed_request", e.getMessage());
+    }
+
     @ServerExceptionMapper
     public Response unexpected(RuntimeException e) {
         if (lab.steering.store.DatabaseErrors.unavailable(e)) {

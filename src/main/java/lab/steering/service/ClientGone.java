@@ -1,0 +1,44 @@
+package lab.steering.service;
+
+import io.quarkus.arc.Arc;
+import io.vertx.core.http.HttpServerRequest;
+import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
+import org.jboss.resteasy.reactive.server.core.CurrentRequestManager;
+import org.jboss.resteasy.reactive.server.core.ResteasyReactiveRequestContext;
+
+/**
+ * Whether the HTTP client of the request that the calling thread serves has gone away (closed its connection).
+ * The synchronous endpoints wait for heavy work ({@link WorkLimiter#run}, {@link JobQueue#await}); when nobody is
+ * left to read the answer they stop that work and free its slot instead of finishing it for no one.
+ */
+public final class ClientGone {
+
+    /** Thrown to the waiting request thread when its client went away and its work was stopped. */
+    public static final class Abandoned extends CancellationException {
+        public Abandoned(String message) {
+            super(message);
+        }
+    }
+
+    private static final BooleanSupplier NEVER = () -> false;
+
+    private ClientGone() {
+    }
+
+    /**
+     * A check of the current request's connection, to be called later from the same or another thread; never true
+     * outside a request (job workers, code that calls the services directly).
+     */
+    public static BooleanSupplier watch() {
+        if (!Arc.container().requestContext().isActive()) { // a job worker, a test calling a service
+            return NEVER;
+        }
+        ResteasyReactiveRequestContext context = CurrentRequestManager.get();
+        if (context == null) {
+            return NEVER;
+        }
+        HttpServerRequest request = context.serverRequest().unwrap(HttpServerRequest.class);
+        return request == null ? NEVER : request.response()::closed;
+    }
+}
