@@ -200,20 +200,23 @@ public class ComparisonService {
             return out;
         });
         Long id = null;
+        OffsetDateTime now = OffsetDateTime.now();
+        OffsetDateTime[] times = {now, now}; // as stored, so that this answer and GET /api/compare/{id} agree
         try {
             id = store.create(ids(s), s.prompts().size(), write(s));
             for (Entry e : entries) {
                 store.add(id, e.promptIndex(), e.model(), e.combined().stableRank(), write(e));
             }
             store.finish(id, "done", null);
+            OffsetDateTime[] stored = store.times(id);
+            times = stored == null ? times : stored;
         } catch (RuntimeException e) {
             if (!DatabaseErrors.unavailable(e)) {
                 throw e;
             }
             LOG.warnf("comparison not stored (database unavailable): %s", e.getMessage());
         }
-        OffsetDateTime now = OffsetDateTime.now();
-        return view(id, "done", 1, "done", now, now, null, s, entries);
+        return view(id, "done", 1, "done", times[0], times[1], null, s, entries);
     }
 
     /**

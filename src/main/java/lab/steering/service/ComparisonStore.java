@@ -4,6 +4,7 @@ import io.quarkus.hibernate.orm.panache.Panache;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.transaction.Transactional;
 import java.time.OffsetDateTime;
+import java.time.temporal.ChronoUnit;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
@@ -41,12 +42,12 @@ public class ComparisonStore {
 
     private static ComparisonRecord persist(String[] models, int promptCount, String request, String status) {
         ComparisonRecord r = new ComparisonRecord();
-        r.createdAt = OffsetDateTime.now();
+        r.createdAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
         r.status = status;
         r.stage = status;
         r.models = models;
         r.promptCount = promptCount;
-        r.request = request;
+        r.request = Texts.storableJson(request);
         r.persistAndFlush(); // the id, for the job's request
         return r;
     }
@@ -61,7 +62,7 @@ public class ComparisonStore {
     public void add(long id, int promptIndex, String model, double combinedStableRank, String result) {
         Panache.getEntityManager().createNativeQuery(String.format(UPSERT, ""))
                 .setParameter(1, id).setParameter(2, promptIndex).setParameter(3, model)
-                .setParameter(4, combinedStableRank).setParameter(5, result).executeUpdate();
+                .setParameter(4, combinedStableRank).setParameter(5, Texts.storableJson(result)).executeUpdate();
     }
 
     /**
@@ -75,7 +76,8 @@ public class ComparisonStore {
         return Panache.getEntityManager().createNativeQuery(String.format(UPSERT, "WHERE EXISTS (SELECT 1 FROM job "
                         + "WHERE id = CAST(?6 AS uuid) AND owner = ?7 AND attempts = ?8 AND status = 'running')"))
                 .setParameter(1, id).setParameter(2, promptIndex).setParameter(3, model)
-                .setParameter(4, combinedStableRank).setParameter(5, result).setParameter(6, job.toString())
+                .setParameter(4, combinedStableRank).setParameter(5, Texts.storableJson(result))
+                .setParameter(6, job.toString())
                 .setParameter(7, owner).setParameter(8, attempt).executeUpdate() == 1;
     }
 
@@ -92,6 +94,13 @@ public class ComparisonStore {
         return out;
     }
 
+    /** When a comparison was created and finished, as stored (to the microsecond); null when it is not there. */
+    @Transactional
+    public OffsetDateTime[] times(long id) {
+        ComparisonRecord r = ComparisonRecord.findById(id);
+        return r == null ? null : new OffsetDateTime[] {r.createdAt, r.finishedAt};
+    }
+
     /** Finishes a comparison answered at once (a batch's state is its job's). */
     @Transactional
     public void finish(long id, String status, String error) {
@@ -102,7 +111,7 @@ public class ComparisonStore {
         r.status = status;
         r.stage = status;
         r.error = error;
-        r.finishedAt = OffsetDateTime.now();
+        r.finishedAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
         if (status.equals("done")) {
             r.progress = 1;
         }

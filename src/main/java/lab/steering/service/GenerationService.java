@@ -6,6 +6,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import jakarta.transaction.Transactional;
 import java.time.OffsetDateTime;
+import java.time.temporal.ChronoUnit;
 import java.util.List;
 import lab.steering.generate.Generation;
 import lab.steering.generate.GenerationParams;
@@ -32,13 +33,13 @@ public class GenerationService {
     @Transactional
     public long record(LanguageModel model, String prompt, GenerationParams params, Generation g) {
         GenerationRun run = new GenerationRun();
-        run.createdAt = OffsetDateTime.now();
+        run.createdAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
         run.modelId = model.id();
         run.prompt = prompt;
         run.params = write(params);
         run.promptTokens = g.promptIds().length;
-        run.completion = g.completion();
-        run.tokens = write(g.tokens());
+        run.completion = Texts.storable(g.completion());
+        run.tokens = Texts.storableJson(write(g.tokens()));
         run.finishReason = g.finishReason().name();
         run.promptMs = g.promptMs();
         run.perTokenMs = g.perTokenMs();

@@ -5,6 +5,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.Query;
 import jakarta.transaction.Transactional;
 import java.time.OffsetDateTime;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -26,7 +27,7 @@ public class OperatorLibrary {
         record.id = null;
         record.sizeBytes = data.length;
         record.sha256 = lab.steering.steer.OperatorFile.sha256(data);
-        record.createdAt = OffsetDateTime.now();
+        record.createdAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
         record.persist();
         OperatorData d = new OperatorData();
         d.operatorId = record.id;
@@ -101,7 +102,11 @@ public class OperatorLibrary {
     @Transactional
     public long saveRun(SteeringRun run) {
         run.id = null;
-        run.createdAt = OffsetDateTime.now();
+        run.request = Texts.storableJson(run.request);
+        run.normal = Texts.storableJson(run.normal);
+        run.steered = Texts.storableJson(run.steered);
+        run.diagnostics = Texts.storableJson(run.diagnostics);
+        run.createdAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
         run.persist();
         return run.id;
     }

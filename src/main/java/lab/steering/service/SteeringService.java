@@ -341,12 +341,13 @@ public class SteeringService {
             LanguageModel mdl = resolve(s.model());
             model = mdl;
             layer = checkLayer(mdl, s.layer(), OperatorBuilder.defaultLayer(mdl.config().numLayers()));
-            concept = model.tokenizer().encode(s.vectorConcept());
+            concept = Texts.tokens(model, s.vectorConcept(), "vector.conceptPrompt");
             if (concept.length == 0 || concept.length > MAX_CONCEPT_TOKENS) {
                 throw new Refusal(400, "invalid_vector.conceptPrompt", "vector.conceptPrompt: encodes to "
                         + concept.length + " tokens, expected 1.." + MAX_CONCEPT_TOKENS);
             }
-            long[] contrast = model.tokenizer().encode(s.vectorContrast() == null ? "" : s.vectorContrast());
+            long[] contrast = Texts.tokens(model, s.vectorContrast() == null ? "" : s.vectorContrast(),
+                    "vector.contrastPrompt");
             if (contrast.length > MAX_CONCEPT_TOKENS) {
                 throw new Refusal(400, "invalid_vector.contrastPrompt", "vector.contrastPrompt: encodes to "
                         + contrast.length + " tokens, at most " + MAX_CONCEPT_TOKENS);
@@ -435,7 +436,7 @@ public class SteeringService {
         LanguageModel model = modelFor(record, s.model());
         List<Integer> layers = s.layers() == null || s.layers().isEmpty() ? List.of(record.layer) : s.layers();
         for (int l : layers) {
-            checkLayer(model, l, record.layer);
+            checkLayer(model, l, record.layer, "layers");
         }
         long[] prompt = promptIds(model, s.prompt(), "prompt");
         JobStore.Job job = jobs.submit(SWEEP_KIND, model.id(), new SweepPayload(record.id, s.prompt(), prompt,
@@ -508,22 +509,24 @@ public class SteeringService {
 
     /** {@code layer} (or {@code dflt} when null) within 1..L, else 400 invalid_layer. */
     public static int checkLayer(LanguageModel model, Integer layer, int dflt) {
+        return checkLayer(model, layer, dflt, "layer");
+    }
+
+    /** As {@link #checkLayer(LanguageModel, Integer, int)}, the refusal naming {@code field}. */
+    static int checkLayer(LanguageModel model, Integer layer, int dflt, String field) {
         int l = layer == null ? dflt : layer;
         int n = model.config().numLayers();
         if (l < 1 || l > n) {
-            throw new Refusal(400, "invalid_layer", "layer: must be between 1 and " + n + " (the layers of model '"
-                    + model.id() + "'), got " + l);
+            throw new Refusal(400, "invalid_" + field, field + ": must be between 1 and " + n + " (the layers of"
+                    + " model '" + model.id() + "'), got " + l);
         }
         return l;
     }
 
     /** The prompt's ids: not empty, shorter than the context. */
     public static long[] promptIds(LanguageModel model, String text, String field) {
-        long[] ids = model.tokenizer().encode(text);
+        long[] ids = Texts.encode(model, text, field);
         int context = model.config().maxPositions();
-        if (ids.length == 0) {
-            throw new Refusal(400, "invalid_" + field, field + ": encodes to no tokens");
-        }
         if (ids.length >= context) {
             throw new Refusal(400, "invalid_" + field, field + ": is " + ids.length + " tokens; model '" + model.id()
                     + "' has a context of " + context + " tokens");

@@ -204,6 +204,9 @@ public final class OperatorFile {
         if (v == null) {
             throw new InvalidException("metadata '" + key + "' is missing");
         }
+        if (v.indexOf('\0') >= 0) { // stored as text, which PostgreSQL cannot hold with NUL
+            throw new InvalidException("metadata '" + key + "' contains the NUL character (U+0000)");
+        }
         return v;
     }
 

@@ -24,6 +24,24 @@ public class ApiException extends RuntimeException {
         return new ApiException(400, "invalid_" + field, field + ": " + problem);
     }
 
+    /** {@code work}'s result; a service's {@link Refusal} comes out as an ApiException with its status and code. */
+    static <T> T refusing(java.util.function.Supplier<T> work) {
+        try {
+            return work.get();
+        } catch (lab.steering.service.Refusal r) {
+            throw new ApiException(r.status(), r.code(), r.getMessage());
+        }
+    }
+
+    /** An id from a path: a whole number, else 400 invalid_id ({@code what}: "an operator", "a run"). */
+    public static long id(String value, String what) {
+        try {
+            return Long.parseLong(value.trim());
+        } catch (NumberFormatException | NullPointerException e) {
+            throw badField("id", what + " id is a whole number, got '" + value + "'");
+        }
+    }
+
     public static ApiException notFound(String code, String message) {
         return new ApiException(404, code, message);
     }

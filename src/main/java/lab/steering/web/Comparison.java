@@ -22,7 +22,7 @@ public record Comparison(Long runId, String model, String kind, Long operatorId,
             if (step == null) {
                 return "";
             }
-            StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "#%d injected |a|=%.3g (residual %.3g), KL %.3g",
+            StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "#%d added |Δh|=%.3g (residual %.3g), KL %.3g",
                     index, step.addedNorm(), step.residualNorm(), step.kl()));
             if (step.raised() != null && !step.raised().isEmpty()) {
                 b.append("; raised: ");

@@ -1,6 +1,8 @@
 package lab.steering.web;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.exc.InputCoercionException;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import jakarta.ws.rs.WebApplicationException;
@@ -56,11 +58,19 @@ public class ErrorMappers {
     @ServerExceptionMapper
     public Response badJson(JsonProcessingException e) {
         if (e instanceof MismatchedInputException mi && !mi.getPath().isEmpty()) {
-            String field = mi.getPath().stream().map(r -> r.getFieldName() != null ? r.getFieldName()
+            String path = mi.getPath().stream().map(r -> r.getFieldName() != null ? r.getFieldName()
                     : "[" + r.getIndex() + "]").collect(Collectors.joining("."));
+            if (mi instanceof RequestJson.Refused r) {
+                return json(400, "invalid_" + path, path + ": " + r.reason());
+            }
             String want = mi instanceof InvalidFormatException ife ? " (expected " + ife.getTargetType().getSimpleName()
                     + ", got " + ife.getValue() + ")" : " has the wrong type";
-            return json(400, "invalid_" + field, field + want);
+            return json(400, "invalid_" + path, path + want);
+        }
+        JsonParser p = e instanceof InputCoercionException ice ? ice.getProcessor() : null;
+        if (p != null && p.getParsingContext() != null && p.getParsingContext().getCurrentName() != null) {
+            String field = p.getParsingContext().getCurrentName();
+            return json(400, "invalid_" + field, field + ": is out of range (" + e.getOriginalMessage() + ")");
         }
         return json(400, "bad_json", "request body is not valid JSON: " + e.getOriginalMessage());
     }
@@ -113,7 +123,20 @@ public class ErrorMappers {
                     + " may be holding it); try again later, or with a shorter prompt");
         }
         LOG.error("unexpected error", e);
+        if (fromTheDatabase(e)) { // its message quotes the SQL statement and the values: the log has it
+            return json(500, "internal", "internal error: a database statement failed (details in the server log)");
+        }
         return json(500, "internal", "internal error: " + e.getClass().getSimpleName()
                 + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+    }
+
+    /** A JDBC or Hibernate failure anywhere in the cause chain. */
+    static boolean fromTheDatabase(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof java.sql.SQLException || t instanceof org.hibernate.JDBCException) {
+                return true;
+            }
+        }
+        return false;
     }
 }

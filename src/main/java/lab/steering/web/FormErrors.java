@@ -27,6 +27,11 @@ public record FormErrors(String field, String code, String message) {
         return field == null ? message : null;
     }
 
+    /** The same error tied to no field (a bad id in the address is no field of the page's forms). */
+    public FormErrors unfielded() {
+        return new FormErrors(null, code, message);
+    }
+
     public boolean any() {
         return message != null;
     }

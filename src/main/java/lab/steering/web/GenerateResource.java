@@ -15,6 +15,7 @@ import lab.steering.generate.GenerationParams;
 import lab.steering.model.LanguageModel;
 import lab.steering.service.GenerationService;
 import lab.steering.service.ModelRegistry;
+import lab.steering.service.Texts;
 
 /** POST /api/generate: validate, delegate, shape the answer. */
 @Path("/api/generate")
@@ -83,11 +84,8 @@ public class GenerateResource {
             throw ApiException.badField("topP", "must be in (0, 1], got " + req.topP());
         }
         long seed = req.seed() != null ? req.seed() : ThreadLocalRandom.current().nextLong(1L << 48);
-        long[] ids = model.tokenizer().encode(req.prompt());
+        long[] ids = ApiException.refusing(() -> Texts.encode(model, req.prompt(), "prompt"));
         int context = model.config().maxPositions();
-        if (ids.length == 0) {
-            throw ApiException.badField("prompt", "encodes to no tokens");
-        }
         if (ids.length >= context) {
             throw ApiException.badField("prompt", "is " + ids.length + " tokens; model '" + model.id()
                     + "' has a context of " + context + " tokens");

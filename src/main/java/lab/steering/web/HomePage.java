@@ -9,8 +9,11 @@ import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import java.util.List;
+import lab.steering.service.Refusal;
 
 /** The home page: generate text with htmx (the seed of the UI). Errors come back inline as a fragment. */
 @Path("/")
@@ -19,7 +22,7 @@ public class HomePage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, String prompt,
+        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, String model, String prompt,
                                              GenerateResponse gen, String error);
 
         static native TemplateInstance index$result(String prompt, GenerateResponse gen, String error);
@@ -32,7 +35,7 @@ public class HomePage {
 
     @GET
     public TemplateInstance page() {
-        return Templates.index(models.list(), "Once upon a time", null, null);
+        return Templates.index(models.list(), null, "Once upon a time", null, null);
     }
 
     @POST
@@ -41,14 +44,20 @@ public class HomePage {
     public TemplateInstance generate(@FormParam("model") String model, @FormParam("prompt") String prompt,
                                      @FormParam("maxNewTokens") String maxNewTokens,
                                      @FormParam("temperature") String temperature, @FormParam("topK") String topK,
-                                     @FormParam("topP") String topP, @FormParam("seed") String seed) {
+                                     @FormParam("topP") String topP, @FormParam("seed") String seed,
+                                     @Context HttpHeaders headers) {
+        GenerateResponse gen = null;
+        String error = null;
         try {
             GenerateRequest req = new GenerateRequest(model, prompt, Forms.parse(maxNewTokens, "maxNewTokens", Integer::valueOf),
                     Forms.parse(temperature, "temperature", Double::valueOf), Forms.parse(topK, "topK", Integer::valueOf),
                     Forms.parse(topP, "topP", Double::valueOf), Forms.parse(seed, "seed", Long::valueOf));
-            return Templates.index$result(prompt, generate.generate(req), null);
-        } catch (ApiException e) {
-            return Templates.index$result(prompt, null, e.getMessage());
+            gen = generate.generate(req);
+        } catch (ApiException | Refusal e) {
+            error = e.getMessage();
         }
+        // htmx swaps the result in; a plain form post (no JavaScript) gets the page with its result
+        return Forms.htmx(headers) ? Templates.index$result(prompt, gen, error)
+                : Templates.index(models.list(), model, prompt, gen, error);
     }
 }

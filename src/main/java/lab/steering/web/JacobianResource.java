@@ -23,6 +23,7 @@ import lab.steering.service.JacobianJobs;
 import lab.steering.service.JacobianService;
 import lab.steering.service.ModelRegistry;
 import lab.steering.service.WorkLimiter;
+import lab.steering.service.Texts;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
 /**
@@ -155,11 +156,8 @@ public class JacobianResource {
             layers = new int[0];
         }
         boolean bothSigns = req.bothSigns() != null && req.bothSigns();
-        long[] ids = model.tokenizer().encode(req.prompt());
+        long[] ids = ApiException.refusing(() -> Texts.encode(model, req.prompt(), "prompt"));
         int context = model.config().maxPositions();
-        if (ids.length == 0) {
-            throw ApiException.badField("prompt", "encodes to no tokens");
-        }
         if (ids.length > context) {
             throw ApiException.badField("prompt", "is " + ids.length + " tokens; model '" + model.id()
                     + "' has a context of " + context + " tokens");

@@ -186,7 +186,7 @@ public class OperatorsPage {
     }
 
     List<OperatorsResource.OperatorView> search(String model, String q) {
-        return operators.list(Forms.blankToNull(model), Forms.blankToNull(q), 200);
+        return operators.list(Forms.blankToNull(model), Forms.blankToNull(q), "200");
     }
 
     @GET
@@ -289,12 +289,12 @@ public class OperatorsPage {
 
     @GET
     @Path("{id}")
-    public Response one(@PathParam("id") long id) {
+    public Response one(@PathParam("id") String id) {
         try {
             return Response.ok(Templates.one(operators.get(id), FormErrors.NONE, null)).build();
         } catch (RuntimeException e) {
-            FormErrors err = FormErrors.of(e);
-            return Response.status(404).entity(Templates.index(models.list(), search(null, null), null, null,
+            FormErrors err = FormErrors.of(e).unfielded();
+            return Response.status(e instanceof ApiException a ? a.status() : 404).entity(Templates.index(models.list(), search(null, null), null, null,
                     Form.defaults(), layers(null, null), err, FormErrors.NONE, null, null)).build();
         }
     }
@@ -303,8 +303,9 @@ public class OperatorsPage {
     @POST
     @Path("{id}")
     @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
-    public Response edit(@PathParam("id") long id, @FormParam("name") String name,
+    public Response edit(@PathParam("id") String given, @FormParam("name") String name,
                          @FormParam("description") String description, @FormParam("tags") String tags) {
+        long id = ApiException.id(given, "an operator");
         try {
             OperatorsResource.OperatorView v = operators.patch(id, new SteeringRequests.Patch(name, description,
                     tags == null ? null : tagList(tags) == null ? List.of() : tagList(tags)));
@@ -319,7 +320,7 @@ public class OperatorsPage {
     /** Delete (the page asks first, hx-confirm); back to the library. */
     @POST
     @Path("{id}/delete")
-    public Response delete(@PathParam("id") long id, @Context HttpHeaders headers) {
+    public Response delete(@PathParam("id") String id, @Context HttpHeaders headers) {
         try {
             operators.delete(id);
         } catch (ApiException e) {

@@ -24,6 +24,7 @@ import lab.steering.service.OperatorLibrary;
 import lab.steering.service.SteeringService;
 import lab.steering.steer.OperatorBuilder;
 import lab.steering.store.OperatorRecord;
+import lab.steering.service.Texts;
 
 /** /api/operators: build, list, read, rename, delete, export and import steering operators. */
 @Path("/api/operators")
@@ -108,7 +109,7 @@ public class OperatorsResource {
         }
         int layer = SteeringService.checkLayer(model, req.layer(),
                 OperatorBuilder.defaultLayer(model.config().numLayers()));
-        long[] ids = model.tokenizer().encode(req.conceptPrompt());
+        long[] ids = ApiException.refusing(() -> Texts.tokens(model, req.conceptPrompt(), "conceptPrompt"));
         if (ids.length == 0 || ids.length > SteeringService.MAX_CONCEPT_TOKENS) {
             throw ApiException.badField("conceptPrompt", "encodes to " + ids.length + " tokens, expected 1.."
                     + SteeringService.MAX_CONCEPT_TOKENS);
@@ -123,8 +124,9 @@ public class OperatorsResource {
 
     @GET
     public List<OperatorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
-                                   @QueryParam("limit") Integer limit) {
-        int n = limit == null ? 100 : limit;
+                                   @QueryParam("limit") String limit) {
+        Integer given = Forms.integer(limit, "limit");
+        int n = given == null ? 100 : given;
         if (n < 1 || n > 500) {
             throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
         }
@@ -133,14 +135,22 @@ public class OperatorsResource {
 
     @GET
     @Path("/{id}")
-    public OperatorView get(@PathParam("id") long id) {
+    public OperatorView get(@PathParam("id") String id) {
+        return get(ApiException.id(id, "an operator"));
+    }
+
+    OperatorView get(long id) {
         return view(steering.record(id));
     }
 
     @PATCH
     @Path("/{id}")
     @Consumes(MediaType.APPLICATION_JSON)
-    public OperatorView patch(@PathParam("id") long id, SteeringRequests.Patch req) {
+    public OperatorView patch(@PathParam("id") String id, SteeringRequests.Patch req) {
+        return patch(ApiException.id(id, "an operator"), req);
+    }
+
+    OperatorView patch(long id, SteeringRequests.Patch req) {
         if (req == null) {
             throw new ApiException(400, "missing_body", "a JSON body is required");
         }
@@ -153,7 +163,11 @@ public class OperatorsResource {
 
     @DELETE
     @Path("/{id}")
-    public Response delete(@PathParam("id") long id) {
+    public Response delete(@PathParam("id") String id) {
+        return delete(ApiException.id(id, "an operator"));
+    }
+
+    Response delete(long id) {
         if (!library.delete(id)) {
             throw ApiException.notFound("unknown_operator", "operator " + id + " does not exist");
         }
@@ -164,7 +178,8 @@ public class OperatorsResource {
     @GET
     @Path("/{id}/export")
     @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.APPLICATION_JSON})
-    public Response export(@PathParam("id") long id) {
+    public Response export(@PathParam("id") String given) {
+        long id = ApiException.id(given, "an operator");
         OperatorRecord r = steering.record(id);
         byte[] data = steering.export(id);
         return Response.ok(data, MediaType.APPLICATION_OCTET_STREAM_TYPE)

@@ -42,7 +42,7 @@ public class RunsPage {
     @GET
     public TemplateInstance list(@QueryParam("model") String model) {
         try {
-            List<Row> rows = runs.list(Forms.blankToNull(model), null, 200).stream().map(r -> new Row(r.id(),
+            List<Row> rows = runs.list(Forms.blankToNull(model), null, "200").stream().map(r -> new Row(r.id(),
                     r.createdAt().toString(), r.model(), r.operatorId(), r.kind(), r.request().path("prompt").asText(),
                     r.request().path("strength").asDouble(), r.request().path("layer").asInt(), r.normalCompletion(),
                     r.steeredCompletion())).toList();
@@ -54,12 +54,13 @@ public class RunsPage {
 
     @GET
     @Path("{id}")
-    public Response one(@PathParam("id") long id) {
+    public Response one(@PathParam("id") String id) {
         try {
             RunsResource.RunView v = runs.get(id);
             return Response.ok(Templates.run(comparison(v), v.createdAt().toString())).build();
         } catch (ApiException e) {
-            return Response.status(e.status()).entity(Templates.index(List.of(), null, FormErrors.of(e))).build();
+            return Response.status(e.status()).entity(Templates.index(List.of(), null, FormErrors.of(e).unfielded()))
+                    .build();
         }
     }
 

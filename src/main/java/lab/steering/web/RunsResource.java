@@ -36,9 +36,11 @@ public class RunsResource {
     }
 
     @GET
-    public List<RunSummary> list(@QueryParam("model") String model, @QueryParam("operatorId") Long operatorId,
-                                 @QueryParam("limit") Integer limit) {
-        int n = limit == null ? 50 : limit;
+    public List<RunSummary> list(@QueryParam("model") String model, @QueryParam("operatorId") String operator,
+                                 @QueryParam("limit") String limit) {
+        Long operatorId = Forms.longValue(operator, "operatorId");
+        Integer given = Forms.integer(limit, "limit");
+        int n = given == null ? 50 : given;
         if (n < 1 || n > 500) {
             throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
         }
@@ -49,7 +51,11 @@ public class RunsResource {
 
     @GET
     @Path("/{id}")
-    public RunView get(@PathParam("id") long id) {
+    public RunView get(@PathParam("id") String id) {
+        return get(ApiException.id(id, "a run"));
+    }
+
+    RunView get(long id) {
         SteeringRun r = library.run(id).orElseThrow(() -> ApiException.notFound("unknown_run",
                 "run " + id + " does not exist"));
         return new RunView(r.id, r.createdAt, r.modelId, r.operatorId, r.kind, tree(r.request), tree(r.normal),

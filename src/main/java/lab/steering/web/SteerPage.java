@@ -122,7 +122,7 @@ public class SteerPage {
 
     List<Choice> choices() {
         try {
-            return operators.list(null, null, 200).stream()
+            return operators.list(null, null, "200").stream()
                     .map(o -> new Choice(o.id(), o.name(), o.model(), o.layer(), o.form())).toList();
         } catch (RuntimeException e) {
             FormErrors.of(e); // the database may be down: steer with a vector still works

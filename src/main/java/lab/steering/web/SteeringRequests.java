@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import lab.steering.generate.GenerationParams;
 import lab.steering.service.SteeringService;
+import lab.steering.service.Texts;
 
 /** Request bodies of the steering API and the field checks they share (each error names its field). */
 public final class SteeringRequests {
@@ -60,12 +61,14 @@ public final class SteeringRequests {
         if (name.length() > MAX_NAME) {
             throw ApiException.badField("name", "must be at most " + MAX_NAME + " characters");
         }
+        Texts.noNul("name", name);
     }
 
     static void description(String description) {
         if (description != null && description.length() > MAX_DESCRIPTION) {
             throw ApiException.badField("description", "must be at most " + MAX_DESCRIPTION + " characters");
         }
+        Texts.noNul("description", description);
     }
 
     static void tags(List<String> tags) {
@@ -79,6 +82,7 @@ public final class SteeringRequests {
             if (t == null || t.isBlank() || t.length() > MAX_TAG) {
                 throw ApiException.badField("tags", "each tag must be 1.." + MAX_TAG + " characters, got '" + t + "'");
             }
+            Texts.noNul("tags", t);
         }
     }
 

@@ -141,10 +141,11 @@ class ApiTest {
     @Test
     void homePageFormGeneratesAFragmentOrAnInlineError() {
         SharedModels.require(SharedModels.STORIES_TEXT);
-        given().formParam("model", "stories260K-text").formParam("prompt", "Once upon a time")
+        given().header("HX-Request", "true").formParam("model", "stories260K-text")
+                .formParam("prompt", "Once upon a time")
                 .formParam("maxNewTokens", "8").post("/ui/generate").then().statusCode(200)
                 .body(containsString("there was a little girl")).body(not(containsString("<html")));
-        given().formParam("model", "stories260K-text").formParam("prompt", "<b>x</b>")
+        given().header("HX-Request", "true").formParam("model", "stories260K-text").formParam("prompt", "<b>x</b>")
                 .formParam("maxNewTokens", "0").post("/ui/generate").then().statusCode(200)
                 .body(containsString("maxNewTokens: must be between 1 and 1024"))
                 .body(not(containsString("<b>x</b>")));

@@ -137,7 +137,7 @@ class PagesTest {
         String events = given().accept("text/event-stream").get(m.group(1)).then().statusCode(200).extract().asString();
         org.hamcrest.MatcherAssert.assertThat(events, org.hamcrest.Matchers.allOf(
                 containsString("event:normal"), containsString("event:steered"), containsString("event:done"),
-                containsString("<span class=\"tok diverged\" data-i=\"0\" title=\"#0 injected"), containsString("id=\"steered\""), containsString("run-link"),
+                containsString("<span class=\"tok diverged\" data-i=\"0\" title=\"#0 added |Δh|="), containsString("id=\"steered\""), containsString("run-link"),
                 containsString("&lt;script&gt;"), not(containsString(SCRIPT))));
         // both sides grow together: normal token k, then steered token k, and so on while both run
         java.util.List<String> names = new java.util.ArrayList<>();

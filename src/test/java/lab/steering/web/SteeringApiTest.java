@@ -271,7 +271,7 @@ class SteeringApiTest {
                 new Case("/api/steer/sweep", body("operatorId", id, "prompt", "a", "strengths", List.of(1, 20)), 400,
                         "invalid_strengths"),
                 new Case("/api/steer/sweep", body("operatorId", id, "prompt", "a", "strengths", List.of(1),
-                        "layers", List.of(9)), 400, "invalid_layer"),
+                        "layers", List.of(9)), 400, "invalid_layers"),
                 new Case("/api/operators", body("name", "x", "model", MODEL), 400, "invalid_conceptPrompt"),
                 new Case("/api/operators", body("model", MODEL, "conceptPrompt", "a"), 400, "invalid_name"),
                 new Case("/api/operators", body("name", "x", "model", MODEL, "conceptPrompt", "a", "layer", 6), 400,

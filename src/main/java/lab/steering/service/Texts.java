@@ -1,0 +1,67 @@
+package lab.steering.service;
+
+import lab.steering.model.LanguageModel;
+
+/** Text from users on its way to a tokenizer or to the database: the checks every entry point shares. */
+public final class Texts {
+
+    /**
+     * Characters per token of context past which a prompt is refused before it is tokenized: no tokenizer has tokens
+     * this long, so such a prompt cannot fit, and tokenizing megabytes only to say so takes seconds.
+     */
+    static final int MAX_CHARS_PER_TOKEN = 256;
+
+    private Texts() {
+    }
+
+    /** A JSON string escape of NUL preceded by an even number of backslashes (so not itself an escaped backslash). */
+    private static final java.util.regex.Pattern NUL_ESCAPE =
+            java.util.regex.Pattern.compile("(?<!\\\\)((?:\\\\\\\\)*)\\\\u0000");
+
+    /**
+     * Text as a PostgreSQL text column can hold it: the NUL character, which a model can generate (a byte token)
+     * though no request may contain it, becomes U+FFFD.
+     */
+    public static String storable(String text) {
+        return text == null || text.indexOf('\0') < 0 ? text : text.replace('\0', '\uFFFD');
+    }
+
+    /** JSON text as a jsonb column can hold it (json keeps NUL's escape, jsonb refuses it): NUL becomes U+FFFD. */
+    public static String storableJson(String json) {
+        return json == null || !json.contains("\\u0000") ? json
+                : NUL_ESCAPE.matcher(json).replaceAll("$1\\\\ufffd");
+    }
+
+    /** Refuses (400 invalid_{field}) text with the NUL character, which PostgreSQL's text cannot hold. */
+    public static void noNul(String field, String text) {
+        if (text != null && text.indexOf('\0') >= 0) {
+            throw new Refusal(400, "invalid_" + field, field + ": must not contain the NUL character (U+0000)");
+        }
+    }
+
+    /**
+     * The ids of a prompt: refused (400 invalid_{field}) when it holds a NUL, when it is longer than any
+     * tokenization could fit in the model's context (before tokenizing) or when it encodes to no tokens. The caller
+     * checks the ids against the context its work needs.
+     */
+    public static long[] encode(LanguageModel model, String text, String field) {
+        long[] ids = tokens(model, text, field);
+        if (ids.length == 0) {
+            throw new Refusal(400, "invalid_" + field, field + ": encodes to no tokens");
+        }
+        return ids;
+    }
+
+    /** As {@link #encode}, but text that encodes to no tokens gives no ids instead of a refusal. */
+    public static long[] tokens(LanguageModel model, String text, String field) {
+        noNul(field, text);
+        int context = model.config().maxPositions();
+        long maxChars = (long) context * MAX_CHARS_PER_TOKEN;
+        if (text.length() > maxChars) {
+            throw new Refusal(400, "invalid_" + field, field + ": is " + text.length() + " characters; model '"
+                    + model.id() + "' has a context of " + context + " tokens (prompts over " + maxChars
+                    + " characters are refused before tokenizing)");
+        }
+        return model.tokenizer().encode(text);
+    }
+}
