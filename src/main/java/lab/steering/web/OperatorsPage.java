@@ -294,7 +294,8 @@ public class OperatorsPage {
             return Response.ok(Templates.one(operators.get(id), FormErrors.NONE, null)).build();
         } catch (RuntimeException e) {
             FormErrors err = FormErrors.of(e).unfielded();
-            return Response.status(e instanceof ApiException a ? a.status() : 404).entity(Templates.index(models.list(), search(null, null), null, null,
+            int status = e instanceof ApiException a ? a.status() : 404;
+            return Response.status(status).entity(Templates.index(models.list(), search(null, null), null, null,
                     Form.defaults(), layers(null, null), err, FormErrors.NONE, null, null)).build();
         }
     }
