@@ -87,7 +87,7 @@ public class OperatorLibrary {
                 o.description = description;
             }
             if (tags != null) {
-                o.tags = tags.toArray(String[]::new);
+                o.tags = Texts.tags(tags);
             }
         });
         return r;

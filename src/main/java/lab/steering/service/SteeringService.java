@@ -152,7 +152,7 @@ public class SteeringService {
         OperatorRecord r = new OperatorRecord();
         r.name = p.name();
         r.description = p.description() == null ? "" : p.description();
-        r.tags = p.tags() == null ? new String[0] : p.tags().toArray(String[]::new);
+        r.tags = Texts.tags(p.tags());
         r.modelId = model.id();
         r.modelFingerprint = fp;
         r.conceptPrompt = p.conceptPrompt();
@@ -231,7 +231,7 @@ public class SteeringService {
         OperatorRecord r = new OperatorRecord();
         r.name = name == null || name.isBlank() ? "imported: " + abbreviate(d.conceptPrompt(), 60) : name;
         r.description = description == null ? "" : description;
-        r.tags = tags == null ? new String[0] : tags.toArray(String[]::new);
+        r.tags = Texts.tags(tags);
         r.modelId = model.id();
         r.modelFingerprint = d.fingerprint();
         r.conceptPrompt = d.conceptPrompt();

@@ -32,6 +32,11 @@ public final class Texts {
                 : NUL_ESCAPE.matcher(json).replaceAll("$1\\\\ufffd");
     }
 
+    /** Tags as stored: each once, in the order given (none for null). */
+    public static String[] tags(java.util.List<String> tags) {
+        return tags == null ? new String[0] : tags.stream().distinct().toArray(String[]::new);
+    }
+
     /** Refuses (400 invalid_{field}) text with the NUL character, which PostgreSQL's text cannot hold. */
     public static void noNul(String field, String text) {
         if (text != null && text.indexOf('\0') >= 0) {

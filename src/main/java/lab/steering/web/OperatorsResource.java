@@ -146,8 +146,21 @@ public class OperatorsResource {
     @PATCH
     @Path("/{id}")
     @Consumes(MediaType.APPLICATION_JSON)
-    public OperatorView patch(@PathParam("id") String id, SteeringRequests.Patch req) {
-        return patch(ApiException.id(id, "an operator"), req);
+    public OperatorView patch(@PathParam("id") String id, com.fasterxml.jackson.databind.JsonNode body)
+            throws com.fasterxml.jackson.core.JsonProcessingException {
+        long n = ApiException.id(id, "an operator");
+        if (body == null || !body.isObject()) {
+            throw new ApiException(400, "missing_body", "a JSON object is required");
+        }
+        // anything else (a layer, a concept prompt) would be ignored in silence: the operator is made from those
+        for (java.util.Iterator<String> it = body.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            if (!SteeringRequests.PATCHABLE.contains(f)) {
+                throw ApiException.badField(f, "cannot be changed; PATCH changes " + SteeringRequests.PATCHABLE
+                        + " (build a new operator for another concept or layer)");
+            }
+        }
+        return patch(n, json.treeToValue(body, SteeringRequests.Patch.class));
     }
 
     OperatorView patch(long id, SteeringRequests.Patch req) {

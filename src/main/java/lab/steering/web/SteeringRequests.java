@@ -29,6 +29,9 @@ public final class SteeringRequests {
     public record Patch(String name, String description, List<String> tags) {
     }
 
+    /** The fields PATCH changes; any other is refused. */
+    static final List<String> PATCHABLE = List.of("name", "description", "tags");
+
     /** The additive baseline: v = mean residual(conceptPrompt) - mean residual(contrastPrompt, default ""). */
     public record Vector(String conceptPrompt, String contrastPrompt) {
     }

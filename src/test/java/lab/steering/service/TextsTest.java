@@ -21,6 +21,13 @@ class TextsTest {
         assertSame(clean, Texts.storable(clean));
     }
 
+    @Test
+    void tagsAreKeptOnceInTheirOrder() {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new String[] {"b", "a"},
+                Texts.tags(List.of("b", "a", "b", "a")));
+        assertEquals(0, Texts.tags(null).length);
+    }
+
     /** Jackson's own reading is the reference: only the NUL characters change, every other string stays as it was. */
     @Test
     void jsonLosesOnlyItsNulCharactersWhateverBackslashesSurroundThem() throws Exception {

@@ -50,6 +50,10 @@ class InputChecksTest {
         long id = SteeringApiTest.build();
         given().contentType(ContentType.JSON).body(body("description", NUL)).patch("/api/operators/" + id).then()
                 .statusCode(400).body("error", equalTo("invalid_description"));
+        given().contentType(ContentType.JSON).body(body("name", "kept", "layer", 1)).patch("/api/operators/" + id)
+                .then().statusCode(400).body("error", equalTo("invalid_layer"))
+                .body("message", containsString("cannot be changed"));
+        given().get("/api/operators/" + id).then().statusCode(200).body("name", not(equalTo("kept")));
         given().contentType(ContentType.URLENC).formParam("description", NUL).post("/operators/" + id).then()
                 .statusCode(200).body(containsString("NUL character"));
     }
