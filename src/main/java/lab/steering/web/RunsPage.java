@@ -41,14 +41,19 @@ public class RunsPage {
 
     @GET
     public TemplateInstance list(@QueryParam("model") String model) {
+        return withRuns(model, FormErrors.NONE);
+    }
+
+    /** The list page with {@code err} above it (the runs still listed: an error is about a request, not them). */
+    private TemplateInstance withRuns(String model, FormErrors err) {
         try {
             List<Row> rows = runs.list(Forms.blankToNull(model), null, "200").stream().map(r -> new Row(r.id(),
                     r.createdAt().toString(), r.model(), r.operatorId(), r.kind(), r.request().path("prompt").asText(),
                     r.request().path("strength").asDouble(), r.request().path("layer").asInt(), r.normalCompletion(),
                     r.steeredCompletion())).toList();
-            return Templates.index(rows, model, FormErrors.NONE);
+            return Templates.index(rows, model, err);
         } catch (RuntimeException e) {
-            return Templates.index(List.of(), model, FormErrors.of(e));
+            return Templates.index(List.of(), model, err.any() ? err : FormErrors.of(e));
         }
     }
 
@@ -59,8 +64,7 @@ public class RunsPage {
             RunsResource.RunView v = runs.get(id);
             return Response.ok(Templates.run(comparison(v), v.createdAt().toString())).build();
         } catch (ApiException e) {
-            return Response.status(e.status()).entity(Templates.index(List.of(), null, FormErrors.of(e).unfielded()))
-                    .build();
+            return Response.status(e.status()).entity(withRuns(null, FormErrors.of(e).unfielded())).build();
         }
     }
 
@@ -78,7 +82,7 @@ public class RunsPage {
             return Response.ok(Templates.compare(comparison(va), comparison(vb), va.createdAt().toString(),
                     vb.createdAt().toString())).build();
         } catch (ApiException e) {
-            return Response.status(e.status()).entity(Templates.index(List.of(), null, FormErrors.of(e))).build();
+            return Response.status(e.status()).entity(withRuns(null, FormErrors.of(e))).build();
         }
     }
 

@@ -71,6 +71,13 @@ public class SweepPage {
     /** The grid: one row per layer, one cell per strength, and the suggested cell. */
     public record Grid(SteeringService.SweepResult result, List<Double> strengths, List<Row> rows,
                        SteeringService.SweepCell best) {
+
+        /** The Steer page filled with this sweep's operator and prompt and the suggested layer and strength. */
+        public String steerAddress() {
+            return "/steer" + Forms.query("operator", Long.toString(result.operatorId()), "prompt", result.prompt(),
+                    "strength", best == null ? null : Double.toString(best.strength()),
+                    "layer", best == null ? null : Integer.toString(best.layer()));
+        }
     }
 
     public record Row(int layer, List<Cell> cells) {

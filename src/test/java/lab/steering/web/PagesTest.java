@@ -55,6 +55,10 @@ class PagesTest {
                         not(containsString(SCRIPT)));
         given().get("/runs/compare?a=" + a + "&b=" + b).then().statusCode(200)
                 .body(containsString("id=\"run-a\""), containsString("id=\"run-b\""));
+        // a bad request about runs says so above the list, which still lists them
+        given().get("/runs/compare?a=" + a).then().statusCode(400)
+                .body(containsString("pick two runs"), containsString("href=\"/runs/" + a + "\""),
+                        not(containsString("No runs yet")));
     }
 
     static String analyzeUntilDone(String prompt) throws InterruptedException {
@@ -286,6 +290,7 @@ class PagesTest {
                         "rank", 4))
                 .post("/api/operators").then().statusCode(201).extract().jsonPath().getLong("id");
         given().get("/sweep?operator=" + id).then().statusCode(200).body(containsString("id=\"sweep\""));
+        given().get("/operators/" + id).then().statusCode(200).body(containsString("href=\"/sweep?operator=" + id + "\""));
         given().header("HX-Request", "true").contentType(ContentType.URLENC)
                 .formParam("operatorId", Long.toString(id)).formParam("prompt", "Once upon a time " + SCRIPT)
                 .formParam("strengths", "0, 4").formParam("layers", "2, 3").formParam("maxNewTokens", "4")
