@@ -254,7 +254,11 @@ public class SteeringService {
     }
 
     /** The model to steer with: the requested one, else the operator's; it must have the operator's fingerprint. */
-    private LanguageModel modelFor(OperatorRecord r, String requested) {
+    /**
+     * The model a request names (else the operator's own), loaded and with the operator's fingerprint: 404 when it
+     * is not loaded, 409 naming both fingerprints when the operator was built for another model.
+     */
+    public LanguageModel modelFor(OperatorRecord r, String requested) {
         String id = requested == null || requested.isBlank() ? r.modelId : requested;
         LanguageModel model = registry.find(id).orElseThrow(() -> new Refusal(404, "unknown_model",
                 "model '" + id + "' is not loaded (loaded: " + registry.all().stream().map(LanguageModel::id).toList()

@@ -193,13 +193,16 @@ public class SteerPage {
         return r.build();
     }
 
-    /** The service's checks that name a field (model, operator, layer, prompt length), before a stream starts. */
+    /**
+     * The service's checks (model, operator and its fingerprint, layer, prompt length) before a stream starts, so
+     * that a refusal shows as the non-streaming form shows it, above the form or at its field.
+     */
     void precheck(SteeringService.SteerSpec spec) {
         lab.steering.model.LanguageModel model;
         int dflt;
         if (spec.operatorId() != null) {
             var record = steering.record(spec.operatorId());
-            model = steering.resolve(spec.model() == null ? record.modelId : spec.model());
+            model = steering.modelFor(record, spec.model());
             dflt = record.layer;
         } else {
             model = steering.resolve(spec.model());

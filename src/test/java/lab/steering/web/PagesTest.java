@@ -126,6 +126,23 @@ class PagesTest {
                         not(containsString("<html")));
     }
 
+    /** An operator of another model is refused before a stream starts: above the form, as without streaming. */
+    @Test
+    void aStreamedSteerWithAnOperatorOfAnotherModelIsRefusedAboveTheForm() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(given().get("/api/models").jsonPath().getList("id")
+                .contains("steering-lab-base"), "the default model is not loaded");
+        long op = given().contentType(ContentType.JSON).body(Map.of("name", "other-model", "model", MODEL,
+                "conceptPrompt", "The dog")).post("/api/operators").then().statusCode(201).extract().jsonPath()
+                .getLong("id");
+        given().header("HX-Request", "true").contentType(ContentType.URLENC)
+                .formParam("model", "steering-lab-base").formParam("source", "operator")
+                .formParam("operatorId", Long.toString(op)).formParam("prompt", "Once upon a time")
+                .formParam("maxNewTokens", "3").formParam("stream", "on")
+                .post("/steer").then().statusCode(200).header("HX-Push-Url", org.hamcrest.Matchers.nullValue())
+                .body(containsString("id=\"form-error\""), containsString("fingerprint"),
+                        not(containsString("sse-connect")));
+    }
+
     @Test
     void steerStreamsTokensAsServerSentEventsThenTheComparison() {
         String panel = given().header("HX-Request", "true").contentType(ContentType.URLENC)
