@@ -34,6 +34,12 @@ public class ModelsResource {
                             long parameters, String dtype, String analysisDtype, String device, int heads,
                             int kvHeads, int intermediateSize, int contextLength, boolean isDefault,
                             String fingerprint) {
+
+        /** The device as a person reads it: "CPU", "GPU 0" (the API's {@code device} is DJL's "cpu()", "gpu(0)"). */
+        public String deviceName() {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\w+)\\((\\d*)\\)").matcher(device);
+            return m.matches() ? (m.group(1).toUpperCase(java.util.Locale.ROOT) + " " + m.group(2)).trim() : device;
+        }
     }
 
     @GET

@@ -148,10 +148,10 @@ public class OperatorsPage {
     static class Templates {
         static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<OperatorsResource.OperatorView> ops,
                                              String model, String q, Form form, List<LayerOption> layers,
-                                             FormErrors err, FormErrors importErr, OperatorsResource.OperatorView created,
-                                             BuildJob job);
+                                             FormErrors listErr, FormErrors err, FormErrors importErr,
+                                             OperatorsResource.OperatorView created, BuildJob job);
 
-        static native TemplateInstance index$list(List<OperatorsResource.OperatorView> ops, FormErrors err);
+        static native TemplateInstance index$list(List<OperatorsResource.OperatorView> ops, FormErrors listErr);
 
         static native TemplateInstance index$build(List<ModelsResource.ModelInfo> models, Form form,
                                                    List<LayerOption> layers, FormErrors err,
@@ -203,7 +203,8 @@ public class OperatorsPage {
             return Templates.index$list(ops, err);
         }
         Form f = Form.defaults();
-        return Templates.index(models.list(), ops, model, q, f, layers(null, null), err, FormErrors.NONE, null, null);
+        return Templates.index(models.list(), ops, model, q, f, layers(null, null), err, FormErrors.NONE,
+                FormErrors.NONE, null, null);
     }
 
     @GET
@@ -240,7 +241,7 @@ public class OperatorsPage {
             return Response.seeOther(URI.create("/operators/" + created.id())).build();
         }
         return Response.ok(Templates.index(models.list(), search(null, null), null, null, form,
-                layers(form.model, form.layer), err, FormErrors.NONE, null, null)).build();
+                layers(form.model, form.layer), FormErrors.NONE, err, FormErrors.NONE, null, null)).build();
     }
 
     /** A background build's progress; when it is done, its result (and the library is told to refresh). */
@@ -284,7 +285,7 @@ public class OperatorsPage {
             }
         }
         return Response.status(400).entity(Templates.index(models.list(), search(null, null), null, null,
-                Form.defaults(), layers(null, null), FormErrors.NONE, err, null, null)).build();
+                Form.defaults(), layers(null, null), FormErrors.NONE, FormErrors.NONE, err, null, null)).build();
     }
 
     @GET
@@ -296,7 +297,7 @@ public class OperatorsPage {
             FormErrors err = FormErrors.of(e).unfielded();
             int status = e instanceof ApiException a ? a.status() : 404;
             return Response.status(status).entity(Templates.index(models.list(), search(null, null), null, null,
-                    Form.defaults(), layers(null, null), err, FormErrors.NONE, null, null)).build();
+                    Form.defaults(), layers(null, null), err, FormErrors.NONE, FormErrors.NONE, null, null)).build();
         }
     }
 

@@ -39,7 +39,11 @@ class PagesTest {
     void modelsPageListsLoadedModelsWithShapes() {
         given().get("/models").then().statusCode(200)
                 .body(containsString("id=\"models\""), containsString("class=\"page-models\""), containsString("data-model=\"" + MODEL + "\""),
-                        containsString("Folders that failed to load"));
+                        containsString("Folders that failed to load"), containsString("<td>CPU</td>"),
+                        not(containsString("cpu()")));
+        // one error, once (the library shows it; the page had it twice)
+        String missing = given().get("/operators/999999999").then().statusCode(404).extract().asString();
+        org.junit.jupiter.api.Assertions.assertEquals(1, missing.split("does not exist", -1).length - 1, missing);
     }
 
     @Test
