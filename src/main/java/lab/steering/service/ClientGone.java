@@ -31,7 +31,8 @@ public final class ClientGone {
      * outside a request (job workers, code that calls the services directly).
      */
     public static BooleanSupplier watch() {
-        if (!Arc.container().requestContext().isActive()) { // a job worker, a test calling a service
+        io.quarkus.arc.ArcContainer arc = Arc.container(); // null outside a running app (plain unit tests)
+        if (arc == null || !arc.requestContext().isActive()) { // or a job worker, or a test calling a service
             return NEVER;
         }
         ResteasyReactiveRequestContext context = CurrentRequestManager.get();

@@ -59,6 +59,9 @@ public final class Texts {
 
     /** As {@link #encode}, but text that encodes to no tokens gives no ids instead of a refusal. */
     public static long[] tokens(LanguageModel model, String text, String field) {
+        if (text == null) {
+            throw new Refusal(400, "invalid_" + field, field + ": is required");
+        }
         noNul(field, text);
         int context = model.config().maxPositions();
         long maxChars = (long) context * MAX_CHARS_PER_TOKEN;
