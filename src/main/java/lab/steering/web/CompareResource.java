@@ -22,6 +22,9 @@ import lab.steering.model.LanguageModel;
 import lab.steering.service.ComparisonService;
 import lab.steering.service.JacobianService;
 import lab.steering.service.ModelRegistry;
+import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
 
 /**
  * The architecture comparison: POST /api/compare (one prompt at once, or a batch as a background job), GET
@@ -58,7 +61,8 @@ public class CompareResource {
     }
 
     @GET
-    public List<ComparisonService.Listed> list(@QueryParam("limit") String limit) {
+    public List<ComparisonService.Listed> list(
+            @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String limit) {
         Integer n = Forms.integer(limit, "limit");
         if (n != null && (n < 1 || n > 1000)) {
             throw ApiException.badField("limit", "must be between 1 and 1000, got " + n);
@@ -68,14 +72,15 @@ public class CompareResource {
 
     @GET
     @Path("{id}")
-    public ComparisonService.View get(@PathParam("id") String id) {
+    public ComparisonService.View get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
+                                      String id) {
         long n = id(id);
         return service.get(n).orElseThrow(() -> unknown(id));
     }
 
     @DELETE
     @Path("{id}")
-    public Response cancel(@PathParam("id") String id) {
+    public Response cancel(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
         long n = id(id);
         return Response.status(202).entity(service.cancel(n).orElseThrow(() -> unknown(id))).build();
     }

@@ -25,6 +25,11 @@ import lab.steering.service.SteeringService;
 import lab.steering.steer.OperatorBuilder;
 import lab.steering.store.OperatorRecord;
 import lab.steering.service.Texts;
+import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
+import org.eclipse.microprofile.openapi.annotations.parameters.RequestBody;
 
 /** /api/operators: build, list, read, rename, delete, export and import steering operators. */
 @Path("/api/operators")
@@ -124,7 +129,8 @@ public class OperatorsResource {
 
     @GET
     public List<OperatorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
-                                   @QueryParam("limit") String limit) {
+                                   @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
+                                   String limit) {
         Integer given = Forms.integer(limit, "limit");
         int n = given == null ? 100 : given;
         if (n < 1 || n > 500) {
@@ -135,7 +141,8 @@ public class OperatorsResource {
 
     @GET
     @Path("/{id}")
-    public OperatorView get(@PathParam("id") String id) {
+    public OperatorView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
+                            String id) {
         return get(ApiException.id(id, "an operator"));
     }
 
@@ -146,7 +153,10 @@ public class OperatorsResource {
     @PATCH
     @Path("/{id}")
     @Consumes(MediaType.APPLICATION_JSON)
-    public OperatorView patch(@PathParam("id") String id, com.fasterxml.jackson.databind.JsonNode body)
+    public OperatorView patch(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
+                              @RequestBody(content = @Content(schema = @Schema(
+                                      implementation = SteeringRequests.Patch.class)))
+                              com.fasterxml.jackson.databind.JsonNode body)
             throws com.fasterxml.jackson.core.JsonProcessingException {
         long n = ApiException.id(id, "an operator");
         if (body == null || !body.isObject()) {
@@ -176,7 +186,8 @@ public class OperatorsResource {
 
     @DELETE
     @Path("/{id}")
-    public Response delete(@PathParam("id") String id) {
+    public Response delete(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
+                           String id) {
         return delete(ApiException.id(id, "an operator"));
     }
 
@@ -191,7 +202,8 @@ public class OperatorsResource {
     @GET
     @Path("/{id}/export")
     @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.APPLICATION_JSON})
-    public Response export(@PathParam("id") String given) {
+    public Response export(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
+                           String given) {
         long id = ApiException.id(given, "an operator");
         OperatorRecord r = steering.record(id);
         byte[] data = steering.export(id);

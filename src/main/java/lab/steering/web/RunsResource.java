@@ -14,6 +14,9 @@ import java.time.OffsetDateTime;
 import java.util.List;
 import lab.steering.service.OperatorLibrary;
 import lab.steering.store.SteeringRun;
+import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
 
 /** GET /api/runs and /api/runs/{id}: saved steering comparisons. */
 @Path("/api/runs")
@@ -36,8 +39,11 @@ public class RunsResource {
     }
 
     @GET
-    public List<RunSummary> list(@QueryParam("model") String model, @QueryParam("operatorId") String operator,
-                                 @QueryParam("limit") String limit) {
+    public List<RunSummary> list(@QueryParam("model") String model,
+                                 @QueryParam("operatorId") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
+                                 String operator,
+                                 @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
+                                 String limit) {
         Long operatorId = Forms.longValue(operator, "operatorId");
         Integer given = Forms.integer(limit, "limit");
         int n = given == null ? 50 : given;
@@ -51,7 +57,7 @@ public class RunsResource {
 
     @GET
     @Path("/{id}")
-    public RunView get(@PathParam("id") String id) {
+    public RunView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
         return get(ApiException.id(id, "a run"));
     }
 

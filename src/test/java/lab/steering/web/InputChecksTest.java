@@ -84,6 +84,13 @@ class InputChecksTest {
                 .body(containsString("id is a whole number"));
         given().get("/runs/abc").then().statusCode(400).contentType(ContentType.HTML)
                 .body(containsString("id is a whole number"));
+        // the API's description still says these are integers (they are read as text to name a bad one)
+        JsonPath api = given().queryParam("format", "json").get("/q/openapi").then().statusCode(200).extract()
+                .jsonPath();
+        assertEquals("integer", api.getString("paths.'/api/operators/{id}'.get.parameters[0].schema.type"));
+        assertEquals("integer", api.getString("paths.'/api/runs'.get.parameters.find { it.name == 'limit' }.schema.type"));
+        org.junit.jupiter.api.Assertions.assertTrue(api.getString(
+                "paths.'/api/operators/{id}'.patch.requestBody.content.'application/json'.schema").contains("Patch"));
     }
 
     @Test
