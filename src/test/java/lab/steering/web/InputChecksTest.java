@@ -88,7 +88,8 @@ class InputChecksTest {
         JsonPath api = given().queryParam("format", "json").get("/q/openapi").then().statusCode(200).extract()
                 .jsonPath();
         assertEquals("integer", api.getString("paths.'/api/operators/{id}'.get.parameters[0].schema.type"));
-        assertEquals("integer", api.getString("paths.'/api/runs'.get.parameters.find { it.name == 'limit' }.schema.type"));
+        assertEquals("integer",
+                api.getString("paths.'/api/runs'.get.parameters.find { it.name == 'limit' }.schema.type"));
         org.junit.jupiter.api.Assertions.assertTrue(api.getString(
                 "paths.'/api/operators/{id}'.patch.requestBody.content.'application/json'.schema").contains("Patch"));
     }
