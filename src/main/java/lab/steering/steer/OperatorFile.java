@@ -102,7 +102,7 @@ public final class OperatorFile {
     public static Decoded decode(byte[] data) {
         SafetensorsReader r;
         try {
-            r = SafetensorsReader.fromBytes(data, "operator.safetensors");
+            r = SafetensorsReader.fromBytes(data, "the uploaded operator file"); // the name its errors give
         } catch (ModelLoadException e) {
             throw new InvalidException(e.getMessage());
         }
