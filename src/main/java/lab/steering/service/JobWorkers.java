@@ -257,7 +257,10 @@ public final class JobWorkers implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             if (!halted) {
                 LOG.errorf(e, "job %s (%s) failed on %s", job.id(), job.kind(), me);
-                String msg = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+                // the job's error is what its waiting request answers: a database failure's message quotes SQL
+                String msg = lab.steering.store.DatabaseErrors.fromTheDatabase(e)
+                        ? "a database statement failed (details in the log of instance " + me + ")"
+                        : e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
                 safely(() -> store.finish(job.id(), me, attempt, "failed", null, msg, null, "job_failed"));
             }
         } finally {

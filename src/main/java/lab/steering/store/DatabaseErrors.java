@@ -30,4 +30,17 @@ public final class DatabaseErrors {
         }
         return false;
     }
+
+    /**
+     * True when a cause is a JDBC or Hibernate failure: its message quotes the SQL statement and its values, which
+     * belong in the server log, not in an answer.
+     */
+    public static boolean fromTheDatabase(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof SQLException || t instanceof org.hibernate.JDBCException) {
+                return true;
+            }
+        }
+        return false;
+    }
 }

@@ -123,20 +123,11 @@ public class ErrorMappers {
                     + " may be holding it); try again later, or with a shorter prompt");
         }
         LOG.error("unexpected error", e);
-        if (fromTheDatabase(e)) { // its message quotes the SQL statement and the values: the log has it
+        if (lab.steering.store.DatabaseErrors.fromTheDatabase(e)) { // its message quotes the SQL: the log has it
             return json(500, "internal", "internal error: a database statement failed (details in the server log)");
         }
         return json(500, "internal", "internal error: " + e.getClass().getSimpleName()
                 + (e.getMessage() == null ? "" : ": " + e.getMessage()));
     }
 
-    /** A JDBC or Hibernate failure anywhere in the cause chain. */
-    static boolean fromTheDatabase(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
-            if (t instanceof java.sql.SQLException || t instanceof org.hibernate.JDBCException) {
-                return true;
-            }
-        }
-        return false;
-    }
 }

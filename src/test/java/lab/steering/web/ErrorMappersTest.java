@@ -29,4 +29,16 @@ class ErrorMappersTest {
         assertFalse(ErrorMappers.outOfDeviceMemory(new EngineException("shape mismatch")));
         assertEquals(500, new ErrorMappers().unexpected(new IllegalStateException("boom")).getStatus());
     }
+
+    /** A failed statement's message quotes the SQL and the values: the answer says only that one failed. */
+    @Test
+    void aDatabaseFailureDoesNotQuoteItsStatement() {
+        RuntimeException e = new IllegalStateException("could not execute statement", new java.sql.SQLException(
+                "ERROR: value too long [insert into operator (name) values ('secret')]", "22001"));
+        Response r = new ErrorMappers().unexpected(e);
+        assertEquals(500, r.getStatus());
+        ErrorBody body = (ErrorBody) r.getEntity();
+        assertFalse(body.message().contains("insert") || body.message().contains("secret"), body.message());
+        assertTrue(body.message().contains("database statement failed"), body.message());
+    }
 }
