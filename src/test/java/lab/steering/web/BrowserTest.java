@@ -91,6 +91,21 @@ class BrowserTest {
         e.sendKeys(text);
     }
 
+    /** Back restores the library filter the address names (htmx keeps the page as it was when it was left). */
+    @Test
+    void backRestoresTheLibraryFilterItsAddressNames() {
+        SharedModels.require(SharedModels.STORIES_TEXT);
+        driver.get(url("/operators"));
+        new Select(driver.findElement(By.id("filter-model"))).selectByValue(SharedModels.STORIES_TEXT);
+        waiting(30).until(d -> d.getCurrentUrl().contains("model=" + SharedModels.STORIES_TEXT));
+        new Select(driver.findElement(By.id("filter-model"))).selectByValue(SharedModels.STORIES);
+        waiting(30).until(d -> d.getCurrentUrl().contains("model=" + SharedModels.STORIES + "&"));
+        driver.navigate().back();
+        waiting(30).until(d -> d.getCurrentUrl().contains("model=" + SharedModels.STORIES_TEXT));
+        waiting(30).until(d -> SharedModels.STORIES_TEXT.equals(new Select(d.findElement(By.id("filter-model")))
+                .getFirstSelectedOption().getAttribute("value")));
+    }
+
     @Test
     void analyzeAPromptAndSeeTheSpectraAndDecodedTokens() throws IOException {
         driver.manage().window().setSize(new Dimension(1280, 900));
