@@ -207,9 +207,10 @@ public class ComparisonService {
             for (Entry e : entries) {
                 store.add(id, e.promptIndex(), e.model(), e.combined().stableRank(), write(e));
             }
-            store.finish(id, "done", null);
-            OffsetDateTime[] stored = store.times(id);
-            times = stored == null ? times : stored;
+            ComparisonRecord done = store.finish(id, "done", null);
+            if (done != null) {
+                times = new OffsetDateTime[] {done.createdAt, done.finishedAt};
+            }
         } catch (RuntimeException e) {
             if (!DatabaseErrors.unavailable(e)) {
                 throw e;

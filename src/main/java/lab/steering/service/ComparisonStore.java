@@ -4,7 +4,6 @@ import io.quarkus.hibernate.orm.panache.Panache;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.transaction.Transactional;
 import java.time.OffsetDateTime;
-import java.time.temporal.ChronoUnit;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
@@ -13,6 +12,7 @@ import java.util.UUID;
 import java.util.function.LongFunction;
 import lab.steering.store.ComparisonEntry;
 import lab.steering.store.ComparisonRecord;
+import lab.steering.store.Timestamps;
 
 /** The comparisons and their entries in PostgreSQL (tables comparison, comparison_entry); JSON columns as text. */
 @ApplicationScoped
@@ -42,7 +42,7 @@ public class ComparisonStore {
 
     private static ComparisonRecord persist(String[] models, int promptCount, String request, String status) {
         ComparisonRecord r = new ComparisonRecord();
-        r.createdAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
+        r.createdAt = Timestamps.now();
         r.status = status;
         r.stage = status;
         r.models = models;
@@ -94,27 +94,24 @@ public class ComparisonStore {
         return out;
     }
 
-    /** When a comparison was created and finished, as stored (to the microsecond); null when it is not there. */
+    /**
+     * Finishes a comparison answered at once (a batch's state is its job's); returns it as stored (its times to the
+     * microsecond), or null when it is not there.
+     */
     @Transactional
-    public OffsetDateTime[] times(long id) {
-        ComparisonRecord r = ComparisonRecord.findById(id);
-        return r == null ? null : new OffsetDateTime[] {r.createdAt, r.finishedAt};
-    }
-
-    /** Finishes a comparison answered at once (a batch's state is its job's). */
-    @Transactional
-    public void finish(long id, String status, String error) {
+    public ComparisonRecord finish(long id, String status, String error) {
         ComparisonRecord r = ComparisonRecord.findById(id);
         if (r == null) {
-            return;
+            return null;
         }
         r.status = status;
         r.stage = status;
         r.error = error;
-        r.finishedAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
+        r.finishedAt = Timestamps.now();
         if (status.equals("done")) {
             r.progress = 1;
         }
+        return r;
     }
 
     @Transactional

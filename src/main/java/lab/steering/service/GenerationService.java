@@ -6,7 +6,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import jakarta.transaction.Transactional;
 import java.time.OffsetDateTime;
-import java.time.temporal.ChronoUnit;
 import java.util.List;
 import lab.steering.generate.Generation;
 import lab.steering.generate.GenerationParams;
@@ -14,6 +13,7 @@ import lab.steering.generate.Generator;
 import lab.steering.hook.Hooks;
 import lab.steering.model.LanguageModel;
 import lab.steering.store.GenerationRun;
+import lab.steering.store.Timestamps;
 
 /** Plain generation: tokenize, decode, record the run. */
 @ApplicationScoped
@@ -33,7 +33,7 @@ public class GenerationService {
     @Transactional
     public long record(LanguageModel model, String prompt, GenerationParams params, Generation g) {
         GenerationRun run = new GenerationRun();
-        run.createdAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
+        run.createdAt = Timestamps.now();
         run.modelId = model.id();
         run.prompt = prompt;
         run.params = write(params);

@@ -5,13 +5,13 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.Query;
 import jakarta.transaction.Transactional;
 import java.time.OffsetDateTime;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import lab.steering.store.OperatorData;
 import lab.steering.store.OperatorRecord;
 import lab.steering.store.SteeringRun;
+import lab.steering.store.Timestamps;
 
 /**
  * The operator library and the saved steering runs in PostgreSQL. No tensors here: an operator's data is the
@@ -27,7 +27,7 @@ public class OperatorLibrary {
         record.id = null;
         record.sizeBytes = data.length;
         record.sha256 = lab.steering.steer.OperatorFile.sha256(data);
-        record.createdAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
+        record.createdAt = Timestamps.now();
         record.persist();
         OperatorData d = new OperatorData();
         d.operatorId = record.id;
@@ -106,7 +106,7 @@ public class OperatorLibrary {
         run.normal = Texts.storableJson(run.normal);
         run.steered = Texts.storableJson(run.steered);
         run.diagnostics = Texts.storableJson(run.diagnostics);
-        run.createdAt = OffsetDateTime.now().truncatedTo(ChronoUnit.MICROS); // as stored
+        run.createdAt = Timestamps.now();
         run.persist();
         return run.id;
     }

@@ -36,8 +36,8 @@ public class ApiException extends RuntimeException {
     /** An id from a path: a whole number, else 400 invalid_id ({@code what}: "an operator", "a run"). */
     public static long id(String value, String what) {
         try {
-            return Long.parseLong(value.trim());
-        } catch (NumberFormatException | NullPointerException e) {
+            return Long.parseLong(value);
+        } catch (NumberFormatException e) {
             throw badField("id", what + " id is a whole number, got '" + value + "'");
         }
     }

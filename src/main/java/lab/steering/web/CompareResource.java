@@ -86,11 +86,7 @@ public class CompareResource {
     }
 
     static long id(String id) {
-        try {
-            return Long.parseLong(id);
-        } catch (NumberFormatException e) {
-            throw ApiException.badField("id", "a comparison id is a number, got '" + id + "'");
-        }
+        return ApiException.id(id, "a comparison");
     }
 
     static ApiException unknown(String id) {

@@ -129,5 +129,4 @@ public class ErrorMappers {
         return json(500, "internal", "internal error: " + e.getClass().getSimpleName()
                 + (e.getMessage() == null ? "" : ": " + e.getMessage()));
     }
-
 }
