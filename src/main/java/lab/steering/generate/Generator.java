@@ -56,7 +56,7 @@ public final class Generator {
             float[] logits = lastLogits(tf, m, promptIds, cache, hooks);
             long tPrompt = System.nanoTime();
             for (int step = 0; step < params.maxNewTokens(); step++) {
-                int next = sampler.next(logits);
+                int next = sampler.next(logits, seq, len);
                 seq[len++] = next;
                 String piece = model.tokenizer().pieceAt(Arrays.copyOf(seq, len), len - 1);
                 GeneratedToken tok = new GeneratedToken(next, piece, Sampler.logProb(logits, next));

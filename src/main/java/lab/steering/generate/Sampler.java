@@ -3,7 +3,11 @@ package lab.steering.generate;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
-/** Picks the next token from logits: greedy, or temperature with top-k and top-p, from a seeded generator. */
+/**
+ * Picks the next token from logits: greedy, or temperature with top-k and top-p, from a seeded generator; with the
+ * repetition controls of {@link GenerationParams} applied first, as Hugging Face's logits processors do (repetition
+ * penalty, then the n-gram ban, then temperature and the top-k / top-p warpers).
+ */
 public final class Sampler {
 
     private final GenerationParams params;
@@ -36,6 +40,50 @@ public final class Sampler {
             sum += Math.exp(l - max);
         }
         return logits[index] - max - Math.log(sum);
+    }
+
+    /**
+     * The next token after {@code seq[0..len)} (prompt and generated so far). The log-probability a run reports stays
+     * the model's own ({@link #logProb} of the unprocessed logits).
+     */
+    public int next(float[] logits, long[] seq, int len) {
+        return next(params.controlsRepetition() ? process(logits, seq, len, params) : logits);
+    }
+
+    /**
+     * The logits after the repetition penalty and the n-gram ban, on a copy. Penalty: every id present in the
+     * text, counted once, gets {@code l / p} when {@code l > 0} and {@code l * p} otherwise (HF
+     * RepetitionPenaltyLogitsProcessor). Ban: with n = noRepeatNgramSize and {@code len + 1 >= n}, every id that
+     * followed an earlier occurrence of the last n - 1 ids is set to minus infinity (HF NoRepeatNGramLogitsProcessor).
+     */
+    public static float[] process(float[] logits, long[] seq, int len, GenerationParams params) {
+        float[] out = logits.clone();
+        double penalty = params.repetitionPenalty();
+        if (penalty != 1.0) {
+            boolean[] seen = new boolean[out.length];
+            for (int i = 0; i < len; i++) {
+                int id = (int) seq[i];
+                if (id >= 0 && id < out.length && !seen[id]) {
+                    seen[id] = true;
+                    out[id] = (float) (out[id] > 0 ? out[id] / penalty : out[id] * penalty);
+                }
+            }
+        }
+        int n = params.noRepeatNgramSize();
+        if (n > 0 && len + 1 >= n) {
+            int start = len - (n - 1); // the prefix the next id would complete: seq[start..len)
+            for (int i = 0; i + n <= len; i++) {
+                boolean match = true;
+                for (int j = 0; j < n - 1 && match; j++) {
+                    match = seq[i + j] == seq[start + j];
+                }
+                int banned = (int) seq[i + n - 1];
+                if (match && banned >= 0 && banned < out.length) {
+                    out[banned] = Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+        return out;
     }
 
     public int next(float[] logits) {

@@ -204,7 +204,7 @@ public final class SteeredRun {
                 throw new IllegalStateException("the run has finished");
             }
             int step = out.size();
-            int token = sampler.next(logits);
+            int token = sampler.next(logits, seq, len);
             seq[len++] = token;
             String piece = model.tokenizer().pieceAt(Arrays.copyOf(seq, len), len - 1);
             double lp = Sampler.logProb(logits, token);

@@ -58,7 +58,11 @@ import java.util.TreeMap;
 public final class CorpusBuilder {
 
     static final int MIN_PARAGRAPH_KEY = 40;
-    public static final List<String> SOURCE_ORDER = List.of("kjv", "brown", "nlp-corpus", "fortunes");
+    public static final List<String> SOURCE_ORDER =
+            List.of("kjv", "brown", "nlp-corpus", "fortunes", "moby-dick", "sotu", "wordnet", "stories");
+    /** Program-written sources: training only (validation stays natural text), no paragraph-level deduplication. */
+    public static final Set<String> SYNTHETIC = Set.of("stories");
+    public static final int DEFAULT_STORIES = 32_000;
     public static final long DEFAULT_SEED = 20261126L;
     public static final double DEFAULT_VALID_FRACTION = 0.02;
 
@@ -104,6 +108,21 @@ public final class CorpusBuilder {
             bySource.put("fortunes",
                     SourceReaders.fortunes(raw.resolve("root/usr/share/games/fortunes"), fortuneCounts));
         }
+        if (sources.contains("moby-dick")) {
+            bySource.put("moby-dick", SourceReaders.mobyDick(raw.resolve("moby-dick/package/data/data.txt")));
+        }
+        if (sources.contains("sotu")) {
+            bySource.put("sotu", SourceReaders.sotu(raw.resolve("sotu/package/data"),
+                    SourceReaders.nlpCorpusSotuYears(raw.resolve("nlp-corpus/package/src"))));
+        }
+        if (sources.contains("wordnet")) {
+            bySource.put("wordnet", SourceReaders.wordnet(raw.resolve("root/usr/share/wordnet")));
+        }
+        if (sources.contains("stories")) {
+            int count = Integer.parseInt(a.getOrDefault("stories", Integer.toString(DEFAULT_STORIES)));
+            Path grammar = Path.of(a.getOrDefault("stories-grammar", "train/stories.grammar"));
+            bySource.put("stories", StoryWriter.documents(grammar, seed, count));
+        }
 
         Map<String, DedupCounts> dedup = new LinkedHashMap<>();
         Map<String, List<Doc>> unique = deduplicate(bySource, dedup);
@@ -146,6 +165,10 @@ public final class CorpusBuilder {
                 }
                 if (key.length() == 0 || !seenDocs.add(key.toString())) {
                     c.duplicateDocuments++;
+                    continue;
+                }
+                if (SYNTHETIC.contains(source)) {
+                    kept.add(d); // written from templates: sentences repeat by design, documents do not
                     continue;
                 }
                 List<String> paragraphs = new ArrayList<>();
@@ -196,6 +219,10 @@ public final class CorpusBuilder {
                     : BROWN_FICTION.contains(d.subset()) ? "fiction" : "nonfiction";
             case "nlp-corpus" -> d.subset().equals("sotu") ? "speech" : "fiction";
             case "fortunes" -> "aphorism";
+            case "moby-dick" -> "fiction";
+            case "sotu" -> "speech";
+            case "wordnet" -> "examples";
+            case "stories" -> "synthetic";
             default -> "other";
         };
     }
@@ -213,6 +240,9 @@ public final class CorpusBuilder {
         }
         Set<String> validIds = new HashSet<>();
         for (List<Doc> docs : strata.values()) {
+            if (SYNTHETIC.contains(docs.get(0).source())) {
+                continue;
+            }
             int nValid = (int) Math.max(1, Math.round(fraction * docs.size()));
             List<Doc> ranked = new ArrayList<>(docs);
             ranked.sort(Comparator.comparing((Doc d) -> rank(seed, d.id())).thenComparing(Doc::id));

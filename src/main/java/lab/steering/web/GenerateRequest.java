@@ -10,7 +10,15 @@ package lab.steering.web;
  * @param topK         0 = off (default)
  * @param topP         (0, 1], default 1 = off
  * @param seed         default: random, returned in the response
+ * @param repetitionPenalty Hugging Face's repetition_penalty, in (0, 10]; default 1 = off
+ * @param noRepeatNgramSize Hugging Face's no_repeat_ngram_size, 0..32; default 0 = off
  */
 public record GenerateRequest(String model, String prompt, Integer maxNewTokens, Double temperature, Integer topK,
-                              Double topP, Long seed) {
+                              Double topP, Long seed, Double repetitionPenalty, Integer noRepeatNgramSize) {
+
+    /** Without repetition controls. */
+    public GenerateRequest(String model, String prompt, Integer maxNewTokens, Double temperature, Integer topK,
+                           Double topP, Long seed) {
+        this(model, prompt, maxNewTokens, temperature, topK, topP, seed, null, null);
+    }
 }

@@ -8,7 +8,6 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ThreadLocalRandom;
 import lab.steering.config.LabConfig;
 import lab.steering.generate.Generation;
 import lab.steering.generate.GenerationParams;
@@ -66,30 +65,15 @@ public class GenerateResource {
         if (req.prompt() == null || req.prompt().isEmpty()) {
             throw ApiException.badField("prompt", "must not be empty");
         }
-        int maxNew = req.maxNewTokens() == null ? 32 : req.maxNewTokens();
-        if (maxNew < 1 || maxNew > config.maxNewTokens()) {
-            throw ApiException.badField("maxNewTokens", "must be between 1 and " + config.maxNewTokens()
-                    + ", got " + maxNew);
-        }
-        double temperature = req.temperature() == null ? 0 : req.temperature();
-        if (!(temperature >= 0 && temperature <= 100)) {
-            throw ApiException.badField("temperature", "must be between 0 and 100, got " + req.temperature());
-        }
-        int topK = req.topK() == null ? 0 : req.topK();
-        if (topK < 0) {
-            throw ApiException.badField("topK", "must be >= 0 (0 = off), got " + topK);
-        }
-        double topP = req.topP() == null ? 1 : req.topP();
-        if (!(topP > 0 && topP <= 1)) {
-            throw ApiException.badField("topP", "must be in (0, 1], got " + req.topP());
-        }
-        long seed = req.seed() != null ? req.seed() : ThreadLocalRandom.current().nextLong(1L << 48);
+        GenerationParams params = SteeringRequests.params(req.maxNewTokens(), 32, config.maxNewTokens(),
+                req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
+                req.noRepeatNgramSize());
         long[] ids = ApiException.refusing(() -> Texts.encode(model, req.prompt(), "prompt"));
         int context = model.config().maxPositions();
         if (ids.length >= context) {
             throw ApiException.badField("prompt", "is " + ids.length + " tokens; model '" + model.id()
                     + "' has a context of " + context + " tokens");
         }
-        return new Checked(model, req.prompt(), ids, new GenerationParams(maxNew, temperature, topK, topP, seed));
+        return new Checked(model, req.prompt(), ids, params);
     }
 }

@@ -45,13 +45,17 @@ public class HomePage {
                                      @FormParam("maxNewTokens") String maxNewTokens,
                                      @FormParam("temperature") String temperature, @FormParam("topK") String topK,
                                      @FormParam("topP") String topP, @FormParam("seed") String seed,
+                                     @FormParam("repetitionPenalty") String repetitionPenalty,
+                                     @FormParam("noRepeatNgramSize") String noRepeatNgramSize,
                                      @Context HttpHeaders headers) {
         GenerateResponse gen = null;
         String error = null;
         try {
             GenerateRequest req = new GenerateRequest(model, prompt, Forms.parse(maxNewTokens, "maxNewTokens", Integer::valueOf),
                     Forms.parse(temperature, "temperature", Double::valueOf), Forms.parse(topK, "topK", Integer::valueOf),
-                    Forms.parse(topP, "topP", Double::valueOf), Forms.parse(seed, "seed", Long::valueOf));
+                    Forms.parse(topP, "topP", Double::valueOf), Forms.parse(seed, "seed", Long::valueOf),
+                    Forms.number(repetitionPenalty, "repetitionPenalty"),
+                    Forms.integer(noRepeatNgramSize, "noRepeatNgramSize"));
             gen = generate.generate(req);
         } catch (ApiException | Refusal e) {
             error = e.getMessage();

@@ -40,6 +40,8 @@ public class SteerPage {
         @FormParam("layer") public String layer;
         @FormParam("maxNewTokens") public String maxNewTokens;
         @FormParam("seed") public String seed;
+        @FormParam("repetitionPenalty") public String repetitionPenalty;
+        @FormParam("noRepeatNgramSize") public String noRepeatNgramSize;
         /** Stream the tokens (server-sent events) as they are generated; only for htmx requests. */
         @FormParam("stream") public String stream;
 
@@ -56,7 +58,8 @@ public class SteerPage {
 
         /** The fields of the options row, whose errors show under it. */
         public List<String> rowFields() {
-            return List.of("strength", "layer", "maxNewTokens", "seed", "temperature", "topK", "topP");
+            return List.of("strength", "layer", "maxNewTokens", "seed", "temperature", "topK", "topP",
+                    "repetitionPenalty", "noRepeatNgramSize");
         }
 
         public boolean streaming() {
@@ -81,7 +84,8 @@ public class SteerPage {
                     Forms.blankToNull(contrastPrompt)) : null;
             return new SteeringRequests.Steer(Forms.blankToNull(model), op, v, prompt, Forms.number(strength, "strength"),
                     Forms.integer(layer, "layer"), Forms.integer(maxNewTokens, "maxNewTokens"), 0.0, null, null,
-                    Forms.longValue(seed, "seed"));
+                    Forms.longValue(seed, "seed"), Forms.number(repetitionPenalty, "repetitionPenalty"),
+                    Forms.integer(noRepeatNgramSize, "noRepeatNgramSize"));
         }
     }
 
@@ -139,10 +143,14 @@ public class SteerPage {
                                  @QueryParam("source") String source, @QueryParam("conceptPrompt") String concept,
                                  @QueryParam("contrastPrompt") String contrast, @QueryParam("prompt") String prompt,
                                  @QueryParam("strength") String strength, @QueryParam("layer") String layer,
-                                 @QueryParam("maxNewTokens") String maxNewTokens, @QueryParam("seed") String seed) {
+                                 @QueryParam("maxNewTokens") String maxNewTokens, @QueryParam("seed") String seed,
+                                 @QueryParam("repetitionPenalty") String repetitionPenalty,
+                                 @QueryParam("noRepeatNgramSize") String noRepeatNgramSize) {
         Form f = Form.defaults();
         f.operatorId = operatorId;
         f.model = model;
+        f.repetitionPenalty = repetitionPenalty;
+        f.noRepeatNgramSize = noRepeatNgramSize;
         f.conceptPrompt = Forms.or(concept, f.conceptPrompt);
         f.contrastPrompt = contrast;
         f.prompt = Forms.or(prompt, f.prompt);
@@ -161,7 +169,7 @@ public class SteerPage {
                 "operator", f.vector() ? null : f.operatorId,
                 "conceptPrompt", f.vector() ? f.conceptPrompt : null, "contrastPrompt", f.vector() ? f.contrastPrompt : null,
                 "prompt", f.prompt, "strength", f.strength, "layer", f.layer, "maxNewTokens", f.maxNewTokens,
-                "seed", f.seed);
+                "seed", f.seed, "repetitionPenalty", f.repetitionPenalty, "noRepeatNgramSize", f.noRepeatNgramSize);
     }
 
     @POST

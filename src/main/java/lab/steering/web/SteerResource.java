@@ -42,7 +42,8 @@ public class SteerResource {
         SteeringRequests.required(req.prompt(), "prompt");
         double strength = SteeringRequests.strength(req.strength(), "strength");
         GenerationParams params = SteeringRequests.params(req.maxNewTokens(), 32, config.maxNewTokens(),
-                req.temperature(), req.topK(), req.topP(), req.seed());
+                req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
+                req.noRepeatNgramSize());
         return new SteeringService.SteerSpec(req.model(), req.operatorId(),
                 req.vector() == null ? null : req.vector().conceptPrompt(),
                 req.vector() == null ? null : req.vector().contrastPrompt(), req.prompt(), strength, req.layer(),
@@ -77,7 +78,8 @@ public class SteerResource {
             }
         }
         GenerationParams params = SteeringRequests.params(req.maxNewTokens(), 24, SteeringRequests.MAX_SWEEP_TOKENS,
-                req.temperature(), req.topK(), req.topP(), req.seed());
+                req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
+                req.noRepeatNgramSize());
         return steering.sweep(new SteeringService.SweepSpec(req.operatorId(), req.model(), req.prompt(), strengths,
                 layers, params));
     }

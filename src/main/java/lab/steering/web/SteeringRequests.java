@@ -36,15 +36,24 @@ public final class SteeringRequests {
     public record Vector(String conceptPrompt, String contrastPrompt) {
     }
 
-    /** POST /api/steer: {@code operatorId} or {@code vector}. */
+    /**
+     * POST /api/steer: {@code operatorId} or {@code vector}. The generation fields (and the repetition controls,
+     * as in /api/generate) apply to both the normal and the steered continuation.
+     */
     public record Steer(String model, Long operatorId, Vector vector, String prompt, Double strength, Integer layer,
-                        Integer maxNewTokens, Double temperature, Integer topK, Double topP, Long seed) {
+                        Integer maxNewTokens, Double temperature, Integer topK, Double topP, Long seed,
+                        Double repetitionPenalty, Integer noRepeatNgramSize) {
     }
 
-    /** POST /api/steer/sweep. */
+    /** POST /api/steer/sweep: the generation fields apply to every cell. */
     public record Sweep(Long operatorId, String model, String prompt, List<Double> strengths, List<Integer> layers,
-                        Integer maxNewTokens, Double temperature, Integer topK, Double topP, Long seed) {
+                        Integer maxNewTokens, Double temperature, Integer topK, Double topP, Long seed,
+                        Double repetitionPenalty, Integer noRepeatNgramSize) {
     }
+
+    /** Upper bounds of the repetition controls. */
+    static final double MAX_REPETITION_PENALTY = 10;
+    static final int MAX_NO_REPEAT_NGRAM = 32;
 
     static final int MAX_NAME = 200;
     static final int MAX_DESCRIPTION = 4000;
@@ -106,7 +115,7 @@ public final class SteeringRequests {
 
     /** Generation parameters, with the rules and defaults of /api/generate. */
     static GenerationParams params(Integer maxNewTokens, int dflt, int max, Double temperature, Integer topK,
-                                   Double topP, Long seed) {
+                                   Double topP, Long seed, Double repetitionPenalty, Integer noRepeatNgramSize) {
         int maxNew = maxNewTokens == null ? dflt : maxNewTokens;
         if (maxNew < 1 || maxNew > max) {
             throw ApiException.badField("maxNewTokens", "must be between 1 and " + max + ", got " + maxNew);
@@ -123,7 +132,17 @@ public final class SteeringRequests {
         if (!(p > 0 && p <= 1)) {
             throw ApiException.badField("topP", "must be in (0, 1], got " + topP);
         }
+        double penalty = repetitionPenalty == null ? 1 : repetitionPenalty;
+        if (!(penalty > 0 && penalty <= MAX_REPETITION_PENALTY)) {
+            throw ApiException.badField("repetitionPenalty", "must be in (0, " + (int) MAX_REPETITION_PENALTY
+                    + "] (1 = off), got " + repetitionPenalty);
+        }
+        int ngram = noRepeatNgramSize == null ? 0 : noRepeatNgramSize;
+        if (ngram < 0 || ngram > MAX_NO_REPEAT_NGRAM) {
+            throw ApiException.badField("noRepeatNgramSize", "must be between 0 (off) and " + MAX_NO_REPEAT_NGRAM
+                    + ", got " + ngram);
+        }
         long s = seed != null ? seed : ThreadLocalRandom.current().nextLong(1L << 48);
-        return new GenerationParams(maxNew, t, k, p, s);
+        return new GenerationParams(maxNew, t, k, p, s, penalty, ngram);
     }
 }

@@ -37,6 +37,8 @@ public class SweepPage {
         @FormParam("layers") public String layers;
         @FormParam("maxNewTokens") public String maxNewTokens;
         @FormParam("seed") public String seed;
+        @FormParam("repetitionPenalty") public String repetitionPenalty;
+        @FormParam("noRepeatNgramSize") public String noRepeatNgramSize;
 
         static Form defaults() {
             Form f = new Form();
@@ -53,7 +55,9 @@ public class SweepPage {
         SteeringRequests.Sweep request() {
             return new SteeringRequests.Sweep(Forms.longValue(operatorId, "operatorId"), null, prompt,
                     numbers(strengths, "strengths", Double::valueOf), numbers(layers, "layers", Integer::valueOf),
-                    Forms.integer(maxNewTokens, "maxNewTokens"), 0.0, null, null, Forms.longValue(seed, "seed"));
+                    Forms.integer(maxNewTokens, "maxNewTokens"), 0.0, null, null, Forms.longValue(seed, "seed"),
+                    Forms.number(repetitionPenalty, "repetitionPenalty"),
+                    Forms.integer(noRepeatNgramSize, "noRepeatNgramSize"));
         }
 
         static <T> List<T> numbers(String s, String field, java.util.function.Function<String, T> f) {
@@ -139,8 +143,12 @@ public class SweepPage {
     @GET
     public TemplateInstance page(@QueryParam("operator") String operatorId, @QueryParam("prompt") String prompt,
                                  @QueryParam("strengths") String strengths, @QueryParam("layers") String layers,
-                                 @QueryParam("maxNewTokens") String maxNewTokens, @QueryParam("seed") String seed) {
+                                 @QueryParam("maxNewTokens") String maxNewTokens, @QueryParam("seed") String seed,
+                                 @QueryParam("repetitionPenalty") String repetitionPenalty,
+                                 @QueryParam("noRepeatNgramSize") String noRepeatNgramSize) {
         Form f = Form.defaults();
+        f.repetitionPenalty = repetitionPenalty;
+        f.noRepeatNgramSize = noRepeatNgramSize;
         f.operatorId = operatorId;
         f.prompt = Forms.or(prompt, f.prompt);
         f.strengths = Forms.or(strengths, f.strengths);
@@ -153,7 +161,8 @@ public class SweepPage {
     /** The address of the form as submitted (see {@link #page}). */
     static String address(Form f) {
         return "/sweep" + Forms.query("operator", f.operatorId, "prompt", f.prompt, "strengths", f.strengths,
-                "layers", f.layers, "maxNewTokens", f.maxNewTokens, "seed", f.seed);
+                "layers", f.layers, "maxNewTokens", f.maxNewTokens, "seed", f.seed,
+                "repetitionPenalty", f.repetitionPenalty, "noRepeatNgramSize", f.noRepeatNgramSize);
     }
 
     @POST
