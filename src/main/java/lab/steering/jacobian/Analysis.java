@@ -118,9 +118,13 @@ public final class Analysis {
     public record StableRanks(double combined, double[] perToken, boolean exact) {
     }
 
-    /** One decoded singular vector: sigma, its top tokens, and with bothSigns those of the opposite sign. */
+    /**
+     * One decoded singular vector: sigma, its top tokens, and with bothSigns those of the opposite sign;
+     * {@code words} / {@code negativeWords}: the same restricted to whole words (what the pages show by default).
+     */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Direction(double sigma, List<TokenDecoder.Scored> tokens, List<TokenDecoder.Scored> negative) {
+    public record Direction(double sigma, List<TokenDecoder.Scored> tokens, List<TokenDecoder.Scored> negative,
+                            List<TokenDecoder.Scored> words, List<TokenDecoder.Scored> negativeWords) {
     }
 
     /** The SVD of one token's J_i: u decoded by logit, v by cosine to the input embeddings. */
@@ -134,8 +138,8 @@ public final class Analysis {
      * {@link Cell} per prompt token (the layer-by-token view).
      */
     public record Layer(int layer, String mode, String component, double relError, double stableRank,
-                        double[] singularValues, List<TokenDecoder.Scored> logitLens, List<Direction> u,
-                        List<Cell> cells) {
+                        double[] singularValues, List<TokenDecoder.Scored> logitLens,
+                        List<TokenDecoder.Scored> logitLensWords, List<Direction> u, List<Cell> cells) {
     }
 
     /**
@@ -147,7 +151,7 @@ public final class Analysis {
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Cell(int position, double stableRank, double sigma, TokenDecoder.Scored top,
-                       TokenDecoder.Scored negative) {
+                       TokenDecoder.Scored negative, TokenDecoder.Scored topWord, TokenDecoder.Scored negativeWord) {
     }
 
     public record Timings(double recordMs, double jacobianMs, double svdMs, double decodeMs, double ordinaryMs,
@@ -402,10 +406,14 @@ public final class Analysis {
                     Spectrum cs = sweepCells.get(li)[i];
                     TokenDecoder.Ranked r = cellRanked.get(li * t + i);
                     cells.add(new Cell(i, cs.stableRank(), cs.singularValues()[0], r.positive().get(0),
-                            r.negative() == null ? null : r.negative().get(0)));
+                            r.negative() == null ? null : r.negative().get(0),
+                            r.words().isEmpty() ? null : r.words().get(0),
+                            r.negativeWords() == null || r.negativeWords().isEmpty() ? null
+                                    : r.negativeWords().get(0)));
                 }
                 layers.add(new Layer(o.layers()[li], lower(o.mode()), lower(o.component()), sweepErr[li],
                         s.stableRank(), s.singularValues(), ranked.get(li * per).positive(),
+                        ranked.get(li * per).words(),
                         directions(s, ranked.subList(li * per + 1, (li + 1) * per)), List.copyOf(cells)));
             }
         }
@@ -483,7 +491,8 @@ public final class Analysis {
     private static List<Direction> directions(Spectrum s, List<TokenDecoder.Ranked> ranked) {
         List<Direction> out = new ArrayList<>(ranked.size());
         for (int k = 0; k < ranked.size(); k++) {
-            out.add(new Direction(s.singularValues()[k], ranked.get(k).positive(), ranked.get(k).negative()));
+            TokenDecoder.Ranked r = ranked.get(k);
+            out.add(new Direction(s.singularValues()[k], r.positive(), r.negative(), r.words(), r.negativeWords()));
         }
         return out;
     }

@@ -26,17 +26,51 @@ public final class TokenDecoder {
     public record Scored(long id, String token, double score) {
     }
 
-    /** Top tokens of a vector, and of its negation when asked for (else null). */
-    public record Ranked(List<Scored> positive, List<Scored> negative) {
+    /**
+     * Top tokens of a vector, and of its negation when asked for (else null); {@code words} and
+     * {@code negativeWords} keep only whole words ({@link #isWord}) among the top {@value #WORD_CANDIDATES}, at most as
+     * many as the plain lists.
+     */
+    public record Ranked(List<Scored> positive, List<Scored> negative, List<Scored> words,
+                         List<Scored> negativeWords) {
     }
+
+    /** How deep the whole-word lists look: the top this many tokens of each vector. */
+    public static final int WORD_CANDIDATES = 256;
 
     private final LanguageModel model;
     private final String[] texts;          // (vocab) token text, decoded on first use
+    private final byte[] words;            // (vocab) 0 unknown, 1 a whole word, 2 not
     private volatile float[] embedInvNorm; // (vocab) 1 / ||embedding row||, 0 for a zero row
 
     public TokenDecoder(LanguageModel model) {
         this.model = model;
         this.texts = new String[model.config().vocabSize()];
+        this.words = new byte[model.config().vocabSize()];
+    }
+
+    /**
+     * Whether a token is a whole word, as the paper's figures show decoded directions: it starts a word (its text
+     * begins with a space, or, for SentencePiece tokenizers that drop a leading space when a token is decoded alone,
+     * the same token twice decodes with a space between) and the rest is letters only ({@code " Golden"},
+     * {@code " bridge"}; not {@code "ing"}, {@code " ,"} or {@code " 42"}).
+     */
+    public boolean isWord(long id) {
+        int i = (int) id;
+        byte w = words[i];
+        if (w == 0) {
+            String s = text(id);
+            String body = null;
+            if (s.length() > 1 && s.charAt(0) == ' ') {
+                body = s.substring(1);
+            } else if (!s.isEmpty() && !s.startsWith(" ")
+                    && model.tokenizer().decode(new long[] {id, id}).equals(s + " " + s)) {
+                body = s;
+            }
+            w = body != null && !body.isEmpty() && body.chars().allMatch(Character::isLetter) ? (byte) 1 : (byte) 2;
+            words[i] = w; // benign race, as texts
+        }
+        return w == 1;
     }
 
     public LanguageModel model() {
@@ -128,13 +162,29 @@ public final class TokenDecoder {
     private List<Ranked> ranked(NDArray scores, int top, boolean negative) {
         int n = (int) scores.getShape().get(0);
         int k = (int) Math.min(top, scores.getShape().get(1));
-        List<List<Scored>> pos = pick(scores.topK(k, 1, true, true), n, k, 1);
-        List<List<Scored>> neg = negative ? pick(scores.topK(k, 1, false, true), n, k, -1) : null;
+        int deep = (int) Math.min(Math.max(k, WORD_CANDIDATES), scores.getShape().get(1));
+        List<List<Scored>> pos = pick(scores.topK(deep, 1, true, true), n, deep, 1);
+        List<List<Scored>> neg = negative ? pick(scores.topK(deep, 1, false, true), n, deep, -1) : null;
         List<Ranked> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            out.add(new Ranked(pos.get(i), neg == null ? null : neg.get(i)));
+            out.add(new Ranked(List.copyOf(pos.get(i).subList(0, k)),
+                    neg == null ? null : List.copyOf(neg.get(i).subList(0, k)), words(pos.get(i), k),
+                    neg == null ? null : words(neg.get(i), k)));
         }
         return out;
+    }
+
+    private List<Scored> words(List<Scored> candidates, int k) {
+        List<Scored> out = new ArrayList<>(k);
+        for (Scored s : candidates) {
+            if (out.size() == k) {
+                break;
+            }
+            if (isWord(s.id())) {
+                out.add(s);
+            }
+        }
+        return List.copyOf(out);
     }
 
     private List<List<Scored>> pick(NDList topK, int n, int k, double sign) {

@@ -138,4 +138,37 @@ class TokenDecoderTest {
             }
         }
     }
+
+    @Test
+    void wholeWordsStartAWordAndAreLettersOnly() {
+        // stories260K-text is a SentencePiece vocabulary: "Once" is the piece "\u2581Once", which decodes alone
+        // without its space; "," and the second half of a split word do not start a word
+        long[] ids = model.tokenizer().encode("Once upon a time, there was a dog named Spot");
+        String[] pieces = model.tokenizer().pieces(ids);
+        for (int i = 1; i < ids.length; i++) {
+            String p = pieces[i];
+            boolean expected = p.startsWith(" ") && p.length() > 1 && p.substring(1).chars().allMatch(Character::isLetter)
+                    || i == 1 && p.chars().allMatch(Character::isLetter);
+            assertEquals(expected, decoder.isWord(ids[i]), "token " + i + " [" + p + "]");
+        }
+        assertEquals(true, decoder.isWord(ids[1]), "the first word, without a space before it");
+    }
+
+    @Test
+    void wordListsAreTheWholeWordsOfTheRankingInOrder() {
+        double[][] v = randomVectors(4, 11);
+        List<TokenDecoder.Ranked> ranked = decoder.byLogit(v, 8, true, DataType.FLOAT32);
+        for (int r = 0; r < v.length; r++) {
+            double[] s = scores(lmHead, v[r], false);
+            List<Integer> order = IntStream.range(0, vocab).boxed()
+                    .sorted(Comparator.comparingDouble((Integer i) -> -s[i])).toList();
+            List<Long> expected = order.stream().limit(TokenDecoder.WORD_CANDIDATES).filter(decoder::isWord).limit(8)
+                    .map(Integer::longValue).toList();
+            assertEquals(expected, ranked.get(r).words().stream().map(TokenDecoder.Scored::id).toList());
+            assertEquals(8, ranked.get(r).positive().size(), "every token is kept beside the words");
+            for (TokenDecoder.Scored w : ranked.get(r).negativeWords()) {
+                assertEquals(true, decoder.isWord(w.id()));
+            }
+        }
+    }
 }

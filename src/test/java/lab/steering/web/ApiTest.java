@@ -12,6 +12,7 @@ import static org.hamcrest.Matchers.not;
 import static org.hamcrest.Matchers.notNullValue;
 import static org.hamcrest.Matchers.startsWith;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import io.quarkus.test.common.QuarkusTestResource;
@@ -90,6 +91,37 @@ class ApiTest {
     }
 
     @Test
+    void noRepeatNgramSizeLeavesNoTrigramTwiceAndIsStoredWithTheRun() {
+        SharedModels.require(SharedModels.STORIES_TEXT);
+        io.restassured.path.json.JsonPath plain = given().contentType(ContentType.JSON)
+                .body(body("model", "stories260K-text", "prompt", "Once upon a time", "maxNewTokens", 80))
+                .post("/api/generate").then().statusCode(200).extract().jsonPath();
+        io.restassured.path.json.JsonPath banned = given().contentType(ContentType.JSON)
+                .body(body("model", "stories260K-text", "prompt", "Once upon a time", "maxNewTokens", 80,
+                        "noRepeatNgramSize", 3, "repetitionPenalty", 1.0))
+                .post("/api/generate").then().statusCode(200).extract().jsonPath();
+        assertTrue(repeatedTrigrams(plain) > 0, "the tiny model repeats itself without the ban: "
+                + plain.getString("completion"));
+        assertEquals(0, repeatedTrigrams(banned), banned.getString("completion"));
+        GenerationRun run = GenerationRun.findById(banned.getLong("runId"));
+        assertTrue(run.params.replace(" ", "").contains("\"noRepeatNgramSize\":3"), run.params);
+    }
+
+    /** Trigrams of ids (prompt and completion) that occur more than once. */
+    static int repeatedTrigrams(io.restassured.path.json.JsonPath gen) {
+        List<Integer> ids = new java.util.ArrayList<>(gen.getList("promptTokens.id", Integer.class));
+        ids.addAll(gen.getList("tokens.id", Integer.class));
+        java.util.Set<List<Integer>> seen = new java.util.HashSet<>();
+        int repeated = 0;
+        for (int i = 0; i + 3 <= ids.size(); i++) {
+            if (!seen.add(List.copyOf(ids.subList(i, i + 3)))) {
+                repeated++;
+            }
+        }
+        return repeated;
+    }
+
+    @Test
     void shouldRejectUnknownModel() {
         given().contentType(ContentType.JSON).body(body("model", "nope", "prompt", "hi"))
                 .post("/api/generate").then().statusCode(404)
@@ -109,6 +141,11 @@ class ApiTest {
                 new Case(body("model", "stories260K-text", "prompt", "a", "temperature", -1), "temperature"),
                 new Case(body("model", "stories260K-text", "prompt", "a", "topP", 0), "topP"),
                 new Case(body("model", "stories260K-text", "prompt", "a", "topK", -3), "topK"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "repetitionPenalty", 0), "repetitionPenalty"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "repetitionPenalty", 11),
+                        "repetitionPenalty"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "noRepeatNgramSize", -1), "noRepeatNgramSize"),
+                new Case(body("model", "stories260K-text", "prompt", "a", "noRepeatNgramSize", 33), "noRepeatNgramSize"),
                 new Case(body("model", "stories260K-text", "prompt", "a", "maxNewTokens", "many"), "maxNewTokens"),
                 new Case(body("model", "stories260K-text", "prompt", "Lily ".repeat(600)), "prompt"))) {
             given().contentType(ContentType.JSON).body(c.body()).post("/api/generate").then()

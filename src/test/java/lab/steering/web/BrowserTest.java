@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -120,6 +121,22 @@ class BrowserTest {
         assertFalse(driver.findElements(By.cssSelector("svg#reconstruction rect.bar")).isEmpty());
         List<WebElement> decoded = driver.findElements(By.cssSelector("#decoded details[open] code.dtok"));
         assertFalse(decoded.isEmpty(), "the last token's singular vectors are decoded");
+        // "whole words only" is on by default: the word lists show, every-token lists do not; off, the reverse
+        By words = By.cssSelector("#decoded details[open] .word-tokens code.dtok");
+        By all = By.cssSelector("#decoded details[open] .all-tokens code.dtok");
+        assertTrue(driver.findElement(By.id("words-only")).isSelected());
+        assertTrue(driver.findElements(all).stream().noneMatch(WebElement::isDisplayed), "every-token lists hidden");
+        List<WebElement> shown = driver.findElements(words).stream().filter(WebElement::isDisplayed).toList();
+        assertFalse(shown.isEmpty(), "whole words shown");
+        for (WebElement w : shown) {
+            assertTrue(w.getText().strip().matches("\\p{L}+"), "a whole word: [" + w.getText() + "]");
+        }
+        driver.findElement(By.cssSelector("label[for=words-only]")).click();
+        assertFalse(driver.findElement(By.id("words-only")).isSelected());
+        assertTrue(driver.findElements(words).stream().noneMatch(WebElement::isDisplayed), "word lists hidden");
+        assertEquals(8L * driver.findElements(By.cssSelector("#decoded details[open] .all-tokens")).size(),
+                driver.findElements(all).stream().filter(WebElement::isDisplayed).count(),
+                "8 tokens per list, as the API returns them");
         assertFalse(driver.findElements(By.cssSelector("#layer-sweep tr[data-layer]")).isEmpty());
         shot("analyze-result");
         driver.manage().window().setSize(new Dimension(390, 900));
