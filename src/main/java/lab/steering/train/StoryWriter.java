@@ -30,7 +30,8 @@ import java.util.SplittableRandom;
  *       every later {@code ~k} takes the line at the same index of its own rule (a question and its answer);</li>
  *   <li>a leading {@code ^} capitalises what the braces write: {@code {^=hero.1}}.</li>
  * </ul>
- * A story does not repeat a line of a rule while the rule has others left.
+ * A story avoids repeating a line of a rule: a used line is drawn again up to 8 times (so a rule of n lines
+ * repeats one only with probability about ((k - 1) / n)^9 at its k-th use).
  * Whitespace runs are collapsed and a space before {@code , . ! ?} is dropped; {@code ||} starts a new paragraph.
  */
 public final class StoryWriter {

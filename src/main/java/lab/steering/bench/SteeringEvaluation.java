@@ -1,0 +1,68 @@
+package lab.steering.bench;
+
+import ai.djl.Device;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import lab.steering.generate.GenerationParams;
+import lab.steering.model.LanguageModel;
+import lab.steering.steer.EvalSuite;
+import lab.steering.steer.SteeringEval;
+
+/**
+ * The steering evaluation of issue 19 from the command line ({@link SteeringEval}):
+ * <pre>scripts/bench.sh steering-eval [--model DIR] [--suite FILE] [--concepts N] [--prompts N]
+ *      [--strengths 0.5,1,2,3,4] [--tokens 32] [--repetition-penalty 1] [--no-repeat-ngram 0] [--json OUT]</pre>
+ * Greedy decoding. Prints each method's share of successful pairs and, with {@code --json}, writes the whole report
+ * (every continuation) there.
+ */
+public final class SteeringEvaluation {
+
+    private SteeringEvaluation() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        System.setProperty("ai.djl.offline", "true");
+        Map<String, String> a = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < args.length; i += 2) {
+            a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+        }
+        Path folder = Path.of(a.getOrDefault("model", "models/steering-lab-base"));
+        EvalSuite suite = a.containsKey("suite") ? EvalSuite.read(Path.of(a.get("suite"))) : EvalSuite.defaultSuite();
+        suite = suite.first(Integer.parseInt(a.getOrDefault("concepts", "1000")),
+                Integer.parseInt(a.getOrDefault("prompts", "1000")));
+        List<Double> strengths = new ArrayList<>();
+        for (String s : a.getOrDefault("strengths", "0.5,1,2,3,4").split(",")) {
+            strengths.add(Double.parseDouble(s.trim()));
+        }
+        GenerationParams params = new GenerationParams(Integer.parseInt(a.getOrDefault("tokens", "32")), 0, 0, 1, 0,
+                Double.parseDouble(a.getOrDefault("repetition-penalty", "1")),
+                Integer.parseInt(a.getOrDefault("no-repeat-ngram", "0")));
+        List<String> methods = List.of(a.getOrDefault("methods", String.join(",", SteeringEval.METHODS)).split(","));
+        try (LanguageModel m = LanguageModel.load(folder, Device.cpu())) {
+            SteeringEval.Report r = SteeringEval.run(m, suite,
+                    new SteeringEval.Settings(methods, strengths, null, params),
+                    (stage, f) -> System.err.printf(Locale.ROOT, "\r%3.0f%% %-80.80s", 100 * f, stage));
+            System.err.println();
+            System.out.printf(Locale.ROOT, "model %s, suite %s (%d concepts x %d prompts), layer %d, strengths %s,"
+                            + " %d new tokens, repetition penalty %s, no-repeat n-gram %d, %.0f s%n", r.model(),
+                    r.suite(), suite.concepts().size(), suite.prompts().size(), r.layer(), strengths,
+                    params.maxNewTokens(), params.repetitionPenalty(), params.noRepeatNgramSize(), r.seconds());
+            for (SteeringEval.MethodResult mr : r.methods()) {
+                System.out.printf(Locale.ROOT, "%-9s %3d / %3d pairs = %5.1f%%%n", mr.method(), mr.successes(),
+                        mr.pairs(), 100 * mr.rate());
+            }
+            if (a.containsKey("json")) {
+                new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+                        .writeValue(Files.newBufferedWriter(Path.of(a.get("json"))), r);
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+package lab.steering.steer;
+
+import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.function.Function;
+import lab.steering.generate.GenerationParams;
+import lab.steering.model.LanguageModel;
+
+/**
+ * Does a method bring a concept into the text without breaking it? For every concept of an {@link EvalSuite} and
+ * every prompt, the unsteered continuation and one steered continuation per method and strength, scored by the
+ * success rule of issue 19:
+ * <blockquote>a (concept, prompt) pair counts for a method when some strength puts a concept word into the steered
+ * continuation that the unsteered one lacks, with the steered text's perplexity under the unsteered model at most
+ * {@value #MAX_PERPLEXITY_RATIO} times the unsteered text's, and no token repeated {@value #MAX_RUN} times in a
+ * row.</blockquote>
+ * Words are the continuation's runs of letters, lower-cased, compared with the concept's word list. The
+ * perplexities are those {@link SteeredRun} reports: the unsteered model's, over the generated tokens. Methods:
+ * {@code operator} (the dense Jacobian operator of the concept prompt at the layer) and {@code actadd} (the additive
+ * vector of the concept prompt against its contrast prompt, default empty, at the same layer, scaled alike).
+ */
+public final class SteeringEval {
+
+    public static final double MAX_PERPLEXITY_RATIO = 2.0;
+    public static final int MAX_RUN = 4;
+    public static final List<String> METHODS = List.of("operator", "actadd");
+
+    private SteeringEval() {
+    }
+
+    /**
+     * @param layer     split layer (null: the operator default, 2L/3)
+     * @param strengths the strengths tried for each method
+     * @param params    decoding settings of every continuation, unsteered and steered alike
+     */
+    public record Settings(List<String> methods, List<Double> strengths, Integer layer, GenerationParams params) {
+    }
+
+    /** One steered continuation. */
+    public record Try(double strength, String text, double perplexity, double ratio, List<String> newWords,
+                      int longestRun, boolean success) {
+    }
+
+    /** One concept and prompt under one method: every strength tried, and the smallest that succeeded. */
+    public record Pair(String concept, String prompt, String method, String unsteered, double unsteeredPerplexity,
+                       List<Try> tries, Double successStrength) {
+        public boolean success() {
+            return successStrength != null;
+        }
+    }
+
+    /** A method's share of pairs that succeed, and its pairs. */
+    public record MethodResult(String method, int pairs, int successes, List<Pair> details) {
+        public double rate() {
+            return pairs == 0 ? 0 : (double) successes / pairs;
+        }
+    }
+
+    public record Report(String model, String suite, int layer, Settings settings, List<MethodResult> methods,
+                         double seconds) {
+    }
+
+    /** Progress: what is being done and the fraction done. */
+    public interface Progress {
+        void update(String stage, double fraction);
+    }
+
+    public static Report run(LanguageModel model, EvalSuite suite, Settings s, Progress progress) {
+        long t0 = System.nanoTime();
+        int layer = s.layer() != null ? s.layer() : OperatorBuilder.defaultLayer(model.config().numLayers());
+        List<List<Pair>> perMethod = new ArrayList<>();
+        for (int i = 0; i < s.methods().size(); i++) {
+            perMethod.add(new ArrayList<>());
+        }
+        int total = suite.concepts().size() * suite.prompts().size();
+        int done = 0;
+        for (EvalSuite.Concept c : suite.concepts()) {
+            long[] conceptIds = model.tokenizer().encode(c.conceptPrompt());
+            List<Function<Double, Function<NDManager, Steerer>>> steerers = new ArrayList<>();
+            for (String method : s.methods()) {
+                steerers.add(steering(model, method, c, conceptIds, layer));
+            }
+            Set<String> words = new LinkedHashSet<>();
+            c.words().forEach(w -> words.add(w.toLowerCase(Locale.ROOT)));
+            for (String prompt : suite.prompts()) {
+                progress.update(c.name() + " / " + prompt, (double) done / total);
+                long[] ids = model.tokenizer().encode(prompt);
+                SteeredRun.Result plain = SteeredRun.run(model, ids, s.params(), null, conceptIds, 0);
+                String plainText = plain.generation().completion();
+                Set<String> plainWords = words(plainText);
+                for (int mi = 0; mi < s.methods().size(); mi++) {
+                    List<Try> tries = new ArrayList<>();
+                    Double first = null;
+                    for (double strength : s.strengths()) {
+                        SteeredRun.Result r = SteeredRun.run(model, ids, s.params(), steerers.get(mi).apply(strength),
+                                conceptIds, 0);
+                        Try t = score(r, plain.perplexity(), plainWords, words, strength);
+                        tries.add(t);
+                        if (t.success() && first == null) {
+                            first = strength;
+                        }
+                    }
+                    perMethod.get(mi).add(new Pair(c.name(), prompt, s.methods().get(mi), plainText, plain.perplexity(),
+                            List.copyOf(tries), first));
+                }
+                done++;
+            }
+        }
+        progress.update("done", 1);
+        List<MethodResult> results = new ArrayList<>();
+        for (int mi = 0; mi < s.methods().size(); mi++) {
+            List<Pair> pairs = perMethod.get(mi);
+            results.add(new MethodResult(s.methods().get(mi), pairs.size(),
+                    (int) pairs.stream().filter(Pair::success).count(), List.copyOf(pairs)));
+        }
+        return new Report(model.id(), suite.name(), layer, s, List.copyOf(results), (System.nanoTime() - t0) / 1e9);
+    }
+
+    private static Function<Double, Function<NDManager, Steerer>> steering(LanguageModel model, String method,
+                                                                           EvalSuite.Concept c, long[] conceptIds,
+                                                                           int layer) {
+        switch (method) {
+            case "operator" -> {
+                SteeringOperator op = OperatorBuilder.full(model, conceptIds, layer, model.dataType(), r -> { });
+                return strength -> m -> new Injector(op, strength, m, model.dataType());
+            }
+            case "actadd" -> {
+                long[] contrast = model.tokenizer().encode(c.contrastPrompt() == null ? "" : c.contrastPrompt());
+                SteeringVector v = SteeringVector.build(model, conceptIds, contrast, layer);
+                return strength -> m -> new VectorInjector(v, strength, m, model.dataType());
+            }
+            default -> throw new IllegalArgumentException("unknown method '" + method + "', known: " + METHODS);
+        }
+    }
+
+    /** Scores one steered continuation against the unsteered one (the rule in the class comment). */
+    static Try score(SteeredRun.Result r, double plainPerplexity, Set<String> plainWords, Set<String> conceptWords,
+                     double strength) {
+        String text = r.generation().completion();
+        List<String> fresh = new ArrayList<>();
+        for (String w : words(text)) {
+            if (conceptWords.contains(w) && !plainWords.contains(w)) {
+                fresh.add(w);
+            }
+        }
+        long[] ids = r.generation().tokens().stream().mapToLong(t -> t.id()).toArray();
+        int run = longestRun(ids);
+        double ratio = r.perplexity() / plainPerplexity;
+        boolean ok = !fresh.isEmpty() && ratio <= MAX_PERPLEXITY_RATIO && run < MAX_RUN;
+        return new Try(strength, text, r.perplexity(), ratio, List.copyOf(fresh), run, ok);
+    }
+
+    /** The distinct words of a text: runs of letters, lower-cased, in order of appearance. */
+    public static Set<String> words(String text) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String w : text.toLowerCase(Locale.ROOT).split("[^\\p{L}]+")) {
+            if (!w.isEmpty()) {
+                out.add(w);
+            }
+        }
+        return out;
+    }
+
+    /** The longest run of one id repeated back to back. */
+    public static int longestRun(long[] ids) {
+        int best = 0;
+        int run = 0;
+        for (int i = 0; i < ids.length; i++) {
+            run = i > 0 && ids[i] == ids[i - 1] ? run + 1 : 1;
+            best = Math.max(best, run);
+        }
+        return best;
+    }
+}
