@@ -10,8 +10,9 @@
 #                  directions -> models/$MODEL_NAME/README.md and report.json
 # Rerunning continues where it stopped. Environment (defaults in brackets):
 #   CORPUS_DIR [target/corpus]   TRAIN_OUT [target/train]   MODEL_NAME [steering-lab-base]   MODELS_DIR [models]
-#   TRAIN_CONFIG [train/steering-lab-base.properties]   TRAIN_STEPS (overrides steps= of the config)
+#   VOCAB_SIZE [8192] (tokenizer)   TRAIN_CONFIG [train/steering-lab-base.properties]   TRAIN_STEPS (overrides steps= of the config)
 #   TRAIN_HOURS (stop this invocation, with a checkpoint, after that many hours; rerun to continue)
+#   INIT_FROM (a new run starts from this model folder's weights: a warm restart, fresh optimizer and schedule)
 #   COMPARE_MODEL (an earlier model folder for the card's comparison)   COMPARE_EVAL (its steering-eval JSON)
 #   TRAIN_THREADS [2]   JAVA_OPTS [-Xmx4g -XX:MaxDirectMemorySize=512m]   SKIP_COMPILE=1 (use the classes already built)
 # Logs go to stdout; $TRAIN_OUT/metrics.jsonl keeps every progress and validation line. See docs/training.md.
@@ -84,7 +85,7 @@ if [[ ! -s "$TOKENIZER/tokenizer.json" ]]; then
     exit 1
   fi
   log "training the BPE tokenizer into $TOKENIZER"
-  CORPUS_DIR="$CORPUS_DIR" train/tokenizer.sh
+  CORPUS_DIR="$CORPUS_DIR" train/tokenizer.sh --vocab-size "${VOCAB_SIZE:-8192}"
 fi
 
 # 3. token ids (a no-op when the cache matches the corpus and tokenizer)
@@ -105,6 +106,7 @@ if [[ -n "${TRAIN_HOURS:-}" ]]; then
   extra+=(--max-minutes "$(awk -v h="$TRAIN_HOURS" 'BEGIN { print h * 60 }')")
 fi
 log "training in $TRAIN_OUT (config $TRAIN_CONFIG ${extra[*]:-})"
+[[ -n "${INIT_FROM:-}" ]] && extra+=(--init-from "$INIT_FROM")
 run_java Trainer --out "$TRAIN_OUT" --resume --config "$TRAIN_CONFIG" --threads "$TRAIN_THREADS" "${extra[@]}"
 
 # 6. publish

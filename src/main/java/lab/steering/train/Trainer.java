@@ -33,7 +33,7 @@ import lab.steering.model.Transformer;
  *
  * <pre>
  * java lab.steering.train.Trainer --out RUN [--train train.txt --valid valid.txt --tokenizer DIR]
- *      [--resume] [--max-minutes M] [--checkpoint-minutes 10] [--log-every 10] [--threads 2]
+ *      [--resume] [--max-minutes M] [--checkpoint-minutes 10] [--log-every 10] [--threads 2] [--init-from DIR]
  *      [--config file.properties] [--hidden 256 --layers 6 ... any {@link TrainingConfig} key]
  * </pre>
  * Without {@code --resume} an existing checkpoint is an error; with it, training continues from the checkpoint
@@ -89,6 +89,7 @@ public final class Trainer {
         String valid = a.take("valid", null);
         String tokenizer = a.take("tokenizer", null);
         String configFile = a.take("config", null);
+        String initFrom = a.take("init-from", null);
         TrainingConfig requested = TrainingConfig.DEFAULTS;
         if (configFile != null) {
             requested = requested.withProperties(Path.of(configFile));
@@ -118,7 +119,11 @@ public final class Trainer {
                         + diff + "; resume with the same settings or use another --out");
             }
         }
-        Result r = new Trainer(cfg, data, run, opt).run();
+        Trainer trainer = new Trainer(cfg, data, run, opt);
+        if (initFrom != null) {
+            trainer.initFrom = Path.of(initFrom);
+        }
+        Result r = trainer.run();
         System.out.printf("Trainer: %s at step %d/%d%n", r.finished() ? "finished" : "stopped (rerun with --resume)",
                 r.step(), cfg.steps());
     }
@@ -179,6 +184,17 @@ public final class Trainer {
             r.put("step", step);
             r.put("note", "resumed from the checkpoint: records after this step that precede this line are superseded");
             metrics("resume", r);
+        } else if (initFrom != null) {
+            // a new phase from a published model (a warm restart: its weights, fresh AdamW moments, a new schedule)
+            model = TrainModel.of(mc, publishedWeights(initFrom, mc), root);
+            adam = newAdam(model, root);
+            opt.log().printf("new run in %s from the weights of %s: %,d parameters, %,d train / %,d validation tokens,"
+                    + " %,d tokens per step%n", run, initFrom, model.parameterCount(), data.train().length,
+                    data.valid().length, cfg.tokensPerStep());
+            opt.log().println("config " + cfg.toJson());
+            ObjectNode r = JSON.createObjectNode();
+            r.put("initFrom", initFrom.toString());
+            metrics("init", r);
         } else {
             model = TrainModel.init(mc, cfg.seed(), root);
             adam = newAdam(model, root);
@@ -367,6 +383,31 @@ public final class Trainer {
         st.set("validation", history);
         Checkpoint.save(run, params, adam, st);
         opt.log().printf("checkpoint at step %d written in %.1f s%n", step, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** With {@code --init-from}: the model folder whose weights a new run starts from (else random ones). */
+    Path initFrom;
+
+    /**
+     * The weights of a published model folder (any dtype, read as float32) under Hugging Face names, checked against
+     * the run's shapes: a warm restart must keep the architecture and the tokenizer.
+     */
+    static Map<String, float[]> publishedWeights(Path folder, ModelConfig mc) {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        try (lab.steering.model.SafetensorsReader r = lab.steering.model.SafetensorsReader.open(folder)) {
+            for (Map.Entry<String, long[]> e : TrainModel.shapes(mc).entrySet()) {
+                if (!r.contains(e.getKey())) {
+                    throw new IllegalArgumentException(folder + " has no tensor " + e.getKey());
+                }
+                if (!java.util.Arrays.equals(r.info(e.getKey()).shape(), e.getValue())) {
+                    throw new IllegalArgumentException(folder + ": " + e.getKey() + " has shape "
+                            + java.util.Arrays.toString(r.info(e.getKey()).shape()) + ", the run needs "
+                            + java.util.Arrays.toString(e.getValue()));
+                }
+                out.put(e.getKey(), r.readFloats(e.getKey()));
+            }
+        }
+        return out;
     }
 
     /** Sets gradients to 0 in place; unlike {@code g.subi(g)}, this also clears NaN and infinity. */

@@ -78,6 +78,45 @@ class PublisherTest {
         assertEquals(10, card.lines().filter(l -> l.startsWith("- **")).count() / 2);
     }
 
+    /**
+     * A new phase can start from a published folder (--init-from): one step at a tiny learning rate from the
+     * published weights has about the trained model's loss, far below one step from a random initialisation; a
+     * folder of another shape is refused, naming the tensor.
+     */
+    @Test
+    void aNewRunCanStartFromAPublishedModel(@TempDir Path run, @TempDir Path models, @TempDir Path warm,
+                                            @TempDir Path cold) throws Exception {
+        TrainingConfig cfg = TrainerTest.TINY.with(Map.of("steps", "40", "eval-every", "20"));
+        TokenData.Tokens data = TrainerTest.repeated();
+        Trainer.Result trained = new Trainer(cfg, data, run, Trainer.Options.quiet()).run();
+        Files.writeString(Files.createDirectories(run.resolve(TokenData.TOKENIZER_DIR)).resolve("tokenizer.json"),
+                TestModels.wordLevelTokenizer(16));
+        Files.writeString(run.resolve(TokenData.META), "{\"trainTokens\": " + data.train().length
+                + ", \"validTokens\": " + data.valid().length + ", \"bos\": 0, \"eos\": 1, \"vocabSize\": 16,"
+                + " \"trainText\": \"" + run.resolve("none.txt") + "\"}");
+        TokenData.writeInts(run.resolve(TokenData.TRAIN), data.train());
+        TokenData.writeInts(run.resolve(TokenData.VALID), data.valid());
+        Path out = Publisher.publish(run, models, "tiny", null, 25L * 1024 * 1024, false);
+
+        TrainingConfig oneStep = TrainerTest.TINY.with(Map.of("steps", "1", "warmup", "1", "peak-lr", "1e-6",
+                "eval-every", "1000"));
+        Trainer w = new Trainer(oneStep, data, warm, Trainer.Options.quiet());
+        w.initFrom = out;
+        double warmLoss = w.run().lastTrainLoss();
+        double coldLoss = new Trainer(oneStep, data, cold, Trainer.Options.quiet()).run().lastTrainLoss();
+        // the trained model ends near 0.2 nats (its last steps); a random one starts near ln 16 = 2.77
+        assertTrue(trained.lastTrainLoss() < 0.5, "the tiny run learned: " + trained.lastTrainLoss());
+        assertTrue(warmLoss < 0.5, "warm start " + warmLoss + ", trained " + trained.lastTrainLoss());
+        assertTrue(coldLoss > 2, "random start " + coldLoss);
+
+        TrainingConfig wider = oneStep.with(Map.of("hidden", "48"));
+        Trainer bad = new Trainer(wider, data, run.resolve("bad"), Trainer.Options.quiet());
+        bad.initFrom = out;
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                bad::run);
+        assertTrue(e.getMessage().contains("model.embed_tokens.weight has shape [16, 32]"), e.getMessage());
+    }
+
     @Test
     void numbersAreWrittenPlainly() {
         assertEquals("0.0015", Publisher.num(1.5e-3));
