@@ -140,29 +140,28 @@ public final class SteeringEval {
     /** Scores one steered continuation against the unsteered one (the rule in the class comment). */
     static Try score(SteeredRun.Result r, double plainPerplexity, Set<String> plainWords, Set<String> conceptWords,
                      double strength) {
-        String text = r.generation().completion();
+        long[] ids = r.generation().tokens().stream().mapToLong(t -> t.id()).toArray();
+        return score(r.generation().completion(), ids, r.perplexity(), plainPerplexity, plainWords, conceptWords,
+                strength);
+    }
+
+    static Try score(String text, long[] ids, double perplexity, double plainPerplexity, Set<String> plainWords,
+                     Set<String> conceptWords, double strength) {
         List<String> fresh = new ArrayList<>();
         for (String w : words(text)) {
             if (conceptWords.contains(w) && !plainWords.contains(w)) {
                 fresh.add(w);
             }
         }
-        long[] ids = r.generation().tokens().stream().mapToLong(t -> t.id()).toArray();
         int run = longestRun(ids);
-        double ratio = r.perplexity() / plainPerplexity;
+        double ratio = perplexity / plainPerplexity;
         boolean ok = !fresh.isEmpty() && ratio <= MAX_PERPLEXITY_RATIO && run < MAX_RUN;
-        return new Try(strength, text, r.perplexity(), ratio, List.copyOf(fresh), run, ok);
+        return new Try(strength, text, perplexity, ratio, List.copyOf(fresh), run, ok);
     }
 
-    /** The distinct words of a text: runs of letters, lower-cased, in order of appearance. */
+    /** The distinct words of a text ({@link TextScores#words}), in order of appearance. */
     public static Set<String> words(String text) {
-        Set<String> out = new LinkedHashSet<>();
-        for (String w : text.toLowerCase(Locale.ROOT).split("[^\\p{L}]+")) {
-            if (!w.isEmpty()) {
-                out.add(w);
-            }
-        }
-        return out;
+        return new LinkedHashSet<>(TextScores.words(text));
     }
 
     /** The longest run of one id repeated back to back. */
