@@ -18,7 +18,7 @@ import lab.steering.steer.SteeringEval;
 
 /**
  * The steering evaluation of issue 19 from the command line ({@link SteeringEval}):
- * <pre>scripts/bench.sh steering-eval [--model DIR] [--suite FILE] [--concepts N] [--prompts N]
+ * <pre>scripts/bench.sh steering-eval [--model DIR] [--suite FILE] [--concepts N] [--prompts N] [--layer L]
  *      [--strengths 0.5,1,2,3,4] [--tokens 32] [--repetition-penalty 1] [--no-repeat-ngram 0] [--json OUT]</pre>
  * Greedy decoding. Prints each method's share of successful pairs and, with {@code --json}, writes the whole report
  * (every continuation) there.
@@ -48,7 +48,8 @@ public final class SteeringEvaluation {
         List<String> methods = List.of(a.getOrDefault("methods", String.join(",", SteeringEval.METHODS)).split(","));
         try (LanguageModel m = LanguageModel.load(folder, Device.cpu())) {
             SteeringEval.Report r = SteeringEval.run(m, suite,
-                    new SteeringEval.Settings(methods, strengths, null, params),
+                    new SteeringEval.Settings(methods, strengths,
+                            a.containsKey("layer") ? Integer.valueOf(a.get("layer")) : null, params),
                     (stage, f) -> System.err.printf(Locale.ROOT, "\r%3.0f%% %-80.80s", 100 * f, stage));
             System.err.println();
             System.out.printf(Locale.ROOT, "model %s, suite %s (%d concepts x %d prompts), layer %d, strengths %s,"

@@ -30,6 +30,20 @@ public interface LabConfig {
     @WithDefault("1024")
     int maxNewTokens();
 
+    /** Batched decoding (lab.batch.*): every generation of a model shares one decoding step. */
+    Batch batch();
+
+    interface Batch {
+
+        /** Rows decoded together per model (LAB_BATCH_MAX_ROWS); a steered run takes two. */
+        @WithDefault("32")
+        int maxRows();
+
+        /** Rows of requests waiting for a place (LAB_BATCH_MAX_WAITING); beyond it a request gets 429. */
+        @WithDefault("64")
+        int maxWaiting();
+    }
+
     /** GPU settings (lab.gpu.*), used only when the models run on a GPU. */
     Gpu gpu();
 

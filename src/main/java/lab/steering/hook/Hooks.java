@@ -36,6 +36,11 @@ public final class Hooks {
         return !bySite.isEmpty() && bySite.containsKey(site);
     }
 
+    /** The sites that have hooks. */
+    public java.util.Set<Site> sites() {
+        return bySite.keySet();
+    }
+
     /** Runs the hooks at {@code site} in registration order and returns the (possibly replaced) activation. */
     public NDArray run(Site site, NDArray activation, HookContext ctx) {
         if (bySite.isEmpty()) {

@@ -71,6 +71,11 @@ public final class KvCache implements AutoCloseable {
         return new NDArray[] {upTo(keys[layer], end), upTo(values[layer], end)};
     }
 
+    /** Views of layer {@code layer}'s cached keys and values, {@code [keys, values]}, each (batch, kvHeads, length, headDim). */
+    public NDArray[] view(int layer) {
+        return new NDArray[] {upTo(keys[layer], length), upTo(values[layer], length)};
+    }
+
     /** The view {@code buffer[:, :, :end, :]}, in the caller's scope. */
     private static NDArray upTo(NDArray buffer, int end) {
         return JniUtils.slice((PtNDArray) buffer, 2, 0, end, 1);

@@ -59,12 +59,22 @@ public final class Rope {
 
     /** (t, headDim) cos and sin tables for positions start .. start + t - 1: {@code [cos, sin]}. */
     public NDArray[] tables(NDManager m, int start, int t, DataType dtype) {
+        long[] positions = new long[t];
+        for (int p = 0; p < t; p++) {
+            positions[p] = start + p;
+        }
+        return tables(m, positions, dtype);
+    }
+
+    /** (n, headDim) cos and sin tables for the given positions, one row each: {@code [cos, sin]}. */
+    public NDArray[] tables(NDManager m, long[] positions, DataType dtype) {
+        int t = positions.length;
         double[] cos = new double[t * headDim];
         double[] sin = new double[t * headDim];
         int half = headDim / 2;
         for (int p = 0; p < t; p++) {
             for (int j = 0; j < half; j++) {
-                double a = (start + p) * invFreq[j];
+                double a = positions[p] * invFreq[j];
                 double c = Math.cos(a);
                 double s = Math.sin(a);
                 cos[p * headDim + j] = c;

@@ -66,10 +66,32 @@ public final class Transformer {
      * @return (batch, t, d) final-normed hidden states (the input of lm_head)
      */
     public NDArray forward(NDArray ids, KvCache cache, Hooks hooks) {
-        NDManager m = ids.getManager();
         int t = (int) ids.getShape().get(1);
-        int start = cache == null ? 0 : cache.length();
-        HookContext ctx = new HookContext(start, t);
+        return run(ids, new Uniform(cache == null ? 0 : cache.length(), t, cache), hooks);
+    }
+
+    /**
+     * One decoding step of several rows, each at its own position (batched decoding): row r feeds one token at
+     * position {@code cache.length(r)} and attends to its own slot's keys only. A row's numbers are those of its
+     * unbatched step ({@link #forward} with its own cache) up to the order of float sums. Hooks see the whole batch
+     * (rows, 1, d) with a context of {@code (0, 1)}; per-row steering dispatches on the row itself (the scheduler's
+     * hooks do).
+     *
+     * @param ids   (rows, 1) int64 token ids; row r uses slot r of {@code cache}
+     * @return (rows, 1, d) final-normed hidden states
+     */
+    public NDArray forwardRows(NDArray ids, RowCache cache, Hooks hooks) {
+        int rows = (int) ids.getShape().get(0);
+        if (ids.getShape().get(1) != 1) {
+            throw new IllegalArgumentException("a batched step feeds one token per row");
+        }
+        return run(ids, new Rows(cache, rows), hooks);
+    }
+
+    /** The layer loop of both kinds of call; {@code at} says where the tokens sit. */
+    private NDArray run(NDArray ids, Layout at, Hooks hooks) {
+        NDManager m = ids.getManager();
+        HookContext ctx = at.context();
 
         // embedding lookup: (batch, t, d), then any scaling and learned positions: HF hidden_states[0]
         NDArray x = w.embed().get(new NDIndex("{}", ids));
@@ -77,11 +99,7 @@ public final class Transformer {
             x = x.mul(num.embedScale);
         }
         if (f.positions() == Family.Positions.LEARNED) {
-            if (start + t > c.maxPositions()) {
-                throw new IllegalArgumentException("position " + (start + t - 1) + " is past the model's "
-                        + c.maxPositions() + " learned positions");
-            }
-            x = x.add(w.positions().get(new NDIndex("{}:{}", start, start + t)));
+            x = x.add(at.learnedPositions(m));
         }
         x = hooks.run(Site.embed(), x, ctx);
 
@@ -93,12 +111,12 @@ public final class Transformer {
             int window = c.window(l);
             NDArray[] cosSin = f.positions() == Family.Positions.ROPE
                     ? ropeTables.computeIfAbsent(window > 0 ? 1 : 0,
-                        k -> (k == 1 ? localRope : globalRope).tables(m, start, t, dtype))
+                        k -> at.rope(k == 1 ? localRope : globalRope, m))
                     : null;
-            NDArray mask = masks.computeIfAbsent(window, k -> mask(m, start, t, k));
+            NDArray mask = masks.computeIfAbsent(window, k -> at.mask(m, k));
             x = hooks.run(Site.residPre(l), x, ctx);
             NDArray h = lw.attnNorm() == null ? x : norm(x, lw.attnNorm(), new Site(l, Point.LN1_SCALE), hooks, ctx);
-            NDArray attn = attention(l, lw, h, cosSin, mask, cache, hooks, ctx);
+            NDArray attn = attention(l, lw, h, cosSin, mask, at, hooks, ctx);
             if (lw.attnPostNorm() != null) {
                 attn = norm(attn, lw.attnPostNorm(), new Site(l, Point.LN1_POST_SCALE), hooks, ctx);
             }
@@ -114,11 +132,149 @@ public final class Transformer {
             x = x.add(mlp);
             x = hooks.run(Site.residPost(l), x, ctx);
         }
-        if (cache != null) {
-            cache.advance(t);
-        }
+        at.advance();
         x = norm(x, w.finalNorm(), new Site(-1, Point.FINAL_SCALE), hooks, ctx);
         return hooks.run(Site.finalNorm(), x, ctx);
+    }
+
+    /**
+     * Where the tokens of a forward call sit: their positions (learned or rotary), which keys each may see, and
+     * where their keys and values go.
+     */
+    private interface Layout {
+        HookContext context();
+
+        /** Learned position embeddings to add to the token embeddings, broadcasting over (batch, t, d). */
+        NDArray learnedPositions(NDManager m);
+
+        /** {@code [cos, sin]}, broadcasting over (batch, heads, t, headDim). */
+        NDArray[] rope(Rope rope, NDManager m);
+
+        /** Added to the scores viewed as (batch, kvHeads, group, t, s), or null when nothing is masked. */
+        NDArray mask(NDManager m, int window);
+
+        /** Caches this call's keys and values (batch, kvHeads, t, hd) and returns every key and value in view. */
+        NDArray[] append(int layer, NDArray k, NDArray v);
+
+        void advance();
+    }
+
+    /** Every row at the same positions {@code start .. start + t - 1} (a prompt, a one-sequence step, a batch). */
+    private final class Uniform implements Layout {
+        private final int start;
+        private final int t;
+        private final KvCache cache;
+
+        Uniform(int start, int t, KvCache cache) {
+            this.start = start;
+            this.t = t;
+            this.cache = cache;
+        }
+
+        @Override
+        public HookContext context() {
+            return new HookContext(start, t);
+        }
+
+        @Override
+        public NDArray learnedPositions(NDManager m) {
+            if (start + t > c.maxPositions()) {
+                throw new IllegalArgumentException("position " + (start + t - 1) + " is past the model's "
+                        + c.maxPositions() + " learned positions");
+            }
+            return w.positions().get(new NDIndex("{}:{}", start, start + t));
+        }
+
+        @Override
+        public NDArray[] rope(Rope rope, NDManager m) {
+            return rope.tables(m, start, t, dtype);
+        }
+
+        @Override
+        public NDArray mask(NDManager m, int window) {
+            return Transformer.this.mask(m, start, t, window);
+        }
+
+        @Override
+        public NDArray[] append(int layer, NDArray k, NDArray v) {
+            return cache == null ? new NDArray[] {k, v} : cache.append(layer, k, v);
+        }
+
+        @Override
+        public void advance() {
+            if (cache != null) {
+                cache.advance(t);
+            }
+        }
+    }
+
+    /** One token per row, row r at position {@code cache.length(r)} (batched decoding). */
+    private final class Rows implements Layout {
+        private final RowCache cache;
+        private final int rows;
+        private final long[] positions;
+        private NDIndex write;
+
+        Rows(RowCache cache, int rows) {
+            this.cache = cache;
+            this.rows = rows;
+            this.positions = new long[rows];
+            for (int r = 0; r < rows; r++) {
+                positions[r] = cache.length(r);
+            }
+        }
+
+        @Override
+        public HookContext context() {
+            return new HookContext(0, 1);
+        }
+
+        @Override
+        public NDArray learnedPositions(NDManager m) {
+            for (long p : positions) {
+                if (p >= c.maxPositions()) {
+                    throw new IllegalArgumentException("position " + p + " is past the model's "
+                            + c.maxPositions() + " learned positions");
+                }
+            }
+            return w.positions().get(new NDIndex("{}", m.create(positions))).reshape(rows, 1, c.hiddenSize());
+        }
+
+        @Override
+        public NDArray[] rope(Rope rope, NDManager m) {
+            NDArray[] cs = rope.tables(m, positions, dtype);
+            return new NDArray[] {cs[0].reshape(rows, 1, 1, c.headDim()), cs[1].reshape(rows, 1, 1, c.headDim())};
+        }
+
+        @Override
+        public NDArray mask(NDManager m, int window) {
+            int s = cache.maxLength(rows) + 1;
+            float[] mask = new float[rows * s];
+            boolean any = false;
+            for (int r = 0; r < rows; r++) {
+                long q = positions[r];
+                for (int j = 0; j < s; j++) {
+                    if (j > q || (window > 0 && q - j >= window)) {
+                        mask[r * s + j] = Float.NEGATIVE_INFINITY;
+                        any = true;
+                    }
+                }
+            }
+            return any ? m.create(mask, new Shape(rows, 1, 1, 1, s)).toType(dtype, false) : null;
+        }
+
+        @Override
+        public NDArray[] append(int layer, NDArray k, NDArray v) {
+            if (write == null) {
+                write = cache.writeIndex(k.getManager(), rows);
+            }
+            return cache.append(layer, k, v, write);
+        }
+
+        @Override
+        public void advance() {
+            cache.advance(rows);
+        }
     }
 
     /** (..., d) -> (..., vocab) through lm_head. */
@@ -163,7 +319,7 @@ public final class Transformer {
         return x.sub(x.mean(new int[] {-1}, true));
     }
 
-    private NDArray attention(int layer, Weights.Layer lw, NDArray h, NDArray[] cosSin, NDArray mask, KvCache cache,
+    private NDArray attention(int layer, Weights.Layer lw, NDArray h, NDArray[] cosSin, NDArray mask, Layout at,
                               Hooks hooks, HookContext ctx) {
         long b = h.getShape().get(0);
         long t = h.getShape().get(1);
@@ -191,16 +347,14 @@ public final class Transformer {
             q = applyRope(q, cosSin);
             k = applyRope(k, cosSin);
         }
-        if (cache != null) {
-            NDArray[] kv = cache.append(layer, k, v);
-            k = kv[0];
-            v = kv[1];
-        }
+        NDArray[] kv = at.append(layer, k, v);
+        k = kv[0];
+        v = kv[1];
         long s = k.getShape().get(2);
         // GQA without copying keys: query heads of one kv head side by side, (b, kvHeads, g * t, hd)
         NDArray qg = q.reshape(b, kvh, g * t, hd);
         NDArray scores = qg.matMul(k.transpose(0, 1, 3, 2)).mul(num.attnScale);
-        if (mask != null) { // (t, s) over the query positions of each head
+        if (mask != null) { // (t, s) or, per row, (b, 1, 1, 1, s) over the query positions of each head
             scores = scores.reshape(b, kvh, g, t, s).add(mask).reshape(b, kvh, g * t, s);
         }
         NDArray probs = scores.softmax(-1);

@@ -9,8 +9,7 @@ import java.time.OffsetDateTime;
 import java.util.List;
 import lab.steering.generate.Generation;
 import lab.steering.generate.GenerationParams;
-import lab.steering.generate.Generator;
-import lab.steering.hook.Hooks;
+import lab.steering.steer.SteeredRun;
 import lab.steering.model.LanguageModel;
 import lab.steering.store.GenerationRun;
 import lab.steering.store.Timestamps;
@@ -26,8 +25,14 @@ public class GenerationService {
     public record Result(Generation generation, long runId) {
     }
 
+    @Inject
+    Decoders decoders;
+
+    /** Decodes as rows of the model's batched steps ({@link Decoders}): the tokens of an unbatched run. */
     public Generation generate(LanguageModel model, long[] promptIds, GenerationParams params) {
-        return Generator.generate(model, promptIds, params, Hooks.NONE);
+        SteeredRun.Decoding d = new SteeredRun.Decoding(model, promptIds, params, null, new long[0], 0, null);
+        decoders.run(model, d);
+        return d.result().generation();
     }
 
     @Transactional

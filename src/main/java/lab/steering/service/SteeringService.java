@@ -56,6 +56,8 @@ public class SteeringService {
     @Inject
     HeavyWork heavy;
     @Inject
+    Decoders decoders;
+    @Inject
     DeviceStatus device;
     @Inject
     lab.steering.config.LabConfig config;
@@ -362,10 +364,11 @@ public class SteeringService {
             steering = m -> new VectorInjector(v, s.strength(), m, mdl.dataType());
         }
         long[] prompt = promptIds(model, s.prompt(), "prompt");
-        List<SteeredRun.Result> both = SteeredRun.pair(model, prompt, s.params(), null, 0, steering, TOP_SHIFTS,
+        SteeredRun.Decoding[] both = SteeredRun.pairOf(model, prompt, s.params(), null, 0, steering, TOP_SHIFTS,
                 concept, onStep == null ? null : (side, st) -> onStep.accept(side == 1, st));
-        SteeredRun.Result normal = both.get(0);
-        SteeredRun.Result steered = both.get(1);
+        decoders.run(model, both); // rows of the model's batched steps: the results of two unbatched runs
+        SteeredRun.Result normal = both[0].result();
+        SteeredRun.Result steered = both[1].result();
         Diagnostics diag = new Diagnostics(steered.steps(), steered.msPerToken(), steered.referenceMsPerToken(),
                 steered.referenceMsPerToken() > 0 ? steered.msPerToken() / steered.referenceMsPerToken() : 0,
                 vectorNorm);
@@ -459,19 +462,31 @@ public class SteeringService {
         long[] concept = loaded.operator().conceptIds();
         int total = 1 + p.layers().size() * p.strengths().size();
         long t0 = System.nanoTime();
-        progress.update("baseline", 0);
-        Continuation base = continuation(SteeredRun.run(model, prompt, p.params(), null, concept, 0));
-        List<SweepCell> cells = new ArrayList<>();
+        progress.update("baseline and " + (total - 1) + " cells", 0);
+        // every cell (and the baseline) is a row of the same batched steps; progress counts generated tokens
+        java.util.concurrent.atomic.AtomicInteger tokens = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.function.Consumer<SteeredRun.Step> count = st -> tokens.incrementAndGet();
+        List<SteeredRun.Decoding> runs = new ArrayList<>();
+        runs.add(new SteeredRun.Decoding(model, prompt, p.params(), null, concept, 0, count));
+        List<double[]> grid = new ArrayList<>();
         for (int layer : p.layers()) {
-            progress.update("layer " + layer, (double) (1 + cells.size()) / total);
             SteeringOperator op = OperatorBuilder.atLayer(model, loaded.operator(), layer);
             for (double lambda : p.strengths()) {
-                progress.update("layer " + layer + ", strength " + lambda, (double) (1 + cells.size()) / total);
-                SteeredRun.Result r = SteeredRun.run(model, prompt, p.params(),
-                        m -> new Injector(op, lambda, m, model.dataType()), concept, 0);
-                cells.add(new SweepCell(layer, lambda, r.generation().completion(), r.generation().tokens().size(),
-                        r.generation().finishReason().name(), r.conceptScore(), r.perplexity()));
+                grid.add(new double[] {layer, lambda});
+                runs.add(new SteeredRun.Decoding(model, prompt, p.params(),
+                        m -> new Injector(op, lambda, m, model.dataType()), concept, 0, count));
             }
+        }
+        double most = (double) total * Math.max(1, p.params().maxNewTokens());
+        decoders.runQueued(model, () -> progress.update("decoding " + total + " rows", tokens.get() / most),
+                runs.toArray(SteeredRun.Decoding[]::new));
+        Continuation base = continuation(runs.get(0).result());
+        List<SweepCell> cells = new ArrayList<>();
+        for (int i = 0; i < grid.size(); i++) {
+            SteeredRun.Result r = runs.get(i + 1).result();
+            cells.add(new SweepCell((int) grid.get(i)[0], grid.get(i)[1], r.generation().completion(),
+                    r.generation().tokens().size(), r.generation().finishReason().name(), r.conceptScore(),
+                    r.perplexity()));
         }
         SweepResult out = new SweepResult(record.id, model.id(), p.prompt(), record.conceptPrompt, record.layer, base,
                 cells, (System.nanoTime() - t0) / 1e6);

@@ -8,18 +8,17 @@ import java.util.List;
 import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.function.Function;
+import lab.steering.generate.Decode;
+import lab.steering.generate.DecodeDriver;
 import lab.steering.generate.GeneratedToken;
 import lab.steering.generate.Generation;
 import lab.steering.generate.GenerationParams;
-import lab.steering.generate.Generator;
 import lab.steering.generate.Sampler;
 import lab.steering.hook.Hooks;
-import lab.steering.model.KvCache;
 import lab.steering.model.LanguageModel;
-import lab.steering.model.Transformer;
 
 /**
- * One continuation of a prompt, steered or not, decoded with the KV cache exactly as {@link Generator} does (same
+ * One continuation of a prompt, steered or not, decoded with the KV cache exactly as {@link lab.steering.generate.Generator} does (same
  * sampler, same stops), plus what the steering changed at each step. A second KV cache runs the unsteered model on
  * the same, steered, prefix, so that both next-token distributions are compared in the same context: one extra
  * one-token forward per step. Every NDArray is freed before it returns. {@link #pair} decodes two runs (the Steer
@@ -63,7 +62,7 @@ public final class SteeredRun {
     }
 
     /**
-     * @param steering  makes this run's steering in the run's manager; null runs the unsteered model (no second cache)
+     * @param steering  makes this run's steering in the run's manager; null runs the unsteered model (no second row)
      * @param concept   the concept prompt's ids; BOS and EOS ids are not counted as concept tokens
      * @param topShifts how many raised and lowered tokens each step reports (0: none)
      */
@@ -76,21 +75,15 @@ public final class SteeredRun {
     public static Result run(LanguageModel model, long[] promptIds, GenerationParams params,
                              Function<NDManager, Steerer> steering, long[] concept, int topShifts,
                              java.util.function.Consumer<Step> onStep) {
-        try (Decoding d = new Decoding(model, promptIds, params, steering, concept, topShifts)) {
-            while (!d.finished()) {
-                Step st = d.next();
-                if (onStep != null) {
-                    onStep.accept(st);
-                }
-            }
-            return d.result();
-        }
+        Decoding d = new Decoding(model, promptIds, params, steering, concept, topShifts, onStep);
+        DecodeDriver.alone(model, d);
+        return d.result();
     }
 
     /**
      * Two runs of the same prompt decoded in lockstep, one token of each per step ({@code first}'s, then
      * {@code second}'s; a run that has stopped is skipped), so that a viewer sees both continuations grow together.
-     * Each run keeps its own sampler, KV caches and NDManager: the results are those of two {@link #run} calls.
+     * Each run keeps its own sampler, KV caches and steering: the results are those of two {@link #run} calls.
      *
      * @param onStep called after each token with 0 (first) or 1 (second) and the step; may be null
      * @return the two results, first then second
@@ -99,109 +92,125 @@ public final class SteeredRun {
                                     Function<NDManager, Steerer> first, int firstShifts,
                                     Function<NDManager, Steerer> second, int secondShifts, long[] concept,
                                     java.util.function.BiConsumer<Integer, Step> onStep) {
-        try (Decoding a = new Decoding(model, promptIds, params, first, concept, firstShifts);
-             Decoding b = new Decoding(model, promptIds, params, second, concept, secondShifts)) {
-            Decoding[] runs = {a, b};
-            while (!a.finished() || !b.finished()) {
-                for (int side = 0; side < 2; side++) {
-                    if (!runs[side].finished()) {
-                        Step st = runs[side].next();
-                        if (onStep != null) {
-                            onStep.accept(side, st);
-                        }
-                    }
-                }
-            }
-            return List.of(a.result(), b.result());
-        }
+        Decoding[] both = pairOf(model, promptIds, params, first, firstShifts, second, secondShifts, concept,
+                onStep);
+        DecodeDriver.alone(model, both);
+        return List.of(both[0].result(), both[1].result());
+    }
+
+    /** The two decodings of {@link #pair}, for a driver to run (the batched scheduler runs them as rows). */
+    public static Decoding[] pairOf(LanguageModel model, long[] promptIds, GenerationParams params,
+                                    Function<NDManager, Steerer> first, int firstShifts,
+                                    Function<NDManager, Steerer> second, int secondShifts, long[] concept,
+                                    java.util.function.BiConsumer<Integer, Step> onStep) {
+        return new Decoding[] {
+            new Decoding(model, promptIds, params, first, concept, firstShifts,
+                    onStep == null ? null : st -> onStep.accept(0, st)),
+            new Decoding(model, promptIds, params, second, concept, secondShifts,
+                    onStep == null ? null : st -> onStep.accept(1, st))};
     }
 
     /**
-     * One run's decoding state, advanced a token at a time by {@link #next}: the prompt's forward happens on
-     * construction, each {@code next()} samples a token, records its step and runs the forward of that token
-     * unless the run stops there. Holds an NDManager and its KV caches until {@link #close}.
+     * One run's decoding state as a {@link Decode}: a driver ({@link DecodeDriver#alone}, or the batched
+     * scheduler) runs its forwards; each {@link #next} samples a token with the run's own sampler and records its
+     * step. A steered run has two rows: the steered model, and the unsteered model fed the same (steered) prefix,
+     * so that both next-token distributions are compared in the same context.
      */
-    static final class Decoding implements AutoCloseable {
+    public static final class Decoding implements Decode {
         private final LanguageModel model;
         private final long[] promptIds;
         private final GenerationParams params;
-        private final Transformer tf;
         private final int context;
         private final List<Integer> eos;
         private final int[] conceptTokens;
         private final int topShifts;
         private final Sampler sampler;
         private final long[] seq;
+        private final Function<NDManager, Steerer> steering;
+        private final java.util.function.Consumer<Step> onStep;
         private int len;
         private final List<GeneratedToken> out = new ArrayList<>();
         private final List<Step> steps = new ArrayList<>();
         private Generation.FinishReason finish = Generation.FinishReason.length;
         private boolean finished;
+        private volatile boolean cancelled;
         private long steerNs;
         private long refNs;
         private int timed;
-        private final long t0;
-        private final long tPrompt;
+        private long t0;
+        private long tPrompt;
         private long tFirst;
         private long tEnd;
-        private final boolean steered;
-        private final NDManager m;
-        private final Steerer steerer;
-        private final Hooks hooks;
-        private final KvCache cache;
-        private final KvCache refCache;
+        private Steerer steerer;
         private float[] logits;
         private float[] ref;
 
-        Decoding(LanguageModel model, long[] promptIds, GenerationParams params, Function<NDManager, Steerer> steering,
-                 long[] concept, int topShifts) {
+        public Decoding(LanguageModel model, long[] promptIds, GenerationParams params,
+                        Function<NDManager, Steerer> steering, long[] concept, int topShifts,
+                        java.util.function.Consumer<Step> onStep) {
             if (promptIds.length == 0) {
                 throw new IllegalArgumentException("empty prompt");
             }
             this.model = model;
             this.promptIds = promptIds;
             this.params = params;
-            this.tf = model.decoder(); // bfloat16/float16 on a GPU when LAB_GPU_DTYPE says so
-            this.context = tf.config().maxPositions();
-            this.eos = tf.config().eosTokenIds();
+            this.context = model.config().maxPositions();
+            this.eos = model.config().eosTokenIds();
             this.conceptTokens = conceptTokens(model, concept);
             this.topShifts = topShifts;
             this.sampler = new Sampler(params);
             this.seq = Arrays.copyOf(promptIds, promptIds.length + params.maxNewTokens());
             this.len = promptIds.length;
-            this.steered = steering != null;
+            this.steering = steering;
+            this.onStep = onStep;
             this.t0 = System.nanoTime();
-            this.tFirst = t0;
-            this.m = model.manager().newSubManager();
-            KvCache c = null;
-            KvCache rc = null;
-            try {
-                int cap = Math.min(seq.length, context);
-                this.steerer = steering == null ? null : steering.apply(m);
-                this.hooks = steerer == null ? Hooks.NONE : steerer.hooks();
-                c = new KvCache(m, tf.config(), 1, cap, tf.dataType());
-                rc = steerer == null ? null : new KvCache(m, tf.config(), 1, cap, tf.dataType());
-                this.cache = c;
-                this.refCache = rc;
-                logits = Generator.lastLogits(tf, m, promptIds, cache, hooks);
-                this.tPrompt = System.nanoTime();
-                ref = steerer == null ? logits : Generator.lastLogits(tf, m, promptIds, refCache, Hooks.NONE);
-            } catch (RuntimeException | Error e) {
-                closeAll(rc, c, m);
-                throw e;
-            }
-            finished = params.maxNewTokens() <= 0;
-            tEnd = finished ? System.nanoTime() : 0;
         }
 
-        boolean finished() {
+        @Override
+        public long[] prompt() {
+            return promptIds;
+        }
+
+        @Override
+        public int rows() {
+            return steering == null ? 1 : 2;
+        }
+
+        @Override
+        public Hooks[] start(NDManager m) {
+            t0 = System.nanoTime();
+            steerer = steering == null ? null : steering.apply(m);
+            return steerer == null ? new Hooks[] {Hooks.NONE} : new Hooks[] {steerer.hooks(), Hooks.NONE};
+        }
+
+        @Override
+        public void prompted(float[][] rowLogits) {
+            tPrompt = System.nanoTime();
+            tFirst = tPrompt;
+            logits = rowLogits[0];
+            ref = steerer == null ? logits : rowLogits[1];
+            finished = params.maxNewTokens() <= 0;
+            tEnd = finished ? tPrompt : 0;
+        }
+
+        public boolean finished() {
             return finished;
         }
 
-        /** Samples the next token, records its step, and (unless the run stops here) runs its forward. */
-        Step next() {
+        @Override
+        public void cancel() {
+            cancelled = true;
+        }
+
+        @Override
+        public boolean cancelled() {
+            return cancelled;
+        }
+
+        @Override
+        public long next() {
             if (finished) {
-                throw new IllegalStateException("the run has finished");
+                return -1;
             }
             int step = out.size();
             int token = sampler.next(logits, seq, len);
@@ -225,22 +234,26 @@ public final class SteeredRun {
             }
             if (finished) {
                 tEnd = System.nanoTime();
-                return st;
             }
-            long a = System.nanoTime();
-            logits = Generator.lastLogits(tf, m, new long[] {token}, cache, hooks);
-            long b = System.nanoTime();
-            ref = steerer != null ? Generator.lastLogits(tf, m, new long[] {token}, refCache, Hooks.NONE) : logits;
-            steerNs += b - a;
-            refNs += System.nanoTime() - b;
+            if (onStep != null) {
+                onStep.accept(st);
+            }
+            return finished ? -1 : token;
+        }
+
+        @Override
+        public void stepped(float[][] rowLogits, long[] rowNanos) {
+            logits = rowLogits[0];
+            ref = steerer == null ? logits : rowLogits[1];
+            steerNs += rowNanos[0];
+            refNs += steerer == null ? 0 : rowNanos[1];
             timed++;
-            return st;
         }
 
         /** The finished run. */
-        Result result() {
+        public Result result() {
             if (!finished) {
-                throw new IllegalStateException("the run has not finished");
+                throw new IllegalStateException(cancelled ? "the run was cancelled" : "the run has not finished");
             }
             long[] gen = out.stream().mapToLong(GeneratedToken::id).toArray();
             double perToken = out.size() > 1 ? (tEnd - tFirst) / 1e6 / (out.size() - 1) : (tEnd - tPrompt) / 1e6;
@@ -254,31 +267,7 @@ public final class SteeredRun {
             }
             Double score = conceptTokens.length == 0 || steps.isEmpty() ? null : mass / steps.size();
             return new Result(g, List.copyOf(steps), Math.exp(nll / Math.max(1, steps.size())), score,
-                    timed == 0 ? 0 : steerNs / 1e6 / timed, timed == 0 || !steered ? 0 : refNs / 1e6 / timed);
-        }
-
-        @Override
-        public void close() {
-            closeAll(refCache, cache, m);
-        }
-
-        private static void closeAll(AutoCloseable... all) {
-            RuntimeException first = null;
-            for (AutoCloseable c : all) {
-                if (c == null) {
-                    continue;
-                }
-                try {
-                    c.close();
-                } catch (Exception e) {
-                    if (first == null) {
-                        first = e instanceof RuntimeException r ? r : new IllegalStateException(e);
-                    }
-                }
-            }
-            if (first != null) {
-                throw first;
-            }
+                    timed == 0 ? 0 : steerNs / 1e6 / timed, timed == 0 || steerer == null ? 0 : refNs / 1e6 / timed);
         }
     }
 
@@ -297,6 +286,27 @@ public final class SteeredRun {
 
     private static Step step(LanguageModel model, int index, int next, String piece, float[] logits, float[] ref,
                              Steerer steerer, int[] conceptTokens, int topShifts) {
+        if (ref == logits && steerer == null) { // unsteered: no second distribution, so one pass over the logits
+            double max = Double.NEGATIVE_INFINITY;
+            for (float l : logits) {
+                max = Math.max(max, l);
+            }
+            double sum = 0;
+            for (float l : logits) {
+                sum += Math.exp(l - max);
+            }
+            double lse = max + Math.log(sum);
+            Double conceptLogMass = null;
+            if (conceptTokens.length > 0) {
+                double s = 0;
+                for (int c : conceptTokens) {
+                    s += c < logits.length ? Math.exp(logits[c] - lse) : 0;
+                }
+                conceptLogMass = Math.log(Math.max(s, Double.MIN_NORMAL));
+            }
+            double lp = logits[next] - lse;
+            return new Step(index, next, piece, lp, lp, 0, 0, 0, conceptLogMass, 0, List.of(), List.of());
+        }
         double[] p = softmax(logits);
         double[] q = ref == logits ? p : softmax(ref);
         double kl = 0;

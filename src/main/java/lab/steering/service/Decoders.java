@@ -1,0 +1,108 @@
+package lab.steering.service;
+
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.BooleanSupplier;
+import lab.steering.config.LabConfig;
+import lab.steering.generate.BatchDecoder;
+import lab.steering.generate.Decode;
+import lab.steering.model.LanguageModel;
+
+/**
+ * The batched decoder of each loaded model ({@link BatchDecoder}, made on first use): every generation of the app
+ * (generate, steer, its streaming, sweeps) runs as rows of its model's decoding steps, so that concurrent requests
+ * share one forward pass per token. Requests are bounded ({@code lab.batch.max-rows} decoding,
+ * {@code lab.batch.max-waiting} waiting, beyond which {@link WorkLimiter.Busy}, the API's 429); jobs, admitted by the
+ * job queue, wait for their places.
+ */
+@ApplicationScoped
+public class Decoders {
+
+    /** How often a waiting thread checks its client and reports progress. */
+    private static final long CHECK_MS = 200;
+
+    @Inject
+    LabConfig config;
+
+    private final Map<LanguageModel, BatchDecoder> byModel = new IdentityHashMap<>();
+
+    /** The model's decoder (started on first use). */
+    public synchronized BatchDecoder of(LanguageModel model) {
+        return byModel.computeIfAbsent(model, m -> new BatchDecoder(m, Math.max(2, config.batch().maxRows()),
+                config.batch().maxWaiting()));
+    }
+
+    /**
+     * Runs the decodings of one request and waits for them; stops them if the request's client goes away.
+     *
+     * @throws WorkLimiter.Busy when the model's waiting rows are at their bound
+     */
+    public void run(LanguageModel model, Decode... ds) {
+        CompletableFuture<Void> f;
+        try {
+            f = of(model).submit(ds);
+        } catch (BatchDecoder.Full e) {
+            throw new WorkLimiter.Busy("generation refused: " + e.getMessage(), e.retryAfterSeconds());
+        }
+        await(f, ds, ClientGone.watch(), () -> { });
+    }
+
+    /** Runs a job's decodings (no bound on waiting) and waits, calling {@code tick} about every 200 ms. */
+    public void runQueued(LanguageModel model, Runnable tick, Decode... ds) {
+        await(of(model).submitQueued(ds), ds, () -> false, tick);
+    }
+
+    private static void await(CompletableFuture<Void> f, Decode[] ds, BooleanSupplier gone, Runnable tick) {
+        try {
+            while (true) {
+                try {
+                    f.get(CHECK_MS, TimeUnit.MILLISECONDS);
+                    return;
+                } catch (TimeoutException e) {
+                    if (gone.getAsBoolean()) {
+                        cancel(ds);
+                        throw new ClientGone.Abandoned("the client closed its connection; its generation was stopped");
+                    }
+                    tick.run();
+                }
+            }
+        } catch (InterruptedException e) {
+            cancel(ds);
+            Thread.currentThread().interrupt();
+            throw new CancellationException("interrupted while decoding");
+        } catch (CancellationException e) {
+            cancel(ds);
+            throw e;
+        } catch (ExecutionException e) {
+            cancel(ds);
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) {
+                throw re;
+            }
+            if (cause instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException(cause);
+        }
+    }
+
+    private static void cancel(Decode[] ds) {
+        for (Decode d : ds) {
+            d.cancel();
+        }
+    }
+
+    @PreDestroy
+    synchronized void close() {
+        byModel.values().forEach(BatchDecoder::close);
+        byModel.clear();
+    }
+}
