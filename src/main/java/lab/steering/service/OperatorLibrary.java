@@ -61,7 +61,7 @@ public class OperatorLibrary {
             sql.append(" AND model_id = ?").append(args.size());
         }
         if (q != null && !q.isBlank()) {
-            args.add("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%");
+            args.add(Texts.likePattern(q));
             int n = args.size();
             sql.append(" AND (name ILIKE ?").append(n).append(" OR description ILIKE ?").append(n)
                     .append(" OR concept_prompt ILIKE ?").append(n)

@@ -13,6 +13,7 @@ import java.util.function.Function;
 import lab.steering.generate.GeneratedToken;
 import lab.steering.generate.GenerationParams;
 import lab.steering.model.LanguageModel;
+import lab.steering.steer.ControlVectorInjector;
 import lab.steering.steer.Fidelity;
 import lab.steering.steer.Injector;
 import lab.steering.steer.OperatorBuilder;
@@ -63,6 +64,8 @@ public class SteeringService {
     JobQueue jobs;
     @Inject
     ObjectMapper json;
+    @Inject
+    VectorService vectors;
 
     // ---- build -----------------------------------------------------------------------------------------------
 
@@ -245,7 +248,7 @@ public class SteeringService {
     }
 
     /** 409 when {@code model} is not the model (by fingerprint) that {@code what} was built for. */
-    private void checkFingerprint(String what, String fingerprint, String builtOn, LanguageModel model) {
+    void checkFingerprint(String what, String fingerprint, String builtOn, LanguageModel model) {
         String have = fingerprints.of(model);
         if (!have.equals(fingerprint)) {
             throw new Refusal(409, "fingerprint_mismatch", what + " was built for model '" + builtOn
@@ -259,11 +262,16 @@ public class SteeringService {
      * is not loaded, 409 naming both fingerprints when the operator was built for another model.
      */
     public LanguageModel modelFor(OperatorRecord r, String requested) {
-        String id = requested == null || requested.isBlank() ? r.modelId : requested;
+        return modelFor("operator " + r.id, r.modelId, r.modelFingerprint, requested);
+    }
+
+    /** As {@link #modelFor(OperatorRecord, String)} for {@code what} (an operator, a vector) built on a model. */
+    LanguageModel modelFor(String what, String builtOn, String fingerprint, String requested) {
+        String id = requested == null || requested.isBlank() ? builtOn : requested;
         LanguageModel model = registry.find(id).orElseThrow(() -> new Refusal(404, "unknown_model",
                 "model '" + id + "' is not loaded (loaded: " + registry.all().stream().map(LanguageModel::id).toList()
                         + ")"));
-        checkFingerprint("operator " + r.id, r.modelFingerprint, r.modelId, model);
+        checkFingerprint(what, fingerprint, builtOn, model);
         return model;
     }
 
@@ -271,9 +279,9 @@ public class SteeringService {
 
     /**
      * A steering request whose fields the caller checked for range; model, prompt and layer are checked here.
-     * Exactly one of {@code operatorId} and {@code vectorConcept} is set.
+     * Exactly one of {@code operatorId}, {@code vectorId} (a saved vector) and {@code vectorConcept} is set.
      */
-    public record SteerSpec(String model, Long operatorId, String vectorConcept, String vectorContrast,
+    public record SteerSpec(String model, Long operatorId, Long vectorId, String vectorConcept, String vectorContrast,
                             String prompt, double strength, Integer layer, GenerationParams params) {
     }
 
@@ -304,7 +312,7 @@ public class SteeringService {
     }
 
     public record SteerResult(Long runId, String model, String fingerprint, String kind, Long operatorId,
-                              String conceptPrompt, int layer, double strength, long seed, Continuation normal,
+                              Long vectorId, String conceptPrompt, int layer, double strength, long seed, Continuation normal,
                               Continuation steered, Diagnostics diagnostics) {
     }
 
@@ -326,6 +334,7 @@ public class SteeringService {
         int layer;
         Double vectorNorm = null;
         OperatorRecord record = null;
+        lab.steering.store.VectorRecord saved = null;
         if (s.operatorId() != null) {
             Loaded loaded = load(s.operatorId());
             record = loaded.record();
@@ -341,6 +350,23 @@ public class SteeringService {
             concept = op.conceptIds();
             conceptPrompt = record.conceptPrompt;
             steering = m -> new Injector(op, s.strength(), m, mdl.dataType());
+        } else if (s.vectorId() != null) {
+            VectorService.Loaded v = vectors.load(s.vectorId());
+            saved = v.record();
+            LanguageModel mdl = vectors.modelFor(saved, s.model());
+            model = mdl;
+            int[] own = v.vector().layers();
+            if (s.layer() != null && Arrays.stream(own).noneMatch(l -> l == s.layer())) {
+                throw new Refusal(400, "invalid_layer", "layer: vector " + saved.id + " has layers "
+                        + Arrays.toString(own) + ", got " + s.layer() + " (leave it out to steer at all of them)");
+            }
+            layer = s.layer() != null ? s.layer() : own[0];
+            List<SteeringVector> vs = (s.layer() != null ? new VectorService.Loaded(saved,
+                    v.vector().only(s.layer()), v.conceptIds(), v.contrastIds()) : v).steeringVectors();
+            vectorNorm = vs.get(0).norm();
+            concept = v.conceptIds();
+            conceptPrompt = saved.conceptPrompt;
+            steering = m -> new ControlVectorInjector(vs, s.strength(), m, mdl.dataType());
         } else {
             LanguageModel mdl = resolve(s.model());
             model = mdl;
@@ -370,13 +396,19 @@ public class SteeringService {
                 steered.referenceMsPerToken() > 0 ? steered.msPerToken() / steered.referenceMsPerToken() : 0,
                 vectorNorm);
         String kind = record != null ? "operator" : "vector";
+        Long vectorId = saved == null ? null : saved.id;
         Continuation n = continuation(normal);
         Continuation st = continuation(steered);
         Map<String, Object> request = new LinkedHashMap<>();
         request.put("model", model.id());
-        request.put(record != null ? "operatorId" : "vector", record != null ? record.id
-                : Map.of("conceptPrompt", s.vectorConcept(), "contrastPrompt",
-                s.vectorContrast() == null ? "" : s.vectorContrast()));
+        if (record != null) {
+            request.put("operatorId", record.id);
+        } else if (saved != null) {
+            request.put("vectorId", saved.id);
+        } else {
+            request.put("vector", Map.of("conceptPrompt", s.vectorConcept(), "contrastPrompt",
+                    s.vectorContrast() == null ? "" : s.vectorContrast()));
+        }
         request.put("prompt", s.prompt());
         request.put("strength", s.strength());
         request.put("layer", layer);
@@ -384,6 +416,7 @@ public class SteeringService {
         SteeringRun run = new SteeringRun();
         run.modelId = model.id();
         run.operatorId = record != null ? record.id : null;
+        run.vectorId = vectorId;
         run.kind = kind;
         run.request = write(request);
         run.normal = write(n);
@@ -398,7 +431,8 @@ public class SteeringService {
             }
             LOG.warnf("steering run not stored, the database is unavailable: %s", e.getMessage());
         }
-        return new SteerResult(runId, model.id(), fingerprints.of(model), kind, run.operatorId, conceptPrompt, layer,
+        return new SteerResult(runId, model.id(), fingerprints.of(model), kind, run.operatorId, vectorId, conceptPrompt,
+                layer,
                 s.strength(), s.params().seed(), n, st, diag);
     }
 

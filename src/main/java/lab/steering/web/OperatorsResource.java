@@ -159,27 +159,11 @@ public class OperatorsResource {
                               com.fasterxml.jackson.databind.JsonNode body)
             throws com.fasterxml.jackson.core.JsonProcessingException {
         long n = ApiException.id(id, "an operator");
-        if (body == null || !body.isObject()) {
-            throw new ApiException(400, "missing_body", "a JSON object is required");
-        }
-        // anything else (a layer, a concept prompt) would be ignored in silence: the operator is made from those
-        for (java.util.Iterator<String> it = body.fieldNames(); it.hasNext(); ) {
-            String f = it.next();
-            if (!SteeringRequests.PATCHABLE.contains(f)) {
-                throw ApiException.badField(f, "cannot be changed; PATCH changes " + SteeringRequests.PATCHABLE
-                        + " (build a new operator for another concept or layer)");
-            }
-        }
-        return patch(n, json.treeToValue(body, SteeringRequests.Patch.class));
+        return patch(n, SteeringRequests.patch(body, json, "operator"));
     }
 
-    OperatorView patch(long id, SteeringRequests.Patch req) {
-        if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
-        }
-        SteeringRequests.name(req.name(), false);
-        SteeringRequests.description(req.description());
-        SteeringRequests.tags(req.tags());
+    OperatorView patch(long id, SteeringRequests.Patch given) {
+        SteeringRequests.Patch req = SteeringRequests.checked(given);
         return view(library.patch(id, req.name(), req.description(), req.tags())
                 .orElseThrow(() -> ApiException.notFound("unknown_operator", "operator " + id + " does not exist")));
     }
@@ -225,8 +209,7 @@ public class OperatorsResource {
                                @QueryParam("sha256") String sha256) {
         SteeringRequests.name(name, false);
         SteeringRequests.description(description);
-        List<String> tagList = tags == null ? null
-                : Arrays.stream(tags.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+        List<String> tagList = OperatorsPage.tagList(tags);
         SteeringRequests.tags(tagList);
         OperatorRecord r = steering.importFile(body, model, name, description, tagList, sha256);
         return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
