@@ -193,6 +193,28 @@ public class SteeringService {
         return library.data(id).orElseThrow(() -> unknownOperator(id));
     }
 
+    /**
+     * A low-rank operator's factors for other tools ({@link lab.steering.steer.LowRankExport}); a dense operator is
+     * refused (400 invalid_format): its stored form has no factors.
+     */
+    public byte[] exportLowRank(long id) {
+        Loaded loaded = load(id);
+        OperatorRecord r = loaded.record();
+        if (!loaded.operator().isLowRank()) {
+            throw new Refusal(400, "invalid_format", "format: operator " + id + " is stored dense (form \"full\"); "
+                    + "format=lowrank exports the factors of a low-rank operator (build one with form \"lowrank\"), "
+                    + "the default export has the dense stack");
+        }
+        com.fasterxml.jackson.databind.JsonNode fidelity = null;
+        try {
+            fidelity = r.build == null ? null : json.readTree(r.build).get("fidelity");
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("operator " + id + ": stored build report is not readable", e);
+        }
+        return lab.steering.steer.LowRankExport.encode(loaded.operator(), r.modelFingerprint, r.conceptPrompt,
+                fidelity);
+    }
+
     private static Refusal unknownOperator(long id) {
         return new Refusal(404, "unknown_operator", "operator " + id + " does not exist");
     }

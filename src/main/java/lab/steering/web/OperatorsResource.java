@@ -182,14 +182,28 @@ public class OperatorsResource {
         return Response.noContent().build();
     }
 
-    /** The operator as a safetensors file: the stored bytes, unchanged. */
+    /**
+     * The operator as a safetensors file: by default the stored bytes, unchanged (the app's own format, which import
+     * reads); {@code format=lowrank}, a low-rank operator's factors with JSON metadata for other tools
+     * ({@link lab.steering.steer.LowRankExport}, scripts/lowrank_steer.py).
+     */
     @GET
     @Path("/{id}/export")
     @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.APPLICATION_JSON})
     public Response export(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
-                           String given) {
+                           String given, @QueryParam("format") String format) {
         long id = ApiException.id(given, "an operator");
+        if (format != null && !format.equals("safetensors") && !format.equals("lowrank")) {
+            throw ApiException.badField("format", "must be \"safetensors\" (the stored file, the default) or "
+                    + "\"lowrank\" (the factors for other tools), got \"" + format + "\"");
+        }
         OperatorRecord r = steering.record(id);
+        if ("lowrank".equals(format)) {
+            byte[] factors = ApiException.refusing(() -> steering.exportLowRank(id));
+            return Response.ok(factors, MediaType.APPLICATION_OCTET_STREAM_TYPE)
+                    .header("Content-Disposition", "attachment; filename=\"operator-" + id + "-lowrank.safetensors\"")
+                    .build();
+        }
         byte[] data = steering.export(id);
         return Response.ok(data, MediaType.APPLICATION_OCTET_STREAM_TYPE)
                 .header("Content-Disposition", "attachment; filename=\"operator-" + id + ".safetensors\"")

@@ -36,7 +36,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Saved vectors end to end against PostgreSQL: build, library, GGUF export and import (the app's own files bit for
  * bit, a reference file written by llama.cpp's gguf package, fuzzed files refused with 400 while the app stays
- * healthy) and steering with {@code vectorId}.
+ * healthy) and steering with {@code vectorId}; and the other export for other tools, an operator's low-rank factors.
  */
 @QuarkusTest
 @QuarkusTestResource(TestModels.class)
@@ -226,6 +226,35 @@ class VectorsApiTest {
         file[at + "direction.".length()] = '4';
         importFile(file, "?model=" + MODEL).then().statusCode(400).body("error", equalTo("invalid_file"))
                 .body("message", containsString("direction.4")).body("message", containsString("direction.1..direction.3"));
+    }
+
+    @Test
+    void lowRankOperatorsExportTheirFactorsWithJsonMetadata() throws IOException {
+        SharedModels.require(MODEL);
+        long lr = given().contentType(ContentType.JSON).body(body("name", "dog r6", "model", MODEL, "conceptPrompt",
+                CONCEPT, "form", "lowrank", "rank", 6)).post("/api/operators").then().statusCode(201)
+                .extract().jsonPath().getLong("id");
+        byte[] file = given().get("/api/operators/" + lr + "/export?format=lowrank").then().statusCode(200)
+                .header("Content-Disposition", containsString("lowrank")).extract().asByteArray();
+        try (var r = lab.steering.model.SafetensorsReader.fromBytes(file, "lowrank export")) {
+            assertEquals("steering-lab-lowrank", r.metadata().get("format"));
+            var meta = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.metadata().get("steering_lab"));
+            assertEquals(3, meta.get("layer").asInt());
+            assertEquals(6, meta.get("rank").asInt());
+            assertEquals(CONCEPT, meta.get("conceptPrompt").asText());
+            assertEquals(64, meta.get("fingerprint").asText().length());
+            assertEquals(true, meta.get("fidelity").get("meanCosine").asDouble() > 0.5);
+            assertEquals(true, meta.get("convention").get("apply").asText().contains("||h_k|| / (2 ||a_k||)"));
+            assertArrayEquals(new long[] {18, 64, 6}, r.info("u").shape());
+            assertArrayEquals(new long[] {18, 6}, r.info("s").shape());
+        }
+        long dense = given().contentType(ContentType.JSON).body(body("name", "dog", "model", MODEL, "conceptPrompt",
+                CONCEPT)).post("/api/operators").then().statusCode(201).extract().jsonPath().getLong("id");
+        given().get("/api/operators/" + dense + "/export?format=lowrank").then().statusCode(400)
+                .body("error", equalTo("invalid_format")).body("message", containsString("dense"));
+        given().get("/api/operators/" + dense + "/export?format=npz").then().statusCode(400)
+                .body("error", equalTo("invalid_format"));
+        given().get("/api/operators/" + dense + "/export?format=safetensors").then().statusCode(200);
     }
 
     @Test
