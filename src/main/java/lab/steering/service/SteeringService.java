@@ -227,13 +227,7 @@ public class SteeringService {
      */
     public OperatorRecord importFile(byte[] data, String modelId, String name, String description, List<String> tags,
                                      String sha256) {
-        if (data == null || data.length == 0) {
-            throw new Refusal(400, "invalid_file", "file: the request body is empty (send the .safetensors bytes)");
-        }
-        if (sha256 != null && !sha256.equalsIgnoreCase(OperatorFile.sha256(data))) {
-            throw new Refusal(400, "invalid_file", "file: its SHA-256 is " + OperatorFile.sha256(data)
-                    + ", not the " + sha256 + " given (damaged in transit?)");
-        }
+        checkUpload(data, sha256, ".safetensors");
         OperatorFile.Decoded d;
         try {
             d = OperatorFile.decode(data);
@@ -267,6 +261,21 @@ public class SteeringService {
         r.dtype = "F32";
         r.build = null;
         return library.save(r, data);
+    }
+
+    /**
+     * An uploaded file before it is decoded: 400 invalid_file when it is empty ({@code extension} names what to
+     * send) or when {@code sha256} is given and differs from the file's.
+     */
+    static void checkUpload(byte[] data, String sha256, String extension) {
+        if (data == null || data.length == 0) {
+            throw new Refusal(400, "invalid_file", "file: the request body is empty (send the " + extension
+                    + " bytes)");
+        }
+        if (sha256 != null && !sha256.equalsIgnoreCase(OperatorFile.sha256(data))) {
+            throw new Refusal(400, "invalid_file", "file: its SHA-256 is " + OperatorFile.sha256(data)
+                    + ", not the " + sha256 + " given (damaged in transit?)");
+        }
     }
 
     /** 409 when {@code model} is not the model (by fingerprint) that {@code what} was built for. */
@@ -594,11 +603,11 @@ public class SteeringService {
         return ids;
     }
 
-    private static String abbreviate(String s, int n) {
+    static String abbreviate(String s, int n) {
         return s.length() <= n ? s : s.substring(0, n - 1) + "…";
     }
 
-    private String write(Object o) {
+    String write(Object o) {
         try {
             return json.writeValueAsString(o);
         } catch (JsonProcessingException e) {

@@ -1,10 +1,7 @@
 package lab.steering.service;
 
-import io.quarkus.hibernate.orm.panache.Panache;
 import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.persistence.Query;
 import jakarta.transaction.Transactional;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import lab.steering.steer.OperatorFile;
@@ -50,27 +47,8 @@ public class VectorLibrary {
      * description, concept or contrast prompt or a tag) when given.
      */
     @Transactional
-    @SuppressWarnings("unchecked")
     public List<VectorRecord> search(String model, String q, int limit) {
-        StringBuilder sql = new StringBuilder("SELECT * FROM steering_vector WHERE true");
-        List<Object> args = new ArrayList<>();
-        if (model != null && !model.isBlank()) {
-            args.add(model);
-            sql.append(" AND model_id = ?").append(args.size());
-        }
-        if (q != null && !q.isBlank()) {
-            args.add(Texts.likePattern(q));
-            String p = "?" + args.size();
-            sql.append(" AND (name ILIKE ").append(p).append(" OR description ILIKE ").append(p)
-                    .append(" OR concept_prompt ILIKE ").append(p).append(" OR contrast_prompt ILIKE ").append(p)
-                    .append(" OR array_to_string(tags, ' ') ILIKE ").append(p).append(")");
-        }
-        sql.append(" ORDER BY created_at DESC, id DESC LIMIT ").append(limit);
-        Query query = Panache.getEntityManager().createNativeQuery(sql.toString(), VectorRecord.class);
-        for (int i = 0; i < args.size(); i++) {
-            query.setParameter(i + 1, args.get(i));
-        }
-        return query.getResultList();
+        return LibrarySearch.query(VectorRecord.class, "steering_vector", List.of("name", "description", "concept_prompt", "contrast_prompt"), model, q, limit);
     }
 
     /** Changes name, description and tags (null: unchanged). */

@@ -1,7 +1,5 @@
 package lab.steering.service;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.util.Arrays;
@@ -9,7 +7,6 @@ import java.util.List;
 import lab.steering.model.LanguageModel;
 import lab.steering.steer.ControlVector;
 import lab.steering.steer.ControlVectorFile;
-import lab.steering.steer.OperatorFile;
 import lab.steering.steer.SteeringVector;
 import lab.steering.store.VectorRecord;
 
@@ -35,8 +32,6 @@ public class VectorService {
     ModelRegistry registry;
     @Inject
     HeavyWork heavy;
-    @Inject
-    ObjectMapper json;
 
     /** A stored vector with its directions. */
     public record Loaded(VectorRecord record, ControlVector vector, long[] conceptIds, long[] contrastIds) {
@@ -91,8 +86,8 @@ public class VectorService {
         VectorRecord r = record(name, description, tags, model, fp, v);
         r.conceptPrompt = conceptPrompt;
         r.contrastPrompt = contrastText;
-        r.conceptIds = write(concept);
-        r.contrastIds = write(contrast);
+        r.conceptIds = steering.write(concept);
+        r.contrastIds = steering.write(contrast);
         r.source = "built";
         return library.save(r, data);
     }
@@ -148,13 +143,7 @@ public class VectorService {
      */
     public VectorRecord importFile(byte[] data, String modelId, String name, String description, List<String> tags,
                                    String sha256) {
-        if (data == null || data.length == 0) {
-            throw new Refusal(400, "invalid_file", "file: the request body is empty (send the .gguf bytes)");
-        }
-        if (sha256 != null && !sha256.equalsIgnoreCase(OperatorFile.sha256(data))) {
-            throw new Refusal(400, "invalid_file", "file: its SHA-256 is " + OperatorFile.sha256(data)
-                    + ", not the " + sha256 + " given (damaged in transit?)");
-        }
+        SteeringService.checkUpload(data, sha256, ".gguf");
         ControlVectorFile.Decoded d;
         try {
             d = ControlVectorFile.decode(data);
@@ -200,30 +189,18 @@ public class VectorService {
         byte[] stored = ControlVectorFile.encode(v, new ControlVectorFile.Provenance(hint, fp, concept, contrast,
                 p.conceptIds(), p.contrastIds()));
         String label = concept.isEmpty() ? "control vector" + (p.modelHint() == null ? "" : " (" + p.modelHint() + ")")
-                : abbreviate(concept, 60);
+                : SteeringService.abbreviate(concept, 60);
         VectorRecord r = record(name == null || name.isBlank() ? "imported: " + label : name, description, tags,
                 model, fp, v);
         r.conceptPrompt = concept;
         r.contrastPrompt = contrast;
-        r.conceptIds = write(p.conceptIds());
-        r.contrastIds = write(p.contrastIds());
+        r.conceptIds = steering.write(p.conceptIds());
+        r.contrastIds = steering.write(p.contrastIds());
         r.source = "imported";
         return library.save(r, stored);
     }
 
     private static boolean outside(long[] ids, int vocab) {
         return Arrays.stream(ids).anyMatch(id -> id >= vocab);
-    }
-
-    private static String abbreviate(String s, int n) {
-        return s.length() <= n ? s : s.substring(0, n - 1) + "…";
-    }
-
-    private String write(Object o) {
-        try {
-            return json.writeValueAsString(o);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

@@ -131,12 +131,7 @@ public class OperatorsResource {
     public List<OperatorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
                                    @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
                                    String limit) {
-        Integer given = Forms.integer(limit, "limit");
-        int n = given == null ? 100 : given;
-        if (n < 1 || n > 500) {
-            throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
-        }
-        return library.search(model, q, n).stream().map(this::view).toList();
+        return library.search(model, q, SteeringRequests.limit(limit)).stream().map(this::view).toList();
     }
 
     @GET
@@ -200,15 +195,9 @@ public class OperatorsResource {
         OperatorRecord r = steering.record(id);
         if ("lowrank".equals(format)) {
             byte[] factors = ApiException.refusing(() -> steering.exportLowRank(id));
-            return Response.ok(factors, MediaType.APPLICATION_OCTET_STREAM_TYPE)
-                    .header("Content-Disposition", "attachment; filename=\"operator-" + id + "-lowrank.safetensors\"")
-                    .build();
+            return Forms.download(factors, "operator-" + id + "-lowrank.safetensors", null);
         }
-        byte[] data = steering.export(id);
-        return Response.ok(data, MediaType.APPLICATION_OCTET_STREAM_TYPE)
-                .header("Content-Disposition", "attachment; filename=\"operator-" + id + ".safetensors\"")
-                .header("X-Content-SHA256", r.sha256)
-                .build();
+        return Forms.download(steering.export(id), "operator-" + id + ".safetensors", r.sha256);
     }
 
     /**
@@ -221,10 +210,7 @@ public class OperatorsResource {
     public Response importFile(byte[] body, @QueryParam("model") String model, @QueryParam("name") String name,
                                @QueryParam("description") String description, @QueryParam("tags") String tags,
                                @QueryParam("sha256") String sha256) {
-        SteeringRequests.name(name, false);
-        SteeringRequests.description(description);
-        List<String> tagList = OperatorsPage.tagList(tags);
-        SteeringRequests.tags(tagList);
+        List<String> tagList = SteeringRequests.importFields(name, description, tags);
         OperatorRecord r = steering.importFile(body, model, name, description, tagList, sha256);
         return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
     }

@@ -105,6 +105,25 @@ public final class SteeringRequests {
     static final int MAX_SWEEP_CELLS = 64;
     static final int MAX_SWEEP_TOKENS = 256;
 
+    /** A library listing's {@code limit}: 1..500, default 100. */
+    static int limit(String limit) {
+        Integer given = Forms.integer(limit, "limit");
+        int n = given == null ? 100 : given;
+        if (n < 1 || n > 500) {
+            throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
+        }
+        return n;
+    }
+
+    /** An import's optional name, description and tags (comma separated), checked; the tags as a list. */
+    static List<String> importFields(String name, String description, String tags) {
+        name(name, false);
+        description(description);
+        List<String> tagList = OperatorsPage.tagList(tags);
+        tags(tagList);
+        return tagList;
+    }
+
     static void name(String name, boolean required) {
         if (name == null && !required) {
             return;

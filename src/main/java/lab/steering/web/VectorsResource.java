@@ -100,12 +100,7 @@ public class VectorsResource {
     public List<VectorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
                                  @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
                                  String limit) {
-        Integer given = Forms.integer(limit, "limit");
-        int n = given == null ? 100 : given;
-        if (n < 1 || n > 500) {
-            throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
-        }
-        return library.search(model, q, n).stream().map(this::view).toList();
+        return library.search(model, q, SteeringRequests.limit(limit)).stream().map(this::view).toList();
     }
 
     @GET
@@ -151,10 +146,7 @@ public class VectorsResource {
             throw ApiException.badField("format", "must be \"gguf\" (a GGUF control vector), got \"" + format + "\"");
         }
         VectorRecord r = vectors.record(id);
-        return Response.ok(vectors.export(id), MediaType.APPLICATION_OCTET_STREAM_TYPE)
-                .header("Content-Disposition", "attachment; filename=\"vector-" + id + ".gguf\"")
-                .header("X-Content-SHA256", r.sha256)
-                .build();
+        return Forms.download(vectors.export(id), "vector-" + id + ".gguf", r.sha256);
     }
 
     /**
@@ -167,10 +159,7 @@ public class VectorsResource {
     public Response importFile(byte[] body, @QueryParam("model") String model, @QueryParam("name") String name,
                                @QueryParam("description") String description, @QueryParam("tags") String tags,
                                @QueryParam("sha256") String sha256) {
-        SteeringRequests.name(name, false);
-        SteeringRequests.description(description);
-        List<String> tagList = OperatorsPage.tagList(tags);
-        SteeringRequests.tags(tagList);
+        List<String> tagList = SteeringRequests.importFields(name, description, tags);
         VectorRecord r = vectors.importFile(body, model, name, description, tagList, sha256);
         return Response.created(URI.create("/api/vectors/" + r.id)).entity(view(r)).build();
     }
