@@ -1,8 +1,6 @@
 package lab.steering.service;
 
-import io.quarkus.hibernate.orm.panache.Panache;
 import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.persistence.Query;
 import jakarta.transaction.Transactional;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
@@ -52,27 +50,8 @@ public class OperatorLibrary {
      * description, concept prompt or a tag) when given.
      */
     @Transactional
-    @SuppressWarnings("unchecked")
     public List<OperatorRecord> search(String model, String q, int limit) {
-        StringBuilder sql = new StringBuilder("SELECT * FROM steering_operator WHERE true");
-        List<Object> args = new ArrayList<>();
-        if (model != null && !model.isBlank()) {
-            args.add(model);
-            sql.append(" AND model_id = ?").append(args.size());
-        }
-        if (q != null && !q.isBlank()) {
-            args.add("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%");
-            int n = args.size();
-            sql.append(" AND (name ILIKE ?").append(n).append(" OR description ILIKE ?").append(n)
-                    .append(" OR concept_prompt ILIKE ?").append(n)
-                    .append(" OR array_to_string(tags, ' ') ILIKE ?").append(n).append(")");
-        }
-        sql.append(" ORDER BY created_at DESC, id DESC LIMIT ").append(limit);
-        Query query = Panache.getEntityManager().createNativeQuery(sql.toString(), OperatorRecord.class);
-        for (int i = 0; i < args.size(); i++) {
-            query.setParameter(i + 1, args.get(i));
-        }
-        return query.getResultList();
+        return LibrarySearch.query(OperatorRecord.class, "steering_operator", List.of("name", "description", "concept_prompt"), model, q, limit);
     }
 
     /** Changes name, description and tags (null: unchanged). */

@@ -13,6 +13,7 @@ import java.util.function.Function;
 import lab.steering.generate.GeneratedToken;
 import lab.steering.generate.GenerationParams;
 import lab.steering.model.LanguageModel;
+import lab.steering.steer.ControlVectorInjector;
 import lab.steering.steer.Fidelity;
 import lab.steering.steer.Injector;
 import lab.steering.steer.OperatorBuilder;
@@ -65,6 +66,8 @@ public class SteeringService {
     JobQueue jobs;
     @Inject
     ObjectMapper json;
+    @Inject
+    VectorService vectors;
 
     // ---- build -----------------------------------------------------------------------------------------------
 
@@ -192,6 +195,28 @@ public class SteeringService {
         return library.data(id).orElseThrow(() -> unknownOperator(id));
     }
 
+    /**
+     * A low-rank operator's factors for other tools ({@link lab.steering.steer.LowRankExport}); a dense operator is
+     * refused (400 invalid_format): its stored form has no factors.
+     */
+    public byte[] exportLowRank(long id) {
+        Loaded loaded = load(id);
+        OperatorRecord r = loaded.record();
+        if (!loaded.operator().isLowRank()) {
+            throw new Refusal(400, "invalid_format", "format: operator " + id + " is stored dense (form \"full\"); "
+                    + "format=lowrank exports the factors of a low-rank operator (build one with form \"lowrank\"), "
+                    + "the default export has the dense stack");
+        }
+        com.fasterxml.jackson.databind.JsonNode fidelity = null;
+        try {
+            fidelity = r.build == null ? null : json.readTree(r.build).get("fidelity");
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("operator " + id + ": stored build report is not readable", e);
+        }
+        return lab.steering.steer.LowRankExport.encode(loaded.operator(), r.modelFingerprint, r.conceptPrompt,
+                fidelity);
+    }
+
     private static Refusal unknownOperator(long id) {
         return new Refusal(404, "unknown_operator", "operator " + id + " does not exist");
     }
@@ -204,13 +229,7 @@ public class SteeringService {
      */
     public OperatorRecord importFile(byte[] data, String modelId, String name, String description, List<String> tags,
                                      String sha256) {
-        if (data == null || data.length == 0) {
-            throw new Refusal(400, "invalid_file", "file: the request body is empty (send the .safetensors bytes)");
-        }
-        if (sha256 != null && !sha256.equalsIgnoreCase(OperatorFile.sha256(data))) {
-            throw new Refusal(400, "invalid_file", "file: its SHA-256 is " + OperatorFile.sha256(data)
-                    + ", not the " + sha256 + " given (damaged in transit?)");
-        }
+        checkUpload(data, sha256, ".safetensors");
         OperatorFile.Decoded d;
         try {
             d = OperatorFile.decode(data);
@@ -246,8 +265,23 @@ public class SteeringService {
         return library.save(r, data);
     }
 
+    /**
+     * An uploaded file before it is decoded: 400 invalid_file when it is empty ({@code extension} names what to
+     * send) or when {@code sha256} is given and differs from the file's.
+     */
+    static void checkUpload(byte[] data, String sha256, String extension) {
+        if (data == null || data.length == 0) {
+            throw new Refusal(400, "invalid_file", "file: the request body is empty (send the " + extension
+                    + " bytes)");
+        }
+        if (sha256 != null && !sha256.equalsIgnoreCase(OperatorFile.sha256(data))) {
+            throw new Refusal(400, "invalid_file", "file: its SHA-256 is " + OperatorFile.sha256(data)
+                    + ", not the " + sha256 + " given (damaged in transit?)");
+        }
+    }
+
     /** 409 when {@code model} is not the model (by fingerprint) that {@code what} was built for. */
-    private void checkFingerprint(String what, String fingerprint, String builtOn, LanguageModel model) {
+    void checkFingerprint(String what, String fingerprint, String builtOn, LanguageModel model) {
         String have = fingerprints.of(model);
         if (!have.equals(fingerprint)) {
             throw new Refusal(409, "fingerprint_mismatch", what + " was built for model '" + builtOn
@@ -261,11 +295,16 @@ public class SteeringService {
      * is not loaded, 409 naming both fingerprints when the operator was built for another model.
      */
     public LanguageModel modelFor(OperatorRecord r, String requested) {
-        String id = requested == null || requested.isBlank() ? r.modelId : requested;
+        return modelFor("operator " + r.id, r.modelId, r.modelFingerprint, requested);
+    }
+
+    /** As {@link #modelFor(OperatorRecord, String)} for {@code what} (an operator, a vector) built on a model. */
+    LanguageModel modelFor(String what, String builtOn, String fingerprint, String requested) {
+        String id = requested == null || requested.isBlank() ? builtOn : requested;
         LanguageModel model = registry.find(id).orElseThrow(() -> new Refusal(404, "unknown_model",
                 "model '" + id + "' is not loaded (loaded: " + registry.all().stream().map(LanguageModel::id).toList()
                         + ")"));
-        checkFingerprint("operator " + r.id, r.modelFingerprint, r.modelId, model);
+        checkFingerprint(what, fingerprint, builtOn, model);
         return model;
     }
 
@@ -273,9 +312,9 @@ public class SteeringService {
 
     /**
      * A steering request whose fields the caller checked for range; model, prompt and layer are checked here.
-     * Exactly one of {@code operatorId} and {@code vectorConcept} is set.
+     * Exactly one of {@code operatorId}, {@code vectorId} (a saved vector) and {@code vectorConcept} is set.
      */
-    public record SteerSpec(String model, Long operatorId, String vectorConcept, String vectorContrast,
+    public record SteerSpec(String model, Long operatorId, Long vectorId, String vectorConcept, String vectorContrast,
                             String prompt, double strength, Integer layer, GenerationParams params) {
     }
 
@@ -306,7 +345,7 @@ public class SteeringService {
     }
 
     public record SteerResult(Long runId, String model, String fingerprint, String kind, Long operatorId,
-                              String conceptPrompt, int layer, double strength, long seed, Continuation normal,
+                              Long vectorId, String conceptPrompt, int layer, double strength, long seed, Continuation normal,
                               Continuation steered, Diagnostics diagnostics) {
     }
 
@@ -328,6 +367,7 @@ public class SteeringService {
         int layer;
         Double vectorNorm = null;
         OperatorRecord record = null;
+        lab.steering.store.VectorRecord saved = null;
         if (s.operatorId() != null) {
             Loaded loaded = load(s.operatorId());
             record = loaded.record();
@@ -343,6 +383,23 @@ public class SteeringService {
             concept = op.conceptIds();
             conceptPrompt = record.conceptPrompt;
             steering = m -> new Injector(op, s.strength(), m, mdl.dataType());
+        } else if (s.vectorId() != null) {
+            VectorService.Loaded v = vectors.load(s.vectorId());
+            saved = v.record();
+            LanguageModel mdl = vectors.modelFor(saved, s.model());
+            model = mdl;
+            int[] own = v.vector().layers();
+            if (s.layer() != null && Arrays.stream(own).noneMatch(l -> l == s.layer())) {
+                throw new Refusal(400, "invalid_layer", "layer: vector " + saved.id + " has layers "
+                        + Arrays.toString(own) + ", got " + s.layer() + " (leave it out to steer at all of them)");
+            }
+            layer = s.layer() != null ? s.layer() : own[0];
+            List<SteeringVector> vs = (s.layer() != null ? new VectorService.Loaded(saved,
+                    v.vector().only(s.layer()), v.conceptIds(), v.contrastIds()) : v).steeringVectors();
+            vectorNorm = vs.get(0).norm();
+            concept = v.conceptIds();
+            conceptPrompt = saved.conceptPrompt;
+            steering = m -> new ControlVectorInjector(vs, s.strength(), m, mdl.dataType());
         } else {
             LanguageModel mdl = resolve(s.model());
             model = mdl;
@@ -373,13 +430,19 @@ public class SteeringService {
                 steered.referenceMsPerToken() > 0 ? steered.msPerToken() / steered.referenceMsPerToken() : 0,
                 vectorNorm);
         String kind = record != null ? "operator" : "vector";
+        Long vectorId = saved == null ? null : saved.id;
         Continuation n = continuation(normal);
         Continuation st = continuation(steered);
         Map<String, Object> request = new LinkedHashMap<>();
         request.put("model", model.id());
-        request.put(record != null ? "operatorId" : "vector", record != null ? record.id
-                : Map.of("conceptPrompt", s.vectorConcept(), "contrastPrompt",
-                s.vectorContrast() == null ? "" : s.vectorContrast()));
+        if (record != null) {
+            request.put("operatorId", record.id);
+        } else if (saved != null) {
+            request.put("vectorId", saved.id);
+        } else {
+            request.put("vector", Map.of("conceptPrompt", s.vectorConcept(), "contrastPrompt",
+                    s.vectorContrast() == null ? "" : s.vectorContrast()));
+        }
         request.put("prompt", s.prompt());
         request.put("strength", s.strength());
         request.put("layer", layer);
@@ -387,6 +450,7 @@ public class SteeringService {
         SteeringRun run = new SteeringRun();
         run.modelId = model.id();
         run.operatorId = record != null ? record.id : null;
+        run.vectorId = vectorId;
         run.kind = kind;
         run.request = write(request);
         run.normal = write(n);
@@ -401,7 +465,8 @@ public class SteeringService {
             }
             LOG.warnf("steering run not stored, the database is unavailable: %s", e.getMessage());
         }
-        return new SteerResult(runId, model.id(), fingerprints.of(model), kind, run.operatorId, conceptPrompt, layer,
+        return new SteerResult(runId, model.id(), fingerprints.of(model), kind, run.operatorId, vectorId, conceptPrompt,
+                layer,
                 s.strength(), s.params().seed(), n, st, diag);
     }
 
@@ -553,11 +618,11 @@ public class SteeringService {
         return ids;
     }
 
-    private static String abbreviate(String s, int n) {
+    static String abbreviate(String s, int n) {
         return s.length() <= n ? s : s.substring(0, n - 1) + "…";
     }
 
-    private String write(Object o) {
+    String write(Object o) {
         try {
             return json.writeValueAsString(o);
         } catch (JsonProcessingException e) {

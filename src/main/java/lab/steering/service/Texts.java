@@ -32,6 +32,11 @@ public final class Texts {
                 : NUL_ESCAPE.matcher(json).replaceAll("$1\\\\ufffd");
     }
 
+    /** An ILIKE pattern matching {@code q} anywhere, its own %, _ and backslash taken literally. */
+    public static String likePattern(String q) {
+        return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%";
+    }
+
     /** Tags as stored: each once, in the order given (none for null). */
     public static String[] tags(java.util.List<String> tags) {
         return tags == null ? new String[0] : tags.stream().distinct().toArray(String[]::new);

@@ -7,6 +7,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import lab.steering.hook.Hooks;
 import lab.steering.hook.Site;
+import java.util.ArrayList;
+import java.util.List;
 import lab.steering.model.LanguageModel;
 
 /**
@@ -36,35 +38,56 @@ public record SteeringVector(String modelId, int layer, double[] vector, long[] 
 
     /** Builds v from two forward passes of the model. */
     public static SteeringVector build(LanguageModel model, long[] conceptIds, long[] contrastIds, int layer) {
-        if (layer < 1 || layer > model.config().numLayers()) {
-            throw new IllegalArgumentException("layer must be in 1.." + model.config().numLayers() + ", got " + layer);
+        return build(model, conceptIds, contrastIds, new int[] {layer}).get(0);
+    }
+
+    /**
+     * One vector per layer of {@code layers} (each 1..L), from two forward passes in all: each pass captures the
+     * residuals of every layer asked for.
+     */
+    public static List<SteeringVector> build(LanguageModel model, long[] conceptIds, long[] contrastIds,
+                                             int[] layers) {
+        for (int layer : layers) {
+            if (layer < 1 || layer > model.config().numLayers()) {
+                throw new IllegalArgumentException("layer must be in 1.." + model.config().numLayers() + ", got "
+                        + layer);
+            }
         }
         if (conceptIds.length == 0) {
             throw new IllegalArgumentException("empty concept prompt");
         }
-        double[] concept = meanResidual(model, conceptIds, layer);
-        double[] v = concept.clone();
-        if (contrastIds.length > 0) {
-            double[] contrast = meanResidual(model, contrastIds, layer);
-            for (int i = 0; i < v.length; i++) {
-                v[i] -= contrast[i];
+        double[][] concept = meanResiduals(model, conceptIds, layers);
+        double[][] contrast = contrastIds.length > 0 ? meanResiduals(model, contrastIds, layers) : null;
+        List<SteeringVector> out = new ArrayList<>();
+        for (int i = 0; i < layers.length; i++) {
+            double[] v = concept[i].clone();
+            if (contrast != null) {
+                for (int k = 0; k < v.length; k++) {
+                    v[k] -= contrast[i][k];
+                }
             }
+            out.add(new SteeringVector(model.id(), layers[i], v, conceptIds, contrastIds));
         }
-        return new SteeringVector(model.id(), layer, v, conceptIds, contrastIds);
+        return out;
     }
 
-    /** Mean over positions of the residual entering layer {@code layer - 1}. */
-    static double[] meanResidual(LanguageModel model, long[] ids, int layer) {
-        double[][] out = new double[1][];
-        Hooks capture = Hooks.builder().add(Site.residPre(layer - 1), (site, h, ctx) -> {
-            out[0] = h.get(0).mean(new int[] {0}).toType(DataType.FLOAT64, false).toDoubleArray();
-            return h;
-        }).build();
+    /** Mean over positions of the residual entering layer {@code layer - 1}, for each of {@code layers}. */
+    static double[][] meanResiduals(LanguageModel model, long[] ids, int[] layers) {
+        double[][] out = new double[layers.length][];
+        Hooks.Builder capture = Hooks.builder();
+        for (int i = 0; i < layers.length; i++) {
+            int at = i;
+            capture.add(Site.residPre(layers[i] - 1), (site, h, ctx) -> {
+                out[at] = h.get(0).mean(new int[] {0}).toType(DataType.FLOAT64, false).toDoubleArray();
+                return h;
+            });
+        }
+        Hooks hooks = capture.build();
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray input = m.create(ids, new Shape(1, ids.length));
-            model.transformer().forward(input, null, capture);
+            model.transformer().forward(input, null, hooks);
         }
-        return out[0];
+        return out;
     }
 }

@@ -47,6 +47,11 @@ public final class VectorInjector implements Steerer {
         return h.add(hNorm.mul(direction).mul(strength).toType(h.getDataType(), false));
     }
 
+    /** The vector's split layer l_s (it is added to the residual entering layer l_s - 1). */
+    public int layer() {
+        return vector.layer();
+    }
+
     @Override
     public double strength() {
         return strength;

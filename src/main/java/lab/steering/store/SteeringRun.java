@@ -30,7 +30,11 @@ public class SteeringRun extends PanacheEntityBase {
     @Column(name = "operator_id")
     public Long operatorId;
 
-    /** "operator" or "vector". */
+    /** The saved vector steered with (null otherwise, or once the vector is deleted). */
+    @Column(name = "vector_id")
+    public Long vectorId;
+
+    /** "operator" or "vector" (a saved vector, or one built for this run). */
     @Column(nullable = false)
     public String kind;
 

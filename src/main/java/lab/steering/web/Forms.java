@@ -9,6 +9,14 @@ final class Forms {
     }
 
     /** True for a request htmx made (it sends HX-Request): answer with the fragment, not the page. */
+    /** A file to download: its bytes, its name, and its SHA-256 as X-Content-SHA256 when known. */
+    static jakarta.ws.rs.core.Response download(byte[] data, String filename, String sha256) {
+        jakarta.ws.rs.core.Response.ResponseBuilder r = jakarta.ws.rs.core.Response.ok(data,
+                jakarta.ws.rs.core.MediaType.APPLICATION_OCTET_STREAM_TYPE)
+                .header("Content-Disposition", "attachment; filename=\"" + filename + "\"");
+        return (sha256 == null ? r : r.header("X-Content-SHA256", sha256)).build();
+    }
+
     static boolean htmx(HttpHeaders headers) {
         return headers != null && headers.getHeaderString("HX-Request") != null;
     }

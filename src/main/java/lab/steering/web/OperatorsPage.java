@@ -146,12 +146,12 @@ public class OperatorsPage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<OperatorsResource.OperatorView> ops,
-                                             String model, String q, Form form, List<LayerOption> layers,
+        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<LibraryItem> items,
+                                             String model, String q, String kind, Form form, List<LayerOption> layers,
                                              FormErrors listErr, FormErrors err, FormErrors importErr,
                                              OperatorsResource.OperatorView created, BuildJob job);
 
-        static native TemplateInstance index$list(List<OperatorsResource.OperatorView> ops, FormErrors listErr);
+        static native TemplateInstance index$list(List<LibraryItem> items, FormErrors listErr);
 
         static native TemplateInstance index$build(List<ModelsResource.ModelInfo> models, Form form,
                                                    List<LayerOption> layers, FormErrors err,
@@ -185,17 +185,68 @@ public class OperatorsPage {
         return out;
     }
 
-    List<OperatorsResource.OperatorView> search(String model, String q) {
-        return operators.list(Forms.blankToNull(model), Forms.blankToNull(q), "200");
+    /**
+     * A row of the library: an operator or a saved vector (kind "operator" or "vector").
+     *
+     * @param layers "3" for an operator, "3, 4, 5" for a vector of several layers
+     * @param form   "full", "lowrank r=8", or "vector"
+     */
+    public record LibraryItem(String kind, long id, String name, String model, String conceptPrompt, String layers,
+                              String form, List<String> tags, long sizeBytes, java.time.OffsetDateTime createdAt,
+                              String href, String steerHref, String exportHref) {
+        public boolean vector() {
+            return kind.equals("vector");
+        }
+    }
+
+    static LibraryItem item(OperatorsResource.OperatorView o) {
+        return new LibraryItem("operator", o.id(), o.name(), o.model(), o.conceptPrompt(), Integer.toString(o.layer()),
+                o.rank() == null ? o.form() : o.form() + " r=" + o.rank(), o.tags(), o.sizeBytes(), o.createdAt(),
+                "/operators/" + o.id(), "/steer?operator=" + o.id(), "/api/operators/" + o.id() + "/export");
+    }
+
+    static LibraryItem item(VectorsResource.VectorView v) {
+        String layers = java.util.Arrays.stream(v.layers()).mapToObj(Integer::toString)
+                .collect(java.util.stream.Collectors.joining(", "));
+        String concept = v.conceptPrompt().isEmpty() ? "(imported control vector)" : v.conceptPrompt()
+                + (v.contrastPrompt().isEmpty() ? "" : " − " + v.contrastPrompt());
+        return new LibraryItem("vector", v.id(), v.name(), v.model(), concept, layers, "vector", v.tags(),
+                v.sizeBytes(), v.createdAt(), "/api/vectors/" + v.id(), "/steer?source=savedVector&vector=" + v.id(),
+                "/api/vectors/" + v.id() + "/export?format=gguf");
+    }
+
+    @Inject
+    VectorsResource vectors;
+
+    /** Both kinds, newest first; {@code kind} "operator" or "vector" keeps one (blank: both). */
+    List<LibraryItem> search(String model, String q, String kind) {
+        String k = Forms.blankToNull(kind);
+        if (k != null && !k.equals("operator") && !k.equals("vector")) {
+            throw ApiException.badField("kind", "must be \"operator\" or \"vector\" (or empty for both), got \"" + k
+                    + "\"");
+        }
+        List<LibraryItem> out = new ArrayList<>();
+        if (k == null || k.equals("operator")) {
+            operators.list(Forms.blankToNull(model), Forms.blankToNull(q), "200").forEach(o -> out.add(item(o)));
+        }
+        if (k == null || k.equals("vector")) {
+            vectors.list(Forms.blankToNull(model), Forms.blankToNull(q), "200").forEach(v -> out.add(item(v)));
+        }
+        out.sort(java.util.Comparator.comparing(LibraryItem::createdAt).reversed());
+        return out;
+    }
+
+    List<LibraryItem> search(String model, String q) {
+        return search(model, q, null);
     }
 
     @GET
     public TemplateInstance page(@QueryParam("model") String model, @QueryParam("q") String q,
-                                 @Context HttpHeaders headers) {
-        List<OperatorsResource.OperatorView> ops = List.of();
+                                 @QueryParam("kind") String kind, @Context HttpHeaders headers) {
+        List<LibraryItem> ops = List.of();
         FormErrors err = FormErrors.NONE;
         try {
-            ops = search(model, q);
+            ops = search(model, q, kind);
         } catch (RuntimeException e) {
             err = FormErrors.of(e);
         }
@@ -203,7 +254,7 @@ public class OperatorsPage {
             return Templates.index$list(ops, err);
         }
         Form f = Form.defaults();
-        return Templates.index(models.list(), ops, model, q, f, layers(null, null), err, FormErrors.NONE,
+        return Templates.index(models.list(), ops, model, q, kind, f, layers(null, null), err, FormErrors.NONE,
                 FormErrors.NONE, null, null);
     }
 
@@ -240,7 +291,7 @@ public class OperatorsPage {
         if (created != null) {
             return Response.seeOther(URI.create("/operators/" + created.id())).build();
         }
-        return Response.ok(Templates.index(models.list(), search(null, null), null, null, form,
+        return Response.ok(Templates.index(models.list(), search(null, null), null, null, null, form,
                 layers(form.model, form.layer), FormErrors.NONE, err, FormErrors.NONE, null, null)).build();
     }
 
@@ -284,7 +335,7 @@ public class OperatorsPage {
                 err = new FormErrors("file", err.code(), err.message());
             }
         }
-        return Response.status(400).entity(Templates.index(models.list(), search(null, null), null, null,
+        return Response.status(400).entity(Templates.index(models.list(), search(null, null), null, null, null,
                 Form.defaults(), layers(null, null), FormErrors.NONE, FormErrors.NONE, err, null, null)).build();
     }
 
@@ -296,7 +347,7 @@ public class OperatorsPage {
         } catch (RuntimeException e) {
             FormErrors err = FormErrors.of(e).unfielded();
             int status = e instanceof ApiException a ? a.status() : 404;
-            return Response.status(status).entity(Templates.index(models.list(), search(null, null), null, null,
+            return Response.status(status).entity(Templates.index(models.list(), search(null, null), null, null, null,
                     Form.defaults(), layers(null, null), err, FormErrors.NONE, FormErrors.NONE, null, null)).build();
         }
     }

@@ -131,12 +131,7 @@ public class OperatorsResource {
     public List<OperatorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
                                    @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
                                    String limit) {
-        Integer given = Forms.integer(limit, "limit");
-        int n = given == null ? 100 : given;
-        if (n < 1 || n > 500) {
-            throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
-        }
-        return library.search(model, q, n).stream().map(this::view).toList();
+        return library.search(model, q, SteeringRequests.limit(limit)).stream().map(this::view).toList();
     }
 
     @GET
@@ -159,27 +154,11 @@ public class OperatorsResource {
                               com.fasterxml.jackson.databind.JsonNode body)
             throws com.fasterxml.jackson.core.JsonProcessingException {
         long n = ApiException.id(id, "an operator");
-        if (body == null || !body.isObject()) {
-            throw new ApiException(400, "missing_body", "a JSON object is required");
-        }
-        // anything else (a layer, a concept prompt) would be ignored in silence: the operator is made from those
-        for (java.util.Iterator<String> it = body.fieldNames(); it.hasNext(); ) {
-            String f = it.next();
-            if (!SteeringRequests.PATCHABLE.contains(f)) {
-                throw ApiException.badField(f, "cannot be changed; PATCH changes " + SteeringRequests.PATCHABLE
-                        + " (build a new operator for another concept or layer)");
-            }
-        }
-        return patch(n, json.treeToValue(body, SteeringRequests.Patch.class));
+        return patch(n, SteeringRequests.patch(body, json, "operator"));
     }
 
-    OperatorView patch(long id, SteeringRequests.Patch req) {
-        if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
-        }
-        SteeringRequests.name(req.name(), false);
-        SteeringRequests.description(req.description());
-        SteeringRequests.tags(req.tags());
+    OperatorView patch(long id, SteeringRequests.Patch given) {
+        SteeringRequests.Patch req = SteeringRequests.checked(given);
         return view(library.patch(id, req.name(), req.description(), req.tags())
                 .orElseThrow(() -> ApiException.notFound("unknown_operator", "operator " + id + " does not exist")));
     }
@@ -198,19 +177,27 @@ public class OperatorsResource {
         return Response.noContent().build();
     }
 
-    /** The operator as a safetensors file: the stored bytes, unchanged. */
+    /**
+     * The operator as a safetensors file: by default the stored bytes, unchanged (the app's own format, which import
+     * reads); {@code format=lowrank}, a low-rank operator's factors with JSON metadata for other tools
+     * ({@link lab.steering.steer.LowRankExport}, scripts/lowrank_steer.py).
+     */
     @GET
     @Path("/{id}/export")
     @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.APPLICATION_JSON})
     public Response export(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
-                           String given) {
+                           String given, @QueryParam("format") String format) {
         long id = ApiException.id(given, "an operator");
+        if (format != null && !format.equals("safetensors") && !format.equals("lowrank")) {
+            throw ApiException.badField("format", "must be \"safetensors\" (the stored file, the default) or "
+                    + "\"lowrank\" (the factors for other tools), got \"" + format + "\"");
+        }
         OperatorRecord r = steering.record(id);
-        byte[] data = steering.export(id);
-        return Response.ok(data, MediaType.APPLICATION_OCTET_STREAM_TYPE)
-                .header("Content-Disposition", "attachment; filename=\"operator-" + id + ".safetensors\"")
-                .header("X-Content-SHA256", r.sha256)
-                .build();
+        if ("lowrank".equals(format)) {
+            byte[] factors = ApiException.refusing(() -> steering.exportLowRank(id));
+            return Forms.download(factors, "operator-" + id + "-lowrank.safetensors", null);
+        }
+        return Forms.download(steering.export(id), "operator-" + id + ".safetensors", r.sha256);
     }
 
     /**
@@ -223,11 +210,7 @@ public class OperatorsResource {
     public Response importFile(byte[] body, @QueryParam("model") String model, @QueryParam("name") String name,
                                @QueryParam("description") String description, @QueryParam("tags") String tags,
                                @QueryParam("sha256") String sha256) {
-        SteeringRequests.name(name, false);
-        SteeringRequests.description(description);
-        List<String> tagList = tags == null ? null
-                : Arrays.stream(tags.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
-        SteeringRequests.tags(tagList);
+        List<String> tagList = SteeringRequests.importFields(name, description, tags);
         OperatorRecord r = steering.importFile(body, model, name, description, tagList, sha256);
         return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
     }

@@ -33,6 +33,8 @@ public class SteerPage {
         @FormParam("model") public String model;
         @FormParam("source") public String source;
         @FormParam("operatorId") public String operatorId;
+        /** A saved vector's id (source "savedVector"). */
+        @FormParam("vectorId") public String vectorId;
         @FormParam("conceptPrompt") public String conceptPrompt;
         @FormParam("contrastPrompt") public String contrastPrompt;
         @FormParam("prompt") public String prompt;
@@ -70,6 +72,18 @@ public class SteerPage {
             return "vector".equals(source);
         }
 
+        public boolean savedVector() {
+            return "savedVector".equals(source);
+        }
+
+        public boolean operator() {
+            return !vector() && !savedVector();
+        }
+
+        public boolean vectorSelected(long id) {
+            return Long.toString(id).equals(vectorId);
+        }
+
         public boolean selected(String id, boolean isDefault) {
             return model == null || model.isBlank() ? isDefault : model.equals(id);
         }
@@ -79,10 +93,14 @@ public class SteerPage {
         }
 
         SteeringRequests.Steer request() {
-            Long op = vector() ? null : Forms.longValue(operatorId, "operatorId");
+            Long op = operator() ? Forms.longValue(operatorId, "operatorId") : null;
+            Long saved = savedVector() ? Forms.longValue(vectorId, "vectorId") : null;
+            if (savedVector() && saved == null) {
+                throw ApiException.badField("vectorId", "choose a saved vector");
+            }
             SteeringRequests.Vector v = vector() ? new SteeringRequests.Vector(conceptPrompt,
                     Forms.blankToNull(contrastPrompt)) : null;
-            return new SteeringRequests.Steer(Forms.blankToNull(model), op, v, prompt, Forms.number(strength, "strength"),
+            return new SteeringRequests.Steer(Forms.blankToNull(model), op, saved, v, prompt, Forms.number(strength, "strength"),
                     Forms.integer(layer, "layer"), Forms.integer(maxNewTokens, "maxNewTokens"), 0.0, null, null,
                     Forms.longValue(seed, "seed"), Forms.number(repetitionPenalty, "repetitionPenalty"),
                     Forms.integer(noRepeatNgramSize, "noRepeatNgramSize"));
@@ -93,13 +111,19 @@ public class SteerPage {
     public record Choice(long id, String name, String model, int layer, String form) {
     }
 
+    /** A saved vector in the picker. */
+    public record VectorChoice(long id, String name, String model, String layers) {
+    }
+
     @CheckedTemplate
     static class Templates {
         static native TemplateInstance index$panel(List<ModelsResource.ModelInfo> models, List<Choice> operators,
-                                                   Form form, FormErrors err, Comparison cmp, String streamId);
+                                                   List<VectorChoice> vectors, Form form, FormErrors err,
+                                                   Comparison cmp, String streamId);
 
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<Choice> operators, Form form,
-                                             FormErrors err, Comparison cmp, String streamId);
+        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<Choice> operators,
+                                             List<VectorChoice> vectors, Form form, FormErrors err, Comparison cmp,
+                                             String streamId);
 
         static native TemplateInstance tok(String text, int index, boolean diverged, String title);
 
@@ -123,6 +147,10 @@ public class SteerPage {
     OperatorsResource operators;
     @Inject
     SteerResource steer;
+    @Inject
+    VectorsResource vectors;
+    @Inject
+    lab.steering.service.VectorService vectorService;
 
     List<Choice> choices() {
         try {
@@ -134,12 +162,23 @@ public class SteerPage {
         }
     }
 
+    List<VectorChoice> vectorChoices() {
+        try {
+            return vectors.list(null, null, "200").stream().map(v -> new VectorChoice(v.id(), v.name(), v.model(),
+                    java.util.Arrays.toString(v.layers()))).toList();
+        } catch (RuntimeException e) {
+            FormErrors.of(e); // the database may be down: steer with a vector built for the request still works
+            return List.of();
+        }
+    }
+
     /**
      * The form, filled from the query when it names fields (the address a submitted form pushes: a steering set-up
      * can be bookmarked and shared; {@code operator} is the operator's id).
      */
     @GET
-    public TemplateInstance page(@QueryParam("operator") String operatorId, @QueryParam("model") String model,
+    public TemplateInstance page(@QueryParam("operator") String operatorId, @QueryParam("vector") String vectorId,
+                                 @QueryParam("model") String model,
                                  @QueryParam("source") String source, @QueryParam("conceptPrompt") String concept,
                                  @QueryParam("contrastPrompt") String contrast, @QueryParam("prompt") String prompt,
                                  @QueryParam("strength") String strength, @QueryParam("layer") String layer,
@@ -148,6 +187,7 @@ public class SteerPage {
                                  @QueryParam("noRepeatNgramSize") String noRepeatNgramSize) {
         Form f = Form.defaults();
         f.operatorId = operatorId;
+        f.vectorId = vectorId;
         f.model = model;
         f.repetitionPenalty = repetitionPenalty;
         f.noRepeatNgramSize = noRepeatNgramSize;
@@ -159,14 +199,15 @@ public class SteerPage {
         f.maxNewTokens = Forms.or(maxNewTokens, f.maxNewTokens);
         f.seed = seed;
         List<Choice> ops = choices();
-        f.source = "vector".equals(source) || ops.isEmpty() && !"operator".equals(source) ? "vector" : "operator";
-        return Templates.index(models.list(), ops, f, FormErrors.NONE, null, null);
+        f.source = "savedVector".equals(source) || source == null && vectorId != null ? "savedVector"
+                : "vector".equals(source) || ops.isEmpty() && !"operator".equals(source) ? "vector" : "operator";
+        return Templates.index(models.list(), ops, vectorChoices(), f, FormErrors.NONE, null, null);
     }
 
     /** The address of the form as submitted (see {@link #page}). */
     static String address(Form f) {
         return "/steer" + Forms.query("model", f.model, "source", f.source,
-                "operator", f.vector() ? null : f.operatorId,
+                "operator", f.operator() ? f.operatorId : null, "vector", f.savedVector() ? f.vectorId : null,
                 "conceptPrompt", f.vector() ? f.conceptPrompt : null, "contrastPrompt", f.vector() ? f.contrastPrompt : null,
                 "prompt", f.prompt, "strength", f.strength, "layer", f.layer, "maxNewTokens", f.maxNewTokens,
                 "seed", f.seed, "repetitionPenalty", f.repetitionPenalty, "noRepeatNgramSize", f.noRepeatNgramSize);
@@ -192,8 +233,9 @@ public class SteerPage {
         } catch (RuntimeException e) {
             err = fieldOf(FormErrors.of(e));
         }
-        TemplateInstance t = htmx ? Templates.index$panel(models.list(), choices(), form, err, cmp, streamId)
-                : Templates.index(models.list(), choices(), form, err, cmp, streamId);
+        TemplateInstance t = htmx
+                ? Templates.index$panel(models.list(), choices(), vectorChoices(), form, err, cmp, streamId)
+                : Templates.index(models.list(), choices(), vectorChoices(), form, err, cmp, streamId);
         jakarta.ws.rs.core.Response.ResponseBuilder r = jakarta.ws.rs.core.Response.ok(t);
         if (htmx && !err.any()) {
             r.header("HX-Push-Url", address(form));
@@ -212,6 +254,10 @@ public class SteerPage {
             var record = steering.record(spec.operatorId());
             model = steering.modelFor(record, spec.model());
             dflt = record.layer;
+        } else if (spec.vectorId() != null) {
+            var record = vectorService.record(spec.vectorId());
+            model = vectorService.modelFor(record, spec.model());
+            dflt = record.layers[0];
         } else {
             model = steering.resolve(spec.model());
             dflt = lab.steering.steer.OperatorBuilder.defaultLayer(model.config().numLayers());

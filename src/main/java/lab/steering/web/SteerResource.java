@@ -33,8 +33,11 @@ public class SteerResource {
         if (req == null) {
             throw new ApiException(400, "missing_body", "a JSON body is required");
         }
-        if ((req.operatorId() == null) == (req.vector() == null)) {
-            throw ApiException.badField("operatorId", "give either operatorId or vector (not both, not neither)");
+        int sources = (req.operatorId() == null ? 0 : 1) + (req.vectorId() == null ? 0 : 1)
+                + (req.vector() == null ? 0 : 1);
+        if (sources != 1) {
+            throw ApiException.badField("operatorId", "give one of operatorId, vectorId (a saved vector) or vector"
+                    + " (not several, not none)");
         }
         if (req.vector() != null) {
             SteeringRequests.required(req.vector().conceptPrompt(), "vector.conceptPrompt");
@@ -44,7 +47,7 @@ public class SteerResource {
         GenerationParams params = SteeringRequests.params(req.maxNewTokens(), 32, config.maxNewTokens(),
                 req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
                 req.noRepeatNgramSize());
-        return new SteeringService.SteerSpec(req.model(), req.operatorId(),
+        return new SteeringService.SteerSpec(req.model(), req.operatorId(), req.vectorId(),
                 req.vector() == null ? null : req.vector().conceptPrompt(),
                 req.vector() == null ? null : req.vector().contrastPrompt(), req.prompt(), strength, req.layer(),
                 params);

@@ -32,15 +32,57 @@ public final class SteeringRequests {
     /** The fields PATCH changes; any other is refused. */
     static final List<String> PATCHABLE = List.of("name", "description", "tags");
 
+    /**
+     * A PATCH body of a library item ({@code what}: "operator", "vector"), checked: a JSON object naming only
+     * {@link #PATCHABLE} fields (anything else, a layer or a prompt, would be ignored in silence: the item is made
+     * from those) with valid values.
+     */
+    static Patch patch(com.fasterxml.jackson.databind.JsonNode body, com.fasterxml.jackson.databind.ObjectMapper json,
+                       String what) throws com.fasterxml.jackson.core.JsonProcessingException {
+        if (body == null || !body.isObject()) {
+            throw new ApiException(400, "missing_body", "a JSON object is required");
+        }
+        for (java.util.Iterator<String> it = body.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            if (!PATCHABLE.contains(f)) {
+                throw ApiException.badField(f, "cannot be changed; PATCH changes " + PATCHABLE + " (build a new "
+                        + what + " for another concept or layer)");
+            }
+        }
+        return checked(json.treeToValue(body, Patch.class));
+    }
+
+    /** A patch whose fields are checked (400 invalid_FIELD). */
+    static Patch checked(Patch req) {
+        if (req == null) {
+            throw new ApiException(400, "missing_body", "a JSON body is required");
+        }
+        name(req.name(), false);
+        description(req.description());
+        tags(req.tags());
+        return req;
+    }
+
+    /**
+     * POST /api/vectors.
+     *
+     * @param layer  one layer, 3..L (default 2L/3, at least 3)
+     * @param layers instead of layer: one vector per layer of this list
+     */
+    public record VectorBuild(String name, String description, List<String> tags, String model, String conceptPrompt,
+                              String contrastPrompt, Integer layer, List<Integer> layers) {
+    }
+
     /** The additive baseline: v = mean residual(conceptPrompt) - mean residual(contrastPrompt, default ""). */
     public record Vector(String conceptPrompt, String contrastPrompt) {
     }
 
     /**
-     * POST /api/steer: {@code operatorId} or {@code vector}. The generation fields (and the repetition controls,
+     * POST /api/steer: {@code operatorId}, {@code vectorId} (a saved vector) or {@code vector} (built for this
+     * request). The generation fields (and the repetition controls,
      * as in /api/generate) apply to both the normal and the steered continuation.
      */
-    public record Steer(String model, Long operatorId, Vector vector, String prompt, Double strength, Integer layer,
+    public record Steer(String model, Long operatorId, Long vectorId, Vector vector, String prompt, Double strength, Integer layer,
                         Integer maxNewTokens, Double temperature, Integer topK, Double topP, Long seed,
                         Double repetitionPenalty, Integer noRepeatNgramSize) {
     }
@@ -62,6 +104,25 @@ public final class SteeringRequests {
     static final int MAX_SWEEP_STRENGTHS = 16;
     static final int MAX_SWEEP_CELLS = 64;
     static final int MAX_SWEEP_TOKENS = 256;
+
+    /** A library listing's {@code limit}: 1..500, default 100. */
+    static int limit(String limit) {
+        Integer given = Forms.integer(limit, "limit");
+        int n = given == null ? 100 : given;
+        if (n < 1 || n > 500) {
+            throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
+        }
+        return n;
+    }
+
+    /** An import's optional name, description and tags (comma separated), checked; the tags as a list. */
+    static List<String> importFields(String name, String description, String tags) {
+        name(name, false);
+        description(description);
+        List<String> tagList = OperatorsPage.tagList(tags);
+        tags(tagList);
+        return tagList;
+    }
 
     static void name(String name, boolean required) {
         if (name == null && !required) {

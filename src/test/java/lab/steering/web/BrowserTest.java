@@ -167,6 +167,46 @@ class BrowserTest {
         shot("run-detail");
     }
 
+    /** A vector saved in the library (POST /api/vectors) is listed beside the operators and steers from the page. */
+    @Test
+    void steerWithASavedVectorFromTheLibrary() throws IOException {
+        SharedModels.require(SharedModels.STORIES_TEXT);
+        long id = io.restassured.RestAssured.given().contentType(io.restassured.http.ContentType.JSON)
+                .body(java.util.Map.of("name", "browser dog vector", "model", SharedModels.STORIES_TEXT,
+                        "conceptPrompt", "The dog barked at the cat", "layers", List.of(3, 4)))
+                .post("/api/vectors").then().statusCode(201).extract().jsonPath().getLong("id");
+        driver.manage().window().setSize(new Dimension(1280, 900));
+        driver.get(url("/operators"));
+        new Select(driver.findElement(By.id("filter-kind"))).selectByValue("vector");
+        waiting(30).until(d -> d.getCurrentUrl().contains("kind=vector"));
+        waiting(30).until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#operators tr[data-vector='" + id
+                + "']")));
+        assertTrue(driver.findElements(By.cssSelector("#operators tr[data-operator]")).isEmpty(), "vectors only");
+        assertTrue(driver.findElement(By.cssSelector("#operators tr[data-vector='" + id + "']")).getText()
+                .contains("3, 4"));
+        shot("operators-vectors");
+        driver.get(url("/steer"));
+        new Select(driver.findElement(By.cssSelector("#steer select[name=model]"))).selectByValue(SharedModels.STORIES_TEXT);
+        driver.findElement(By.cssSelector("#steer input[name=source][value=savedVector]")).click();
+        new Select(driver.findElement(By.cssSelector("#steer select[name=vectorId]"))).selectByValue(Long.toString(id));
+        type(By.cssSelector("#steer textarea[name=prompt]"), "Once upon a time");
+        type(By.cssSelector("#steer input[name=strength]"), "6");
+        type(By.cssSelector("#steer input[name=maxNewTokens]"), "12");
+        driver.findElement(By.id("steer-button")).click();
+        waiting(120).until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#steered .tok")));
+        assertTrue(driver.getCurrentUrl().contains("vector=" + id), driver.getCurrentUrl());
+        String run = driver.findElement(By.cssSelector("a.run-link")).getAttribute("href");
+        assertTrue(run.matches(".*/runs/\\d+"), run);
+        io.restassured.RestAssured.given().get("/api/runs/" + run.replaceAll(".*/", "")).then().statusCode(200)
+                .body("request.vectorId", org.hamcrest.Matchers.equalTo((int) id));
+        shot("steer-saved-vector");
+        // the pushed address opens the same form, the saved vector chosen
+        driver.get(driver.getCurrentUrl());
+        assertTrue(driver.findElement(By.cssSelector("#steer input[name=source][value=savedVector]")).isSelected());
+        assertEquals(Long.toString(id), new Select(driver.findElement(By.cssSelector("#steer select[name=vectorId]")))
+                .getFirstSelectedOption().getAttribute("value"));
+    }
+
     @Test
     void aBadFieldShowsItsMessageNextToIt() throws IOException {
         driver.manage().window().setSize(new Dimension(1280, 900));

@@ -1,0 +1,166 @@
+package lab.steering.web;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.PATCH;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.io.IOException;
+import java.net.URI;
+import java.time.OffsetDateTime;
+import java.util.Arrays;
+import java.util.List;
+import lab.steering.model.LanguageModel;
+import lab.steering.service.SteeringService;
+import lab.steering.service.VectorLibrary;
+import lab.steering.service.VectorService;
+import lab.steering.steer.ControlVector;
+import lab.steering.store.VectorRecord;
+import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
+import org.eclipse.microprofile.openapi.annotations.parameters.RequestBody;
+
+/**
+ * /api/vectors: build, list, read, rename, delete, export and import saved steering vectors (the library's kind
+ * {@code vector}, beside the operators). Export and import speak GGUF control vectors, the files llama.cpp loads.
+ */
+@Path("/api/vectors")
+@Produces(MediaType.APPLICATION_JSON)
+public class VectorsResource {
+
+    @Inject
+    VectorService vectors;
+    @Inject
+    VectorLibrary library;
+    @Inject
+    SteeringService steering;
+    @Inject
+    ObjectMapper json;
+
+    /**
+     * A vector as the API shows it (never its values: see export).
+     *
+     * @param layers          the app's layers (as an operator's split layer)
+     * @param ggufDirections  the same layers as llama.cpp numbers them: the GGUF tensor direction.N of each
+     * @param source          "built" or "imported"
+     */
+    public record VectorView(String kind, long id, String name, String description, List<String> tags, String model,
+                             String fingerprint, String conceptPrompt, String contrastPrompt, long[] conceptIds,
+                             long[] contrastIds, int[] layers, int[] ggufDirections, int dim, String dtype,
+                             String source, long sizeBytes, String sha256, OffsetDateTime createdAt) {
+    }
+
+    VectorView view(VectorRecord r) {
+        try {
+            return new VectorView("vector", r.id, r.name, r.description, Arrays.asList(r.tags), r.modelId,
+                    r.modelFingerprint, r.conceptPrompt, r.contrastPrompt, json.readValue(r.conceptIds, long[].class),
+                    json.readValue(r.contrastIds, long[].class), r.layers,
+                    Arrays.stream(r.layers).map(ControlVector::ggufIndex).toArray(), r.dim, r.dtype, r.source,
+                    r.sizeBytes, r.sha256, r.createdAt);
+        } catch (IOException e) {
+            throw new IllegalStateException("vector " + r.id + ": stored JSON is not readable", e);
+        }
+    }
+
+    @POST
+    @Consumes(MediaType.APPLICATION_JSON)
+    public Response build(SteeringRequests.VectorBuild req) {
+        if (req == null) {
+            throw new ApiException(400, "missing_body", "a JSON body is required");
+        }
+        SteeringRequests.name(req.name(), true);
+        SteeringRequests.description(req.description());
+        SteeringRequests.tags(req.tags());
+        LanguageModel model = steering.resolve(req.model());
+        SteeringRequests.required(req.conceptPrompt(), "conceptPrompt");
+        if (req.layer() != null && req.layers() != null) {
+            throw ApiException.badField("layers", "give layer or layers, not both");
+        }
+        int[] layers = ApiException.refusing(() -> req.layers() != null
+                ? VectorService.checkLayers(model, req.layers(), "layers")
+                : VectorService.checkLayers(model, List.of(req.layer() != null ? req.layer()
+                : VectorService.defaultLayer(model)), "layer"));
+        VectorRecord r = vectors.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(),
+                req.contrastPrompt(), layers);
+        return Response.created(URI.create("/api/vectors/" + r.id)).entity(view(r)).build();
+    }
+
+    @GET
+    public List<VectorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
+                                 @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
+                                 String limit) {
+        return library.search(model, q, SteeringRequests.limit(limit)).stream().map(this::view).toList();
+    }
+
+    @GET
+    @Path("/{id}")
+    public VectorView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
+        return view(vectors.record(ApiException.id(id, "a vector")));
+    }
+
+    @PATCH
+    @Path("/{id}")
+    @Consumes(MediaType.APPLICATION_JSON)
+    public VectorView patch(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
+                            @RequestBody(content = @Content(schema = @Schema(
+                                    implementation = SteeringRequests.Patch.class))) JsonNode body)
+            throws com.fasterxml.jackson.core.JsonProcessingException {
+        long n = ApiException.id(id, "a vector");
+        SteeringRequests.Patch req = SteeringRequests.patch(body, json, "vector");
+        return view(library.patch(n, req.name(), req.description(), req.tags())
+                .orElseThrow(() -> VectorService.unknownVector(n)));
+    }
+
+    @DELETE
+    @Path("/{id}")
+    public Response delete(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
+        long n = ApiException.id(id, "a vector");
+        if (!library.delete(n)) {
+            throw VectorService.unknownVector(n);
+        }
+        return Response.noContent().build();
+    }
+
+    /**
+     * The vector as a GGUF control vector ({@code format=gguf}, the default and only format): the stored bytes,
+     * unchanged, which llama.cpp's {@code --control-vector} loads.
+     */
+    @GET
+    @Path("/{id}/export")
+    @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.APPLICATION_JSON})
+    public Response export(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String given,
+                           @QueryParam("format") String format) {
+        long id = ApiException.id(given, "a vector");
+        if (format != null && !format.equals("gguf")) {
+            throw ApiException.badField("format", "must be \"gguf\" (a GGUF control vector), got \"" + format + "\"");
+        }
+        VectorRecord r = vectors.record(id);
+        return Forms.download(vectors.export(id), "vector-" + id + ".gguf", r.sha256);
+    }
+
+    /**
+     * A GGUF control vector (the request body, any content type): one the app exported, or one another tool wrote
+     * (then {@code model} is required). Checked in full before anything is written.
+     */
+    @POST
+    @Path("/import")
+    @Consumes(MediaType.WILDCARD)
+    public Response importFile(byte[] body, @QueryParam("model") String model, @QueryParam("name") String name,
+                               @QueryParam("description") String description, @QueryParam("tags") String tags,
+                               @QueryParam("sha256") String sha256) {
+        List<String> tagList = SteeringRequests.importFields(name, description, tags);
+        VectorRecord r = vectors.importFile(body, model, name, description, tagList, sha256);
+        return Response.created(URI.create("/api/vectors/" + r.id)).entity(view(r)).build();
+    }
+}
