@@ -355,9 +355,9 @@ public class SteeringService {
 
     /**
      * As {@link #steer(SteerSpec)}, calling {@code onStep} (when not null) after each generated token (for
-     * streaming). Both continuations are decoded in lockstep ({@link SteeredRun#pair}): token k of the unsteered one
-     * ({@code steered} false), then token k of the steered one, then token k + 1 of each, and so on; the results are
-     * those of two separate runs.
+     * streaming). Both continuations are decodings of the model's batched steps ({@link Decoders}), which take a token
+     * of each per step: token k of the unsteered one ({@code steered} false), then token k of the steered one, then
+     * token k + 1 of each, and so on; the results are those of two separate, unbatched runs.
      */
     public SteerResult steer(SteerSpec s, java.util.function.BiConsumer<Boolean, SteeredRun.Step> onStep) {
         LanguageModel model;
