@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import lab.steering.generate.BatchDecoder;
 import lab.steering.generate.DecodeDriver;
@@ -21,10 +22,10 @@ import lab.steering.steer.SteeringOperator;
  * Batched decoding against the same work decoded one request after another, measured in one run (issue 15):
  * {@code scripts/bench.sh batching [model folder] [--rows 32]}.
  * <ul>
- *   <li>streams: 1, 4, 16 and 32 concurrent greedy generations of 64 new tokens (different everyday prompts), all
- *       submitted at once to a {@link BatchDecoder} with {@code --rows} places, against the same requests run one
- *       after another unbatched ({@link DecodeDriver#alone}); aggregate generated tokens per second of each and the
- *       ratio;</li>
+ *   <li>streams: 1, 4, 16 and 32 concurrent clients, each sending three greedy generations of exactly 64 new
+ *       tokens (everyday prompts; EOS does not stop them) one after another, through a {@link BatchDecoder} with {@code --rows} places, against the
+ *       same requests run one after another unbatched ({@link DecodeDriver#alone}); aggregate generated tokens per
+ *       second of each and the ratio;</li>
  *   <li>a sweep: 24 cells (6 strengths x 4 layers) of an operator on one prompt, 32 new tokens, plus the baseline,
  *       as the sweep job runs them (all cells submitted at once), against cell by cell.</li>
  * </ul>
@@ -46,6 +47,9 @@ public final class BatchingBench {
         "There was once a farmer who", "The president said that", "In the garden, we found", "The train",
     };
 
+    /** Requests each stream sends one after another. */
+    static final int PER_STREAM = 3;
+
     private BatchingBench() {
     }
 
@@ -54,8 +58,13 @@ public final class BatchingBench {
         Path folder = Path.of("models/steering-lab-base");
         int rows = 32;
         int repeats = 2;
+        int[] streams = {1, 4, 16, 32};
+        boolean sweep = true;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
+                case "--streams" -> streams = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt)
+                        .toArray();
+                case "--no-sweep" -> sweep = false;
                 case "--rows" -> rows = Integer.parseInt(args[++i]);
                 case "--repeats" -> repeats = Integer.parseInt(args[++i]);
                 default -> folder = Path.of(args[i]);
@@ -69,7 +78,7 @@ public final class BatchingBench {
             streams(model, batch, greedy64, 4, 1); // warm-up (JIT, allocator)
             System.out.println("| streams | tokens | batched tok/s | one after another tok/s | speed-up | identical |");
             System.out.println("|---:|---:|---:|---:|---:|---|");
-            for (int n : new int[] {1, 4, 16, 32}) {
+            for (int n : streams) {
                 Round best = null;
                 for (int r = 0; r < repeats; r++) {
                     Round round = streams(model, batch, greedy64, n, r);
@@ -78,6 +87,14 @@ public final class BatchingBench {
                 System.out.printf(Locale.ROOT, "| %d | %d | %.0f | %.0f | **%.1fx** | %s |%n", n, best.tokens,
                         best.tokens / best.batchedS, best.tokens / best.aloneS, best.speedUp(),
                         best.identical ? "yes" : "NO");
+            }
+            BatchDecoder.Stats st = batch.stats();
+            System.out.printf(Locale.ROOT, "%nbatched steps %d, rows per step %.1f on average, at most %d; time in"
+                            + " prompts %.1f s, batched forwards %.1f s (%.1f ms a step), decodings' own work %.1f s%n",
+                    st.steps(), (double) st.rowSteps() / Math.max(1, st.steps()), st.maxRowsSeen(), st.promptS(),
+                    st.forwardS(), 1e3 * st.forwardS() / Math.max(1, st.steps()), st.hostS());
+            if (!sweep) {
+                return;
             }
             System.out.println();
             System.out.println("| sweep | rows | batched s | cell by cell s | speed-up | identical |");
@@ -89,11 +106,6 @@ public final class BatchingBench {
             }
             System.out.printf(Locale.ROOT, "| 24 cells + baseline, 32 tokens | 49 | %.2f | %.2f | **%.1fx** | %s |%n",
                     best.batchedS, best.aloneS, best.speedUp(), best.identical ? "yes" : "NO");
-            BatchDecoder.Stats st = batch.stats();
-            System.out.printf(Locale.ROOT, "%nbatched steps %d, rows per step %.1f on average, at most %d; time in"
-                            + " prompts %.1f s, batched forwards %.1f s (%.1f ms a step), decodings' own work %.1f s%n",
-                    st.steps(), (double) st.rowSteps() / Math.max(1, st.steps()), st.maxRowsSeen(), st.promptS(),
-                    st.forwardS(), 1e3 * st.forwardS() / Math.max(1, st.steps()), st.hostS());
         }
     }
 
@@ -103,24 +115,37 @@ public final class BatchingBench {
         }
     }
 
-    /** {@code n} greedy generations: all at once through the batch, then one after another alone. */
+    /**
+     * {@code n} streams, each a client that sends {@link #PER_STREAM} greedy requests one after another (its next
+     * request as soon as its last answer is complete), all streams at once through the batch; against every request
+     * one after another alone.
+     */
     static Round streams(LanguageModel model, BatchDecoder batch, GenerationParams p, int n, int round)
             throws Exception {
         List<long[]> prompts = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n * PER_STREAM; i++) {
             prompts.add(model.tokenizer().encode(PROMPTS[(i + round * 7) % PROMPTS.length]));
         }
         List<SteeredRun.Decoding> batched = new ArrayList<>();
         for (long[] ids : prompts) {
-            batched.add(new SteeredRun.Decoding(model, ids, p, null, new long[0], 0, null));
+            batched.add(new SteeredRun.Decoding(model, ids, p, null, new long[0], 0, null).ignoringEos());
         }
         long t0 = System.nanoTime();
-        batch.submit(batched.toArray(SteeredRun.Decoding[]::new)).get(30, TimeUnit.MINUTES);
+        List<CompletableFuture<Void>> clients = new ArrayList<>();
+        for (int c = 0; c < n; c++) {
+            CompletableFuture<Void> chain = CompletableFuture.completedFuture(null);
+            for (int k = 0; k < PER_STREAM; k++) {
+                SteeredRun.Decoding d = batched.get(k * n + c);
+                chain = chain.thenCompose(v -> batch.submit(d));
+            }
+            clients.add(chain);
+        }
+        CompletableFuture.allOf(clients.toArray(CompletableFuture[]::new)).get(30, TimeUnit.MINUTES);
         double batchedS = (System.nanoTime() - t0) / 1e9;
         List<SteeredRun.Decoding> alone = new ArrayList<>();
         t0 = System.nanoTime();
         for (long[] ids : prompts) {
-            SteeredRun.Decoding d = new SteeredRun.Decoding(model, ids, p, null, new long[0], 0, null);
+            SteeredRun.Decoding d = new SteeredRun.Decoding(model, ids, p, null, new long[0], 0, null).ignoringEos();
             DecodeDriver.alone(model, d);
             alone.add(d);
         }

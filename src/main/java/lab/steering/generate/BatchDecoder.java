@@ -16,8 +16,10 @@ import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
+import lab.steering.hook.Hook;
 import lab.steering.hook.HookContext;
 import lab.steering.hook.Hooks;
+import lab.steering.hook.RowBatchHook;
 import lab.steering.hook.Site;
 import lab.steering.model.KvCache;
 import lab.steering.model.LanguageModel;
@@ -66,6 +68,8 @@ public final class BatchDecoder implements AutoCloseable {
     }
 
     private static final AtomicInteger THREADS = new AtomicInteger();
+    /** From this many decodings in a step, their sampling runs on the common fork-join pool as well. */
+    private static final int PARALLEL_HOST_ROWS = 4;
 
     private final LanguageModel model;
     private final Transformer tf;
@@ -93,6 +97,7 @@ public final class BatchDecoder implements AutoCloseable {
         final Group group;
         NDManager m;
         Hooks[] hooks;
+        float[][] logits; // while joining: each row's prompt logits
         int slot;
         long token;
         int rows;
@@ -204,9 +209,7 @@ public final class BatchDecoder implements AutoCloseable {
                 if (joining == null) {
                     break;
                 }
-                for (Entry e : joining) {
-                    join(e);
-                }
+                join(joining);
                 dropCancelled();
                 if (!active.isEmpty()) {
                     step();
@@ -258,37 +261,119 @@ public final class BatchDecoder implements AutoCloseable {
         }
     }
 
-    /** The prompt's forward of each row, alone, into the next free slots; then the first token. */
-    private void join(Entry e) {
-        if (e.d.cancelled()) {
-            finish(e, new CancellationException("cancelled before it started"));
-            return;
-        }
-        int slot = usedRows();
+    /**
+     * The prompts' forwards of the joining decodings, then their first tokens; their rows take the next free slots.
+     * Rows without hooks (plain generations, the unsteered twins of steered runs) go through one forward together,
+     * padded on the right to the longest prompt: the causal mask keeps every real position from seeing the padding,
+     * so each row's keys, values and last logits are those of its own prompt. Rows with hooks (steering, which keeps
+     * state across its positions) run alone, exactly as unbatched.
+     */
+    private void join(List<Entry> joining) {
         long t0 = System.nanoTime();
-        try {
-            e.m = model.manager().newSubManager();
-            e.hooks = e.d.start(e.m);
-            long[] prompt = e.d.prompt();
-            float[][] logits = new float[e.rows][];
+        List<Entry> started = new ArrayList<>();
+        for (Entry e : joining) {
+            if (e.d.cancelled()) {
+                finish(e, new CancellationException("cancelled before it started"));
+                continue;
+            }
+            try {
+                e.m = model.manager().newSubManager();
+                e.hooks = e.d.start(e.m);
+                e.logits = new float[e.rows][];
+                started.add(e);
+            } catch (RuntimeException | Error err) {
+                closeQuietly(e);
+                finish(e, err);
+            }
+        }
+        List<Entry> plainOwner = new ArrayList<>();
+        List<Integer> plainRow = new ArrayList<>();
+        for (Entry e : started) {
             for (int r = 0; r < e.rows; r++) {
-                try (KvCache one = new KvCache(e.m, tf.config(), 1, prompt.length, tf.dataType())) {
-                    logits[r] = Generator.lastLogits(tf, e.m, prompt, one, e.hooks[r]);
-                    cache.load(slot + r, one);
+                if (e.hooks[r].isEmpty()) {
+                    plainOwner.add(e);
+                    plainRow.add(r);
                 }
             }
-            e.d.prompted(logits);
+        }
+        KvCache padded = null;
+        try (NDManager m = model.manager().newSubManager()) {
+            if (plainOwner.size() > 1) {
+                try {
+                    padded = prefillTogether(m, plainOwner, plainRow);
+                } catch (RuntimeException | Error err) {
+                    for (Entry e : new java.util.LinkedHashSet<>(plainOwner)) {
+                        started.remove(e);
+                        closeQuietly(e);
+                        finish(e, err);
+                    }
+                }
+            }
+            for (Entry e : started) {
+                admit(e, padded, plainOwner, plainRow);
+            }
+        }
+        promptNs += System.nanoTime() - t0;
+    }
+
+    /** One right-padded forward of the hookless rows' prompts; each row's last logits go to its entry. */
+    private KvCache prefillTogether(NDManager m, List<Entry> owner, List<Integer> row) {
+        int n = owner.size();
+        int longest = 0;
+        for (Entry e : owner) {
+            longest = Math.max(longest, e.d.prompt().length);
+        }
+        long[] ids = new long[n * longest]; // padding: token 0, after each prompt, never seen by its real positions
+        long[] last = new long[n];
+        for (int i = 0; i < n; i++) {
+            long[] p = owner.get(i).d.prompt();
+            System.arraycopy(p, 0, ids, i * longest, p.length);
+            last[i] = (long) i * longest + p.length - 1;
+        }
+        KvCache padded = new KvCache(m, tf.config(), n, longest, tf.dataType());
+        float[] flat;
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            Threads.forStep(m.getDevice(), (long) n * longest);
+            NDArray hidden = tf.forward(m.create(ids, new Shape(n, longest)), padded, Hooks.NONE);
+            NDArray lastHidden = hidden.reshape(n * longest, -1).get(new ai.djl.ndarray.index.NDIndex("{}",
+                    m.create(last)));
+            flat = tf.logits(lastHidden).toType(DataType.FLOAT32, false).toFloatArray();
+        }
+        int v = flat.length / n;
+        for (int i = 0; i < n; i++) {
+            owner.get(i).logits[row.get(i)] = java.util.Arrays.copyOfRange(flat, i * v, (i + 1) * v);
+        }
+        return padded;
+    }
+
+    /** The remaining rows' prompts alone, every row into its slot, then the decoding's first token. */
+    private void admit(Entry e, KvCache padded, List<Entry> plainOwner, List<Integer> plainRow) {
+        int slot = usedRows();
+        try {
+            long[] prompt = e.d.prompt();
+            for (int r = 0; r < e.rows; r++) {
+                int at = padded == null ? -1 : indexOf(plainOwner, plainRow, e, r);
+                if (at >= 0) {
+                    cache.load(slot + r, padded, at, prompt.length);
+                } else {
+                    try (KvCache one = new KvCache(e.m, tf.config(), 1, prompt.length, tf.dataType())) {
+                        e.logits[r] = Generator.lastLogits(tf, e.m, prompt, one, e.hooks[r]);
+                        cache.load(slot + r, one);
+                    }
+                }
+            }
+            e.d.prompted(e.logits);
+            e.logits = null;
             e.token = e.d.next();
         } catch (RuntimeException | Error err) {
             for (int r = 0; r < e.rows; r++) {
                 cache.clear(slot + r);
             }
-            promptNs += System.nanoTime() - t0;
             closeQuietly(e);
             finish(e, err);
             return;
         }
-        promptNs += System.nanoTime() - t0;
         if (e.token < 0) {
             for (int r = 0; r < e.rows; r++) {
                 cache.clear(slot + r);
@@ -301,6 +386,15 @@ public final class BatchDecoder implements AutoCloseable {
         synchronized (lock) {
             active.add(e);
         }
+    }
+
+    private static int indexOf(List<Entry> owner, List<Integer> row, Entry e, int r) {
+        for (int i = 0; i < owner.size(); i++) {
+            if (owner.get(i) == e && row.get(i) == r) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     private int usedRows() {
@@ -337,7 +431,7 @@ public final class BatchDecoder implements AutoCloseable {
         long t0 = System.nanoTime();
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            Threads.forStep(m.getDevice(), n);
+            Threads.forStep(m.getDevice(), 1); // a decoding step whatever its rows (LAB_DECODE_THREADS; measured)
             NDArray input = m.create(ids, new Shape(n, 1));
             NDArray hidden = tf.forwardRows(input, cache, rowHooks(owner, position, hookNs));
             flat = tf.logits(hidden.reshape(n, -1)).toType(DataType.FLOAT32, false).toFloatArray();
@@ -350,33 +444,37 @@ public final class BatchDecoder implements AutoCloseable {
         }
         long wall = System.nanoTime() - t0;
         msPerStep = 0.9 * msPerStep + 0.1 * wall / 1e6;
-        long allHooks = 0;
-        for (long h : hookNs) {
-            allHooks += h;
-        }
+        long allHooks = java.util.Arrays.stream(hookNs).sum();
+        float[] out = flat;
         int v = flat.length / n;
         long t1 = System.nanoTime();
-        List<Entry> ended = new ArrayList<>();
-        List<Throwable> why = new ArrayList<>();
-        for (Entry e : active) { // slots stay put until every decoding has its logits
+        // each decoding samples its next token (sampling, diagnostics, listeners): independent of the others, so
+        // spread over the cores, which the one-thread forward leaves idle meanwhile; slots stay put until all are done
+        Entry[] all = active.toArray(Entry[]::new);
+        Throwable[] failed = new Throwable[all.length];
+        java.util.stream.IntStream range = java.util.stream.IntStream.range(0, all.length);
+        (all.length >= PARALLEL_HOST_ROWS ? range.parallel() : range).forEach(i -> {
+            Entry e = all[i];
             float[][] logits = new float[e.rows][];
             long[] ns = new long[e.rows];
             for (int r = 0; r < e.rows; r++) {
                 int row = e.slot + r;
-                logits[r] = java.util.Arrays.copyOfRange(flat, row * v, (row + 1) * v);
+                logits[r] = java.util.Arrays.copyOfRange(out, row * v, (row + 1) * v);
                 ns[r] = wall - allHooks + hookNs[row];
             }
             try {
                 e.d.stepped(logits, ns);
                 e.token = e.d.next();
             } catch (RuntimeException | Error err) {
-                ended.add(e);
-                why.add(err);
-                continue;
+                failed[i] = err;
             }
-            if (e.token < 0) {
-                ended.add(e);
-                why.add(null);
+        });
+        List<Entry> ended = new ArrayList<>();
+        List<Throwable> why = new ArrayList<>();
+        for (int i = 0; i < all.length; i++) {
+            if (failed[i] != null || all[i].token < 0) {
+                ended.add(all[i]);
+                why.add(failed[i]);
             }
         }
         for (int i = 0; i < ended.size(); i++) {
@@ -392,9 +490,11 @@ public final class BatchDecoder implements AutoCloseable {
     }
 
     /**
-     * Hooks that run each row's own hooks on its own slice: at every site some row has hooks for, the rows are cut
-     * apart, each steered row's hooks see (1, 1, d) with the context (position, 1), and the rows are stacked again.
-     * The time each row's hooks take goes to {@code hookNs}.
+     * Hooks that run each row's own hooks at every site some row has hooks for. Rows whose one hook there is a
+     * {@link RowBatchHook} are grouped by its key and each group is applied in one call (the steering operators of
+     * all steered rows in one batched product); any other row's hooks see its own (1, 1, d) slice with the context
+     * (position, 1), as its unbatched forward would, and the slice is written back. The time each row's hooks take
+     * goes to {@code hookNs} (a group's time shared equally).
      */
     private static Hooks rowHooks(Entry[] owner, int[] position, long[] hookNs) {
         Set<Site> sites = new HashSet<>();
@@ -407,22 +507,48 @@ public final class BatchDecoder implements AutoCloseable {
         Hooks.Builder b = Hooks.builder();
         for (Site site : sites) {
             b.add(site, (s, x, ctx) -> {
-                int n = owner.length;
-                NDList parts = new NDList(n);
-                boolean changed = false;
-                for (int row = 0; row < n; row++) {
-                    Hooks h = owner[row].hooks[row - owner[row].slot];
-                    NDArray one = x.get(row).expandDims(0);
-                    if (h.has(s)) {
-                        long t0 = System.nanoTime();
-                        NDArray out = h.run(s, one, new HookContext(position[row], 1));
-                        hookNs[row] += System.nanoTime() - t0;
-                        changed |= out != one;
-                        one = out;
+                java.util.Map<Object, List<Integer>> groups = new java.util.LinkedHashMap<>();
+                List<Integer> single = new ArrayList<>();
+                for (int row = 0; row < owner.length; row++) {
+                    List<Hook> hs = owner[row].hooks[row - owner[row].slot].at(s);
+                    if (hs.size() == 1 && hs.get(0) instanceof RowBatchHook rb) {
+                        groups.computeIfAbsent(rb.batchKey(), k -> new ArrayList<>()).add(row);
+                    } else if (!hs.isEmpty()) {
+                        single.add(row);
                     }
-                    parts.add(one);
                 }
-                return changed ? NDArrays.concat(parts, 0) : x;
+                NDArray y = x;
+                for (List<Integer> rows : groups.values()) {
+                    List<RowBatchHook> hooks = new ArrayList<>();
+                    int[] at = new int[rows.size()];
+                    int[] pos = new int[rows.size()];
+                    for (int i = 0; i < at.length; i++) {
+                        int row = rows.get(i);
+                        hooks.add((RowBatchHook) owner[row].hooks[row - owner[row].slot].at(s).get(0));
+                        at[i] = row;
+                        pos[i] = position[row];
+                    }
+                    long t0 = System.nanoTime();
+                    y = hooks.get(0).applyRows(hooks, y, at, pos);
+                    long each = (System.nanoTime() - t0) / at.length;
+                    for (int row : at) {
+                        hookNs[row] += each;
+                    }
+                }
+                if (!single.isEmpty()) {
+                    y = y == x ? x.duplicate() : y;
+                    for (int row : single) {
+                        long t0 = System.nanoTime();
+                        NDArray one = y.get(row).expandDims(0);
+                        NDArray out = owner[row].hooks[row - owner[row].slot].run(s, one,
+                                new HookContext(position[row], 1));
+                        if (out != one) {
+                            y.set(new ai.djl.ndarray.index.NDIndex("{}", row), out.reshape(one.getShape().slice(1)));
+                        }
+                        hookNs[row] += System.nanoTime() - t0;
+                    }
+                }
+                return y;
             });
         }
         return b.build();

@@ -36,6 +36,12 @@ public final class Hooks {
         return !bySite.isEmpty() && bySite.containsKey(site);
     }
 
+    /** The hooks at {@code site} in registration order (empty when none). */
+    public List<Hook> at(Site site) {
+        List<Hook> h = bySite.get(site);
+        return h == null ? List.of() : h;
+    }
+
     /** The sites that have hooks. */
     public java.util.Set<Site> sites() {
         return bySite.keySet();

@@ -71,17 +71,24 @@ public final class RowCache implements AutoCloseable {
 
     /** Copies a one-row cache (a prompt's forward) into {@code slot}, which then has that cache's length. */
     public void load(int slot, KvCache one) {
-        int len = one.length();
+        load(slot, one, 0, one.length());
+    }
+
+    /**
+     * Copies row {@code row} of {@code from} (prompts' forward, padded on the right to a common length), its first
+     * {@code len} positions, into {@code slot}, which then has length {@code len}.
+     */
+    public void load(int slot, KvCache from, int row, int len) {
         ensure(len);
-        long[] from = {slot, 0, 0, 0};
-        long[] to = {slot + 1, kvHeads, len, headDim};
+        long[] a = {slot, 0, 0, 0};
+        long[] b = {slot + 1, kvHeads, len, headDim};
         long[] step = {1, 1, 1, 1};
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             for (int l = 0; l < keys.length; l++) {
-                NDArray[] kv = one.view(l);
-                JniUtils.indexSet((PtNDArray) keys[l], (PtNDArray) kv[0], from, to, step);
-                JniUtils.indexSet((PtNDArray) values[l], (PtNDArray) kv[1], from, to, step);
+                NDArray[] kv = from.view(l);
+                JniUtils.indexSet((PtNDArray) keys[l], (PtNDArray) row(kv[0], row, len), a, b, step);
+                JniUtils.indexSet((PtNDArray) values[l], (PtNDArray) row(kv[1], row, len), a, b, step);
             }
         }
         lengths[slot] = len;

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import lab.steering.hook.HookContext;
 import lab.steering.hook.Hooks;
+import lab.steering.hook.RowBatchHook;
 import lab.steering.hook.Site;
 import lab.steering.model.Transformer;
 
@@ -29,7 +30,8 @@ public final class Injector implements Steerer {
     private final NDArray halfStrength; // lambda / 2 as a 0-dim tensor in the operator's dtype
     private final NDManager owner;      // the generation's manager: owns every array kept between calls
     private NDArray carry;          // (1, d): a at the last position handled so far; outside any NDScope
-    private NDArray embeddings;     // (1, t, d) of the current call
+    private NDArray embeddings;     // (1, t, d) of the current call, or a batch (rows, 1, d) with embeddingRow
+    private int embeddingRow = -1;  // this injector's row in a batched step's embeddings; -1: one sequence
     private double lastInjectedNorm;
     private double lastResidualNorm;
 
@@ -87,16 +89,168 @@ public final class Injector implements Steerer {
         return out;
     }
 
-    /** The hooks to pass to the forward pass (or to Generator). */
+    /**
+     * The hooks to pass to the forward pass (or to Generator): the input embeddings are kept, then the injection.
+     * Both also run batched ({@link RowBatchHook}): in a batched decoding step every injector of the same form and
+     * dtype gathers its operator slice and its row, and all of them are applied in one batched product.
+     */
     @Override
     public Hooks hooks() {
         return Hooks.builder()
-                .add(Site.embed(), (site, x, ctx) -> {
-                    embeddings = x;
-                    return x;
-                })
-                .add(Site.residPre(op.layer() - 1), this::inject)
+                .add(Site.embed(), new Capture())
+                .add(Site.residPre(op.layer() - 1), new Inject())
                 .build();
+    }
+
+    /** What the batched hooks group by: injectors of one form and dtype and shape share the batched products. */
+    private Object key() {
+        return java.util.List.of(op.isLowRank() ? "lowrank" : "full", operator.getDataType(), op.dim(),
+                op.isLowRank() ? op.lowRank().rank() : 0);
+    }
+
+    /** Keeps the input embeddings of the call (one sequence) or the batch and this injector's row in it. */
+    private final class Capture implements RowBatchHook {
+        @Override
+        public NDArray apply(Site site, NDArray x, HookContext ctx) {
+            embeddings = x;
+            embeddingRow = -1;
+            return x;
+        }
+
+        @Override
+        public Object batchKey() {
+            return "capture";
+        }
+
+        @Override
+        public NDArray applyRows(java.util.List<? extends RowBatchHook> hooks, NDArray x, int[] rows,
+                                 int[] positions) {
+            for (int i = 0; i < hooks.size(); i++) {
+                Injector in = ((Capture) hooks.get(i)).injector();
+                in.embeddings = x;
+                in.embeddingRow = rows[i];
+            }
+            return x;
+        }
+
+        private Injector injector() {
+            return Injector.this;
+        }
+    }
+
+    /** The injection at the residual entering layer l_s - 1. */
+    private final class Inject implements RowBatchHook {
+        @Override
+        public NDArray apply(Site site, NDArray h, HookContext ctx) {
+            return inject(site, h, ctx);
+        }
+
+        @Override
+        public Object batchKey() {
+            return key();
+        }
+
+        @Override
+        public NDArray applyRows(java.util.List<? extends RowBatchHook> hooks, NDArray x, int[] rows,
+                                 int[] positions) {
+            java.util.List<Injector> all = new java.util.ArrayList<>();
+            for (RowBatchHook h : hooks) {
+                all.add(((Inject) h).injector());
+            }
+            return injectRows(all, x, rows, positions);
+        }
+
+        private Injector injector() {
+            return Injector.this;
+        }
+    }
+
+    /**
+     * The batched form of {@link #inject} for one decoding step of several injectors: each one's embedding row and
+     * operator slice {@code operator[k mod T_c]} are gathered, {@code v = x J^T} for all of them in one batched
+     * product (two for low-rank), each running sum and norm as in the one-sequence form, and the rows of {@code x}
+     * that steer are replaced in one indexed write.
+     */
+    static NDArray injectRows(java.util.List<Injector> all, NDArray x, int[] rows, int[] positions) {
+        int g = all.size();
+        Injector first = all.get(0);
+        DataType own = first.operator.getDataType();
+        int d = first.op.dim();
+        NDManager m = x.getManager();
+        ai.djl.ndarray.NDList embs = new ai.djl.ndarray.NDList(g);
+        ai.djl.ndarray.NDList ops = new ai.djl.ndarray.NDList(g);
+        ai.djl.ndarray.NDList mixers = new ai.djl.ndarray.NDList(g);
+        ai.djl.ndarray.NDList carries = new ai.djl.ndarray.NDList(g);
+        double[] half = new double[g];
+        boolean anyCarry = false;
+        for (int i = 0; i < g; i++) {
+            Injector in = all.get(i);
+            NDArray e = in.embeddingRow < 0 ? in.embeddings : in.embeddings.get(in.embeddingRow);
+            embs.add(e.reshape(1, d));
+            int k = positions[i] % in.op.tokens();
+            ops.add(in.operatorAt[k]);
+            if (in.mixer != null) {
+                mixers.add(in.mixerAt[k]);
+            }
+            anyCarry |= in.carry != null;
+            half[i] = in.strength / 2;
+        }
+        NDArray xs = ai.djl.ndarray.NDArrays.stack(embs).toType(own, false);             // (g, 1, d)
+        NDArray v = xs.matMul(ai.djl.ndarray.NDArrays.stack(ops));                       // (g, 1, d) or (g, 1, r)
+        if (first.mixer != null) {
+            v = v.matMul(ai.djl.ndarray.NDArrays.stack(mixers));                         // (g, 1, d)
+        }
+        NDArray a = v;
+        if (anyCarry) {
+            for (Injector in : all) {
+                carries.add(in.carry == null ? m.zeros(new Shape(1, d), own) : in.carry);
+            }
+            a = v.add(ai.djl.ndarray.NDArrays.stack(carries));
+        }
+        long[] at = new long[g];
+        for (int i = 0; i < g; i++) {
+            at[i] = rows[i];
+        }
+        NDIndex pick = new NDIndex("{}", m.create(at));
+        NDArray h = x.get(pick);                                                          // (g, 1, d)
+        NDArray hNorm = h.toType(own, false).norm(new int[] {-1}, true);                  // (g, 1, 1)
+        NDArray aNorm = a.norm(new int[] {-1}, true);                                     // (g, 1, 1)
+        double[] hn = hNorm.toType(DataType.FLOAT64, false).toDoubleArray();
+        double[] an = aNorm.toType(DataType.FLOAT64, false).toDoubleArray();
+        boolean anyStrength = false;
+        for (int i = 0; i < g; i++) {
+            Injector in = all.get(i);
+            NDArray last = a.get(i);                                                      // (1, d)
+            NDScope.unregister(last);
+            last.attach(in.owner);
+            if (in.carry != null) {
+                in.carry.close();
+            }
+            in.carry = last;
+            in.lastInjectedNorm = an[i];
+            in.lastResidualNorm = hn[i];
+            anyStrength |= in.strength != 0;
+        }
+        if (!anyStrength) {
+            return x;
+        }
+        NDArray scale = m.create(half).toType(own, false).reshape(g, 1, 1);
+        NDArray delta = a.mul(hNorm).div(aNorm).mul(scale);
+        NDArray steered = h.add(delta.toType(h.getDataType(), false));
+        long[] which = java.util.stream.IntStream.range(0, g).filter(i -> all.get(i).strength != 0)
+                .mapToLong(i -> rows[i]).toArray();
+        NDArray out = x.duplicate();
+        if (which.length == g) {
+            ai.djl.pytorch.jni.JniUtils.indexAdvPut((ai.djl.pytorch.engine.PtNDArray) out, pick,
+                    (ai.djl.pytorch.engine.PtNDArray) steered);
+        } else { // strength-0 rows keep h exactly, as the one-sequence form returns h untouched
+            long[] local = java.util.stream.IntStream.range(0, g).filter(i -> all.get(i).strength != 0)
+                    .mapToLong(i -> i).toArray();
+            ai.djl.pytorch.jni.JniUtils.indexAdvPut((ai.djl.pytorch.engine.PtNDArray) out,
+                    new NDIndex("{}", m.create(which)),
+                    (ai.djl.pytorch.engine.PtNDArray) steered.get(new NDIndex("{}", m.create(local))));
+        }
+        return out;
     }
 
     /** ||a_k|| at the last injected position (a diagnostic). */
@@ -161,7 +315,8 @@ public final class Injector implements Steerer {
         }
         DataType own = operator.getDataType();
         int t = ctx.length();
-        NDArray x = embeddings.reshape(t, op.dim()).toType(own, false);
+        NDArray x = (embeddingRow < 0 ? embeddings : embeddings.get(embeddingRow)).reshape(t, op.dim())
+                .toType(own, false);
         NDArray a = t == 1 ? vectors(x, ctx) : vectors(x, ctx).cumSum(0); // running sum within this call
         if (carry != null) {
             a = a.add(carry);

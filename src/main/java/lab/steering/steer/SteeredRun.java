@@ -134,6 +134,7 @@ public final class SteeredRun {
         private Generation.FinishReason finish = Generation.FinishReason.length;
         private boolean finished;
         private volatile boolean cancelled;
+        private boolean stopAtEos = true;
         private long steerNs;
         private long refNs;
         private int timed;
@@ -164,6 +165,13 @@ public final class SteeredRun {
             this.steering = steering;
             this.onStep = onStep;
             this.t0 = System.nanoTime();
+        }
+
+        /** Keeps going past EOS to maxNewTokens (benchmarks that need an exact length, as {@link
+         * lab.steering.generate.Generator#generate}'s {@code stopAtEos}); returns this. */
+        public Decoding ignoringEos() {
+            stopAtEos = false;
+            return this;
         }
 
         @Override
@@ -216,14 +224,13 @@ public final class SteeredRun {
             int token = sampler.next(logits, seq, len);
             seq[len++] = token;
             String piece = model.tokenizer().pieceAt(Arrays.copyOf(seq, len), len - 1);
-            double lp = Sampler.logProb(logits, token);
-            out.add(new GeneratedToken(token, piece, lp));
             Step st = step(model, step, token, piece, logits, ref, steerer, conceptTokens, topShifts);
+            out.add(new GeneratedToken(token, piece, st.logprob())); // Sampler.logProb's formula, one pass fewer
             steps.add(st);
             if (step == 0) {
                 tFirst = System.nanoTime();
             }
-            if (eos.contains(token)) {
+            if (stopAtEos && eos.contains(token)) {
                 finish = Generation.FinishReason.eos;
                 finished = true;
             } else if (step == params.maxNewTokens() - 1) {
@@ -284,54 +291,68 @@ public final class SteeredRun {
         return out.stream().mapToInt(Integer::intValue).toArray();
     }
 
+    /**
+     * The step's diagnostics from the two distributions' logits, in two passes of exp at most (this runs for every
+     * row of every batched step): log-probabilities as {@code l - max - log(sum exp(l - max))}, KL as
+     * {@code sum_i p_i (l_i - r_i) - lse(l) + lse(r)}.
+     */
     private static Step step(LanguageModel model, int index, int next, String piece, float[] logits, float[] ref,
                              Steerer steerer, int[] conceptTokens, int topShifts) {
-        if (ref == logits && steerer == null) { // unsteered: no second distribution, so one pass over the logits
-            double max = Double.NEGATIVE_INFINITY;
-            for (float l : logits) {
-                max = Math.max(max, l);
-            }
-            double sum = 0;
-            for (float l : logits) {
-                sum += Math.exp(l - max);
-            }
-            double lse = max + Math.log(sum);
-            Double conceptLogMass = null;
-            if (conceptTokens.length > 0) {
-                double s = 0;
-                for (int c : conceptTokens) {
-                    s += c < logits.length ? Math.exp(logits[c] - lse) : 0;
-                }
-                conceptLogMass = Math.log(Math.max(s, Double.MIN_NORMAL));
-            }
-            double lp = logits[next] - lse;
-            return new Step(index, next, piece, lp, lp, 0, 0, 0, conceptLogMass, 0, List.of(), List.of());
+        double[] e = new double[logits.length];
+        double maxP = max(logits);
+        double sumP = 0;
+        for (int i = 0; i < e.length; i++) {
+            e[i] = Math.exp(logits[i] - maxP);
+            sumP += e[i];
         }
-        double[] p = softmax(logits);
-        double[] q = ref == logits ? p : softmax(ref);
+        double logSumP = Math.log(sumP);
+        double lp = logits[next] - maxP - logSumP;
+        double lq = lp;
         double kl = 0;
-        for (int i = 0; i < p.length; i++) {
-            if (p[i] > 0 && q[i] > 0) {
-                kl += p[i] * Math.log(p[i] / q[i]);
+        if (ref != logits) {
+            double maxQ = max(ref);
+            double sumQ = 0;
+            for (float r : ref) {
+                sumQ += Math.exp(r - maxQ);
             }
+            double logSumQ = Math.log(sumQ);
+            lq = ref[next] - maxQ - logSumQ;
+            double cross = 0;
+            for (int i = 0; i < e.length; i++) {
+                cross += e[i] * ((double) logits[i] - ref[i]);
+            }
+            kl = cross / sumP - (maxP + logSumP) + (maxQ + logSumQ);
         }
         Double conceptLogMass = null;
         if (conceptTokens.length > 0) {
             double s = 0;
             for (int c : conceptTokens) {
-                s += c < p.length ? p[c] : 0;
+                s += c < e.length ? e[c] : 0;
             }
-            conceptLogMass = Math.log(Math.max(s, Double.MIN_NORMAL));
+            conceptLogMass = Math.log(Math.max(s / sumP, Double.MIN_NORMAL));
         }
         List<Shift> raised = List.of();
         List<Shift> lowered = List.of();
         if (topShifts > 0 && steerer != null) {
+            double[] p = new double[e.length];
+            for (int i = 0; i < p.length; i++) {
+                p[i] = e[i] / sumP;
+            }
+            double[] q = ref == logits ? p : softmax(ref);
             raised = top(model, p, q, topShifts, 1);
             lowered = top(model, p, q, topShifts, -1);
         }
-        return new Step(index, next, piece, Math.log(p[next]), Math.log(q[next]),
+        return new Step(index, next, piece, lp, lq,
                 steerer == null ? 0 : steerer.lastAddedNorm(), steerer == null ? 0 : steerer.lastResidualNorm(),
                 steerer == null ? 0 : steerer.lastDirectionNorm(), conceptLogMass, Math.max(0, kl), raised, lowered);
+    }
+
+    private static double max(float[] xs) {
+        double m = Double.NEGATIVE_INFINITY;
+        for (float x : xs) {
+            m = Math.max(m, x);
+        }
+        return m;
     }
 
     /** The k tokens with the largest {@code sign * (p - q)} and a non-zero change, largest first. */
