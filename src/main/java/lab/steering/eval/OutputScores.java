@@ -33,6 +33,9 @@ public record OutputScores(int hits, Double conceptLogProb, double conceptSimila
      */
     public static OutputScores of(String text, List<String> conceptWords, Double conceptLogProb, double perplexity,
                                   double unsteeredPerplexity, double conceptSimilarity, double relevance) {
+        if (!Double.isFinite(perplexity)) {
+            perplexity = Double.MAX_VALUE; // stored as JSON, which has no infinity
+        }
         int hits = TextScores.conceptHits(text, conceptWords);
         double repetition = TextScores.repetitionRate(text);
         double distinct2 = TextScores.distinct2(text);
