@@ -42,7 +42,7 @@ public class EvaluationResource {
     public static final int MAX_LAYERS = 4;
     public static final int MAX_NEW_TOKENS = 128;
     /** Most continuations one run may generate. */
-    public static final long MAX_OUTPUTS = 50_000;
+    public static final long MAX_OUTPUTS = 10_000;
     public static final List<Double> DEFAULT_STRENGTHS = List.of(1.0, 2.0, 4.0);
 
     @Inject

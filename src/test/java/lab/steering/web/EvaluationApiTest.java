@@ -4,6 +4,7 @@ import static io.restassured.RestAssured.given;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quarkus.test.common.QuarkusTestResource;
@@ -88,11 +89,11 @@ class EvaluationApiTest {
                 // 2 strengths on the selection prompt, the chosen one on the 2 report prompts, per concept
                 assertEquals(2 * (2 + 2), j.getList("methods[" + m + "].rows").size(), method);
             } else {
-                assertEquals(null, j.get("methods[" + m + "].strength"));
+                assertNull(j.get("methods[" + m + "].strength"));
             }
         }
         assertEquals("report", j.getString("methods[0].rows[-1].split"));
-        assertEquals(2 + 2 * 3 * 2, j.getList("grid").size(), "none, prompting, 3 methods x 2 strengths");
+        assertEquals(2 + 3 * 2, j.getList("grid").size(), "none, prompting, 3 methods x 2 strengths");
 
         // the same request again: the same numbers and texts
         JsonPath again = waitFor(post(small(), 202).getLong("id"), "done");
@@ -161,7 +162,7 @@ class EvaluationApiTest {
             given().delete("/api/evaluations/" + id).then().statusCode(202).body("id", equalTo((int) id));
         }
         JsonPath j = waitFor(id, "cancelled");
-        assertEquals(null, j.get("methods"));
+        assertNull(j.get("methods"));
         given().get("/api/evaluations/" + id + "/export?format=csv").then().statusCode(409)
                 .body("error", equalTo("not_done"));
     }
