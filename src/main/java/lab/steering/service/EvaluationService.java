@@ -113,6 +113,11 @@ public class EvaluationService {
         return store.find(id).map(this::view);
     }
 
+    /** The evaluation's stored request (its settings and suite). */
+    public Optional<Stored> stored(long id) {
+        return store.find(id).map(e -> read(e.request, Stored.class));
+    }
+
     public List<EvaluationStore.Listed> list(int limit) {
         return store.list(limit);
     }
