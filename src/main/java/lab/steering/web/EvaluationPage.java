@@ -64,6 +64,10 @@ public class EvaluationPage {
             return f;
         }
 
+        public List<String> allMethods() {
+            return SteeringBenchmark.METHODS;
+        }
+
         public boolean checked(String method) {
             return methods != null && methods.contains(method);
         }
