@@ -8,7 +8,6 @@ import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -34,18 +33,10 @@ public final class SteeringBenchmarkRun {
 
     public static void main(String[] args) throws IOException {
         System.setProperty("ai.djl.offline", "true");
-        Map<String, String> a = new LinkedHashMap<>();
-        for (int i = 0; i + 1 < args.length; i += 2) {
-            a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
-        }
+        Map<String, String> a = SteeringEvaluation.args(args);
         Path folder = Path.of(a.getOrDefault("model", "models/steering-lab-base"));
-        EvalSuite suite = a.containsKey("suite") ? EvalSuite.read(Path.of(a.get("suite"))) : EvalSuite.defaultSuite();
-        suite = suite.first(Integer.parseInt(a.getOrDefault("concepts", "1000")),
-                Integer.parseInt(a.getOrDefault("prompts", "1000")));
-        List<Double> strengths = new ArrayList<>();
-        for (String s : a.getOrDefault("strengths", "1,2,4").split(",")) {
-            strengths.add(Double.parseDouble(s.trim()));
-        }
+        EvalSuite suite = SteeringEvaluation.suite(a);
+        List<Double> strengths = SteeringEvaluation.numbers(a.getOrDefault("strengths", "1,2,4"));
         List<Integer> layers = new ArrayList<>();
         if (a.containsKey("layers")) {
             for (String s : a.get("layers").split(",")) {
