@@ -5,6 +5,8 @@
 #   scripts/bench.sh steering [model folder] [concept prompt]   (default: models/steering-lab-base)
 #   scripts/bench.sh steering-eval [--model DIR] [--concepts N] [--prompts N] [--json OUT] ...   (SteeringEvaluation)
 #   scripts/bench.sh batching [model folder] [--rows 32] [--repeats 2]   (BatchingBench: batched vs one by one)
+#   scripts/bench.sh steering-benchmark [--model DIR] [--concepts N] [--prompts N] [--strengths 1,2,4] [--json OUT] ...
+#                                                    (issue 14's benchmark, SteeringBenchmarkRun; docs/evaluation.md)
 #   scripts/bench.sh ops                             (one decoding step's ops on the engine's threads and on one)
 # Builds the classes if needed, then runs the benchmark's main class on the CPU.
 set -euo pipefail
@@ -36,7 +38,9 @@ case "$what" in
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.SteeringEvaluation "$@" ;;
   batching)
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.BatchingBench "$@" ;;
+  steering-benchmark)
+    exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.SteeringBenchmarkRun "$@" ;;
   ops)
     exec java -Xmx1g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.OpBench "$@" ;;
-  *) echo "unknown benchmark '$what' (known: generation, jacobian, steering, steering-eval, batching, ops)" >&2; exit 2 ;;
+  *) echo "unknown benchmark '$what' (known: generation, jacobian, steering, steering-eval, batching, steering-benchmark, ops)" >&2; exit 2 ;;
 esac

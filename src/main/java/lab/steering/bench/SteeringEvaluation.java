@@ -28,20 +28,37 @@ public final class SteeringEvaluation {
     private SteeringEvaluation() {
     }
 
-    public static void main(String[] args) throws IOException {
-        System.setProperty("ai.djl.offline", "true");
+    /** "--key value" pairs. */
+    static Map<String, String> args(String[] args) {
         Map<String, String> a = new LinkedHashMap<>();
         for (int i = 0; i + 1 < args.length; i += 2) {
             a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
         }
-        Path folder = Path.of(a.getOrDefault("model", "models/steering-lab-base"));
+        return a;
+    }
+
+    /** --suite FILE (default: the shipped suite), cut to --concepts and --prompts. */
+    static EvalSuite suite(Map<String, String> a) {
         EvalSuite suite = a.containsKey("suite") ? EvalSuite.read(Path.of(a.get("suite"))) : EvalSuite.defaultSuite();
-        suite = suite.first(Integer.parseInt(a.getOrDefault("concepts", "1000")),
+        return suite.first(Integer.parseInt(a.getOrDefault("concepts", "1000")),
                 Integer.parseInt(a.getOrDefault("prompts", "1000")));
-        List<Double> strengths = new ArrayList<>();
-        for (String s : a.getOrDefault("strengths", "0.5,1,2,3,4").split(",")) {
-            strengths.add(Double.parseDouble(s.trim()));
+    }
+
+    /** Comma-separated numbers. */
+    static List<Double> numbers(String list) {
+        List<Double> out = new ArrayList<>();
+        for (String s : list.split(",")) {
+            out.add(Double.parseDouble(s.trim()));
         }
+        return out;
+    }
+
+    public static void main(String[] args) throws IOException {
+        System.setProperty("ai.djl.offline", "true");
+        Map<String, String> a = args(args);
+        Path folder = Path.of(a.getOrDefault("model", "models/steering-lab-base"));
+        EvalSuite suite = suite(a);
+        List<Double> strengths = numbers(a.getOrDefault("strengths", "0.5,1,2,3,4"));
         GenerationParams params = new GenerationParams(Integer.parseInt(a.getOrDefault("tokens", "32")), 0, 0, 1, 0,
                 Double.parseDouble(a.getOrDefault("repetition-penalty", "1")),
                 Integer.parseInt(a.getOrDefault("no-repeat-ngram", "0")));

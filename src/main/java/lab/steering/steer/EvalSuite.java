@@ -21,9 +21,10 @@ public record EvalSuite(String name, String description, List<Concept> concepts,
     public record Concept(String name, String conceptPrompt, String contrastPrompt, List<String> words) {
     }
 
+    /** Missing lists read as empty; null entries are kept for {@code SuiteCheck} to name. */
     public EvalSuite {
-        concepts = List.copyOf(concepts);
-        prompts = List.copyOf(prompts);
+        concepts = concepts == null ? List.of() : java.util.Collections.unmodifiableList(new java.util.ArrayList<>(concepts));
+        prompts = prompts == null ? List.of() : java.util.Collections.unmodifiableList(new java.util.ArrayList<>(prompts));
     }
 
     private static final ObjectMapper JSON = new ObjectMapper()

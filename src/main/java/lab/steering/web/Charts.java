@@ -184,6 +184,53 @@ public final class Charts {
                 WIDTH - RIGHT, TOP);
     }
 
+    /** A point of a labelled scatter: its series, coordinates, hover label, and whether it is marked. */
+    public record Labelled(String series, double x, double y, String label, boolean marked) {
+    }
+
+    /**
+     * Labelled points on fixed axes [0, 1] x [0, 1] (scores), one series per distinct series name in order of first
+     * appearance, joined by a line in the given order (e.g. increasing strength), and a last series "chosen" with
+     * the marked points again (the template rings them).
+     */
+    public static Chart unitScatter(List<Labelled> points, String xLabel, String yLabel) {
+        double plotW = WIDTH - LEFT - RIGHT;
+        double plotH = HEIGHT - TOP - BOTTOM;
+        java.util.function.DoubleUnaryOperator px = v -> LEFT + plotW * Math.max(0, Math.min(1, v));
+        java.util.function.DoubleUnaryOperator py = v -> TOP + plotH * (1 - Math.max(0, Math.min(1, v)));
+        java.util.Map<String, List<Point>> bySeries = new java.util.LinkedHashMap<>();
+        List<Point> marked = new ArrayList<>();
+        for (int i = 0; i < points.size(); i++) {
+            Labelled l = points.get(i);
+            Point pt = new Point(px.applyAsDouble(l.x()), py.applyAsDouble(l.y()), l.label(), l.y(), i);
+            bySeries.computeIfAbsent(l.series(), k -> new ArrayList<>()).add(pt);
+            if (l.marked()) {
+                marked.add(pt);
+            }
+        }
+        List<Series> series = new ArrayList<>();
+        int s = 0;
+        for (var e : bySeries.entrySet()) {
+            StringBuilder line = new StringBuilder();
+            if (e.getValue().size() > 1) {
+                for (Point pt : e.getValue()) {
+                    line.append(String.format(Locale.ROOT, "%.1f,%.1f ", pt.x(), pt.y()));
+                }
+            }
+            series.add(new Series(e.getKey(), COLORS[s++ % COLORS.length], line.toString().trim(), e.getValue()));
+        }
+        series.add(new Series("chosen", "#000", "", marked));
+        List<Tick> xTicks = new ArrayList<>();
+        List<Tick> yTicks = new ArrayList<>();
+        for (int i = 0; i <= 4; i++) {
+            double v = i / 4.0;
+            xTicks.add(new Tick(px.applyAsDouble(v), HEIGHT - BOTTOM, fmt(v)));
+            yTicks.add(new Tick(LEFT, py.applyAsDouble(v), fmt(v)));
+        }
+        return new Chart(WIDTH, HEIGHT, xLabel, yLabel, series, List.of(), xTicks, yTicks, LEFT, HEIGHT - BOTTOM,
+                WIDTH - RIGHT, TOP);
+    }
+
     /** Bars, one per label, y linear or log (a log bar starts at the axis' lowest decade). */
     public static Chart bars(List<String> labels, double[] values, boolean log, String xLabel, String yLabel) {
         Axis axis = Axis.of(values, log);
