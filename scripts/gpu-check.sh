@@ -2,7 +2,9 @@
 # The prepared GPU check. On a machine with an NVIDIA GPU (driver and nvidia-smi visible):
 #   scripts/gpu-check.sh              build with -Pgpu, run the @Tag("gpu") tests, then lab.steering.bench.GpuCheck:
 #                                     CPU against GPU (logits, Jacobians, steered tokens) on stories260K-text and the
-#                                     default model, timings at Llama-3.2-3B shapes (random weights, no download).
+#                                     default model, batched decoding against unbatched on the GPU (plain and steered
+#                                     rows of different prompts: batchedTokensMatch of batchedTokens, logprob diff),
+#                                     timings at Llama-3.2-3B shapes (random weights, no download).
 #   scripts/gpu-check.sh --cpu-smoke  the same steps on the CPU at reduced shapes (no GPU needed; a few minutes).
 # Prints one JSON report on stdout (progress goes to stderr) and also writes it to target/gpu-check.json.
 # Budget: 8 minutes in all (LAB_GPU_CHECK_SECONDS, default 420 for the Java part).

@@ -169,8 +169,59 @@ public final class GpuCheck {
             out.put("steeredTokensFloat32Match", matching(steeredRef, steered(dev, prompt, greedy, op, concept)));
             out.put("steeredTokensLowMatch", matching(steeredRef, steered(devLow, prompt, greedy, op, concept)));
             out.put("steeredDiffersFromPlain", !java.util.Arrays.equals(steeredRef, plainRef));
+            out.putAll(batched(dev, prompt, greedy, op, concept));
         } catch (RuntimeException e) {
             out.put("error", e.toString());
+        }
+        return out;
+    }
+
+    /**
+     * Batched decoding on the device (issue 15): plain and steered decodings of prompts of different lengths in one
+     * {@link lab.steering.generate.BatchDecoder}, each against the same decoding run alone on the device: matching
+     * greedy tokens (of all) and the largest log-probability difference.
+     */
+    static Map<String, Object> batched(LanguageModel m, long[] prompt, GenerationParams p, SteeringOperator op,
+                                       long[] concept) {
+        List<SteeredRun.Decoding> alone = new java.util.ArrayList<>();
+        List<SteeredRun.Decoding> together = new java.util.ArrayList<>();
+        String[] prompts = {"Once upon a time", PROMPT, "The dog"};
+        double[] strengths = {0, 0.5, 1, 2};
+        for (List<SteeredRun.Decoding> side : List.of(alone, together)) {
+            for (String text : prompts) {
+                long[] ids = m.tokenizer().encode(text);
+                side.add(new SteeredRun.Decoding(m, ids, p, null, concept, 0, null));
+                for (double s : strengths) {
+                    side.add(new SteeredRun.Decoding(m, ids, p, nd -> new Injector(op, s, nd, DataType.FLOAT32),
+                            concept, 0, null));
+                }
+            }
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        try (lab.steering.generate.BatchDecoder b = new lab.steering.generate.BatchDecoder(m, 32, 64)) {
+            for (SteeredRun.Decoding d : alone) {
+                lab.steering.generate.DecodeDriver.alone(m, d);
+            }
+            b.submit(together.toArray(SteeredRun.Decoding[]::new)).get(10, java.util.concurrent.TimeUnit.MINUTES);
+            int match = 0;
+            int all = 0;
+            double worst = 0;
+            for (int i = 0; i < alone.size(); i++) {
+                SteeredRun.Result a = alone.get(i).result();
+                SteeredRun.Result t = together.get(i).result();
+                long[] x = tokens(a.generation().tokens());
+                match += matching(x, tokens(t.generation().tokens()));
+                all += x.length;
+                for (int k = 0; k < Math.min(a.steps().size(), t.steps().size()); k++) {
+                    worst = Math.max(worst, Math.abs(a.steps().get(k).logprob() - t.steps().get(k).logprob()));
+                }
+            }
+            out.put("batchedDecodings", alone.size());
+            out.put("batchedTokensMatch", match);
+            out.put("batchedTokens", all);
+            out.put("batchedLogprobMaxDiff", worst);
+        } catch (Exception e) {
+            out.put("batchedError", e.toString());
         }
         return out;
     }

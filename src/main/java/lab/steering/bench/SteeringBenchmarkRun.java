@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import lab.steering.generate.BatchDecoder;
 import lab.steering.eval.MiniLmEmbedder;
 import lab.steering.eval.SteeringBenchmark;
 import lab.steering.model.LanguageModel;
@@ -22,7 +23,10 @@ import lab.steering.steer.TextScores;
  * evaluations run:
  * <pre>scripts/bench.sh steering-benchmark [--model DIR] [--suite FILE] [--concepts N] [--prompts N]
  *      [--methods none,prompting,actadd,operator,operator-lowrank] [--strengths 1,2,4] [--layers 4]
- *      [--tokens 24] [--temperature 0] [--seed 7] [--select 0.3] [--rank 8] [--resamples 1000] [--json OUT]</pre>
+ *      [--tokens 24] [--temperature 0] [--seed 7] [--select 0.3] [--rank 8] [--resamples 1000] [--batch 32]
+ *      [--json OUT]</pre>
+ * {@code --batch N}: continuations share the steps of a batched decoder with N places (0: one at a time); the
+ * numbers are the same either way.
  * Prints the per-method table (markdown, the report prompts at each method's chosen setting, 95% bootstrap intervals
  * over concepts) and the selection grid; {@code --json} writes the whole result, every output included.
  */
@@ -49,8 +53,22 @@ public final class SteeringBenchmarkRun {
                 Double.parseDouble(a.getOrDefault("temperature", "0")), Long.parseLong(a.getOrDefault("seed", "7")),
                 Double.parseDouble(a.getOrDefault("select", "0.3")), Integer.parseInt(a.getOrDefault("rank", "8")),
                 Integer.parseInt(a.getOrDefault("resamples", "1000")));
-        try (LanguageModel m = LanguageModel.load(folder, Device.cpu())) {
-            SteeringBenchmark.Result r = SteeringBenchmark.run(m, suite, settings, MiniLmEmbedder.shared(),
+        int batch = Integer.parseInt(a.getOrDefault("batch", "32")); // places of the batched decoder; 0: unbatched
+        try (LanguageModel m = LanguageModel.load(folder, Device.cpu());
+             BatchDecoder decoder = batch < 2 ? null : new BatchDecoder(m, batch, 1 << 20)) {
+            SteeringBenchmark.Decoder dec = decoder == null ? SteeringBenchmark.sequentialDecoder(m)
+                    : SteeringBenchmark.decoder(m, d -> {
+                        try {
+                            decoder.submitQueued(d).get();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            throw new IllegalStateException(e);
+                        } catch (java.util.concurrent.ExecutionException e) {
+                            throw new IllegalStateException(e.getCause());
+                        }
+                    });
+            SteeringBenchmark.Result r = SteeringBenchmark.run(m, suite, settings, MiniLmEmbedder.shared(), dec,
+                    Math.max(1, batch / 2),
                     (stage, f) -> System.err.printf(Locale.ROOT, "\r%3.0f%% %-90.90s", 100 * f, stage));
             System.err.println();
             System.out.printf(Locale.ROOT, "model %s, suite %s (%d concepts x %d prompts: %s choose, %s reported),"

@@ -12,6 +12,7 @@ import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.function.Function;
 import java.util.function.ToDoubleFunction;
+import lab.steering.generate.DecodeDriver;
 import lab.steering.generate.GeneratedToken;
 import lab.steering.generate.GenerationParams;
 import lab.steering.generate.Generator;
@@ -145,8 +146,19 @@ public final class SteeringBenchmark {
 
     /** Token at a time with the KV cache ({@link SteeredRun}), one continuation per call. */
     public static Decoder sequentialDecoder(LanguageModel model) {
+        return decoder(model, d -> DecodeDriver.alone(model, d));
+    }
+
+    /**
+     * The decoder that hands each continuation's {@link SteeredRun.Decoding} to {@code runner}, which runs it to its
+     * end: {@link DecodeDriver#alone}, or a batched decoder's queue (then {@link #run} with a parallelism above one
+     * keeps many continuations in flight, so that they share decoding steps).
+     */
+    public static Decoder decoder(LanguageModel model, java.util.function.Consumer<SteeredRun.Decoding> runner) {
         return (ids, plain, steering, conceptTokens, params) -> {
-            SteeredRun.Result r = SteeredRun.run(model, ids, params, steering, conceptTokens, 0);
+            SteeredRun.Decoding d = new SteeredRun.Decoding(model, ids, params, steering, conceptTokens, 0, null);
+            runner.accept(d);
+            SteeredRun.Result r = d.result();
             long[] gen = r.generation().tokens().stream().mapToLong(GeneratedToken::id).toArray();
             double ppl = Arrays.equals(ids, plain) ? r.perplexity() : Math.exp(-mean(tokenLogProbs(model, plain,
                     gen, null)));
@@ -161,6 +173,16 @@ public final class SteeringBenchmark {
 
     public static Result run(LanguageModel model, EvalSuite suite, Settings s, Embedder embedder, Decoder decoder,
                              Progress progress) {
+        return run(model, suite, s, embedder, decoder, 1, progress);
+    }
+
+    /**
+     * As above, with up to {@code parallel} continuations decoded at once (threads that each wait on the decoder;
+     * worth it with a batched one). The outputs, their order and their numbers do not depend on it: every output's
+     * seed comes from its coordinates, and batched decoding gives each continuation its unbatched tokens.
+     */
+    public static Result run(LanguageModel model, EvalSuite suite, Settings s, Embedder embedder, Decoder decoder,
+                             int parallel, Progress progress) {
         long t0 = System.nanoTime();
         SuiteCheck.check(suite);
         List<Integer> layers = s.layers().isEmpty()
@@ -168,7 +190,7 @@ public final class SteeringBenchmark {
         List<String> methods = s.orderedMethods();
         List<String> steered = methods.stream().filter(STEERED::contains).toList();
         int[][] split = split(suite.prompts().size(), s.selectFraction(), s.seed());
-        Run run = new Run(model, suite, s, embedder, decoder, progress, methods);
+        Run run = new Run(model, suite, s, embedder, decoder, progress, methods, parallel);
         int nc = suite.concepts().size();
         boolean prompting = methods.contains(PROMPTING);
         run.total = (double) nc * split[0].length * (1 + (prompting ? 1 : 0) + steered.size() * s.strengths().size()
@@ -238,14 +260,16 @@ public final class SteeringBenchmark {
         final Decoder decoder;
         final Progress progress;
         final List<String> methods;
-        final Map<Integer, Continuation> plain = new HashMap<>();
-        final Map<Integer, double[][]> plainLogProbs = new HashMap<>();
-        final Map<String, float[]> embeddings = new HashMap<>();
+        final Map<Integer, Continuation> plain = new java.util.concurrent.ConcurrentHashMap<>();
+        final Map<Integer, double[][]> plainLogProbs = new java.util.concurrent.ConcurrentHashMap<>();
+        final Map<String, float[]> embeddings = new java.util.concurrent.ConcurrentHashMap<>();
+        final int parallel;
         double total;
-        double done;
+        volatile double done;
 
         Run(LanguageModel model, EvalSuite suite, Settings s, Embedder embedder, Decoder decoder, Progress progress,
-            List<String> methods) {
+            List<String> methods, int parallel) {
+            this.parallel = Math.max(1, parallel);
             this.model = model;
             this.suite = suite;
             this.s = s;
@@ -262,16 +286,11 @@ public final class SteeringBenchmark {
         /** The selection rows of concept c: none, prompting, and every steered method at every setting. */
         List<Output> concept(int c, int[] prompts, String split, List<String> steered, List<Double> strengths,
                              List<Integer> layers) {
-            List<Output> out = new ArrayList<>();
             EvalSuite.Concept concept = suite.concepts().get(c);
             long[] conceptIds = model.tokenizer().encode(concept.conceptPrompt());
             long[] wordTokens = wordTokens(concept.words());
-            for (int p : prompts) {
-                out.add(unsteered(c, p, split, wordTokens));
-                if (methods.contains(PROMPTING)) {
-                    out.add(prompted(c, p, split, wordTokens));
-                }
-            }
+            List<Output> out = unsteeredRows(c, prompts, split, wordTokens);
+            List<java.util.concurrent.Callable<Output>> tasks = new ArrayList<>();
             for (int layer : layers) {
                 Map<String, Function<Double, Function<NDManager, Steerer>>> make = steerings(concept, conceptIds, layer,
                         steered);
@@ -279,35 +298,104 @@ public final class SteeringBenchmark {
                     for (int si = 0; si < strengths.size(); si++) {
                         double st = strengths.get(si);
                         for (int p : prompts) {
-                            out.add(steeredOutput(c, p, split, m, st, layer, make.get(m).apply(st), wordTokens));
+                            Function<NDManager, Steerer> steering = make.get(m).apply(st);
+                            tasks.add(() -> steeredOutput(c, p, split, m, st, layer, steering, wordTokens));
                         }
                     }
                 }
             }
+            out.addAll(all(tasks));
             return out;
         }
 
         /** The report rows of concept c: none, prompting, and each steered method at its chosen setting. */
         List<Output> reportConcept(int c, int[] prompts, List<String> steered, Map<String, Double[]> chosen) {
-            List<Output> out = new ArrayList<>();
             EvalSuite.Concept concept = suite.concepts().get(c);
             long[] conceptIds = model.tokenizer().encode(concept.conceptPrompt());
             long[] wordTokens = wordTokens(concept.words());
-            for (int p : prompts) {
-                out.add(unsteered(c, p, "report", wordTokens));
-                if (methods.contains(PROMPTING)) {
-                    out.add(prompted(c, p, "report", wordTokens));
-                }
-            }
+            List<Output> out = unsteeredRows(c, prompts, "report", wordTokens);
+            List<java.util.concurrent.Callable<Output>> tasks = new ArrayList<>();
             for (String m : steered) {
                 double st = chosen.get(m)[0];
                 int layer = chosen.get(m)[1].intValue();
                 var make = steerings(concept, conceptIds, layer, List.of(m)).get(m);
                 for (int p : prompts) {
-                    out.add(steeredOutput(c, p, "report", m, st, layer, make.apply(st), wordTokens));
+                    Function<NDManager, Steerer> steering = make.apply(st);
+                    tasks.add(() -> steeredOutput(c, p, "report", m, st, layer, steering, wordTokens));
+                }
+            }
+            out.addAll(all(tasks));
+            return out;
+        }
+
+        /**
+         * The unsteered and prompted rows, in the order none, prompting for each prompt: the unsteered ones first,
+         * as every other row's fluency refers to its prompt's unsteered continuation.
+         */
+        List<Output> unsteeredRows(int c, int[] prompts, String split, long[] wordTokens) {
+            List<java.util.concurrent.Callable<Output>> none = new ArrayList<>();
+            List<java.util.concurrent.Callable<Output>> prompting = new ArrayList<>();
+            for (int p : prompts) {
+                none.add(() -> unsteered(c, p, split, wordTokens));
+                prompting.add(() -> prompted(c, p, split, wordTokens));
+            }
+            List<Output> a = all(none);
+            List<Output> b = methods.contains(PROMPTING) ? all(prompting) : List.of();
+            List<Output> out = new ArrayList<>();
+            for (int i = 0; i < a.size(); i++) {
+                out.add(a.get(i));
+                if (!b.isEmpty()) {
+                    out.add(b.get(i));
                 }
             }
             return out;
+        }
+
+        /** Runs the tasks, up to {@code parallel} at once, and returns their outputs in the tasks' order. */
+        List<Output> all(List<java.util.concurrent.Callable<Output>> tasks) {
+            List<Output> out = new ArrayList<>();
+            if (parallel == 1 || tasks.size() < 2) {
+                for (java.util.concurrent.Callable<Output> t : tasks) {
+                    out.add(call(t));
+                }
+                return out;
+            }
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
+                    Math.min(parallel, tasks.size()), r -> {
+                        Thread th = new Thread(r, "benchmark-decoding");
+                        th.setDaemon(true);
+                        return th;
+                    });
+            try {
+                List<java.util.concurrent.Future<Output>> fs = new ArrayList<>();
+                for (java.util.concurrent.Callable<Output> t : tasks) {
+                    fs.add(pool.submit(() -> call(t)));
+                }
+                for (java.util.concurrent.Future<Output> f : fs) {
+                    out.add(f.get());
+                }
+                return out;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.util.concurrent.CancellationException("interrupted");
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException re) {
+                    throw re;
+                }
+                throw new IllegalStateException(e.getCause());
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+
+        private static Output call(java.util.concurrent.Callable<Output> t) {
+            try {
+                return t.call();
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
         }
 
         Map<String, Function<Double, Function<NDManager, Steerer>>> steerings(EvalSuite.Concept c, long[] conceptIds,
@@ -382,7 +470,9 @@ public final class SteeringBenchmark {
             OutputScores sc = OutputScores.of(k.text(), concept.words(), k.conceptLogProb(), k.perplexity(),
                     plain.get(p).perplexity(), Embedder.cosine(e, embedding(concept.conceptPrompt())),
                     Embedder.cosine(e, embedding(prompt)));
-            done++;
+            synchronized (this) {
+                done++;
+            }
             return new Output(c, p, split, method, strength, layer, k.text(), k.ids().length, sc);
         }
 

@@ -39,6 +39,10 @@ public class EvaluationService {
     ObjectMapper json;
     @Inject
     WorkLimiter limiter;
+    @Inject
+    Decoders decoders;
+    @Inject
+    lab.steering.config.LabConfig config;
 
     /** A validated evaluation: the model, the suite (already cut to the requested size) and the settings. */
     public record Plan(String model, Long suiteId, EvalSuite suite, SteeringBenchmark.Settings settings) {
@@ -142,10 +146,15 @@ public class EvaluationService {
                 "evaluation " + p.evaluation() + " was deleted before its job ran"));
         Stored s = read(rec.request, Stored.class);
         LanguageModel model = queue.model(job, s.model());
+        // continuations go through the model's batched decoder, up to half its places in flight at once
+        Object one = new Object();
         SteeringBenchmark.Result r = SteeringBenchmark.run(model, s.suite(), s.settings(), MiniLmEmbedder.shared(),
-                (stage, fraction) -> {
-                    limiter.checkpoint(); // a held or interrupted worker stops here
-                    progress.update(stage, fraction);
+                SteeringBenchmark.decoder(model, d -> decoders.runQueued(model, () -> { }, d)),
+                Math.max(1, config.batch().maxRows() / 2), (stage, fraction) -> {
+                    synchronized (one) { // from the benchmark's decoding threads: one progress write at a time
+                        limiter.checkpoint(); // a held or interrupted worker stops here
+                        progress.update(stage, fraction);
+                    }
                 });
         String text = write(r);
         Map<String, Object> summary = Map.of("evaluation", p.evaluation(), "outputs", r.outputs().size());
