@@ -40,9 +40,9 @@ import org.openqa.selenium.support.ui.WebDriverWait;
 /**
  * The README's screenshots (docs/screenshots/analyze.png and steer.png), taken from the app as run.sh starts it: only
  * the project's models/ folder, so the default model is models/steering-lab-base. Drives headless Chromium at laptop
- * width (1280 px): analyzes an everyday prompt, builds the scripture concept operator of DefaultModelSteeringTest
- * (layer 4) through the API and steers an everyday prompt with it at strength 2 (the setting docs/steering.md
- * documents for this model). Runs only with LAB_SCREENSHOTS=1 in the environment (so ./test.sh does not rewrite
+ * width (1280 px): analyzes an everyday prompt, builds the bird concept operator of the default evaluation suite
+ * (suites/everyday.json, layer 4) through the API and steers one of the suite's prompts with it at strength 0.5, a
+ * pair the model card's steering evaluation counts as a success (birds come in, the text stays fluent). Runs only with LAB_SCREENSHOTS=1 in the environment (so ./test.sh does not rewrite
  * docs/): run it with {@code scripts/screenshots.sh}. It overwrites the two files (1280 px wide, each kept under
  * 300 kB).
  */
@@ -57,8 +57,8 @@ class ReadmeScreenshotsProfileTest {
     static final String MODEL = "steering-lab-base";
     static final Path OUT = Path.of("docs", "screenshots");
     static final String ANALYZE_PROMPT = "The old man walked down the road to the";
-    static final String CONCEPT = "And the LORD spake unto Moses, saying";
-    static final String STEER_PROMPT = "She opened the door and saw";
+    static final String CONCEPT = "A small bird sang in its nest high up in the tree.";
+    static final String STEER_PROMPT = "It was a quiet morning, and";
     static final long MAX_BYTES = 300_000;
 
     /** The app as run.sh starts it: the project's models/ only, its first model the default. */
@@ -146,23 +146,23 @@ class ReadmeScreenshotsProfileTest {
         assertFalse(driver.findElements(By.cssSelector("#layer-grid td.lt")).isEmpty());
         shot("#layer-grid", OUT.resolve("analyze.png"));
 
-        // Steer: the scripture concept operator at layer 4, strength 2, streamed side by side
-        Number id = given().contentType(ContentType.JSON).body(Map.of("name", "scripture (KJV)", "model", MODEL,
-                        "conceptPrompt", CONCEPT, "layer", 4, "tags", List.of("scripture"),
-                        "description", "the concept of DefaultModelSteeringTest"))
+        // Steer: the bird concept operator at layer 4, strength 0.5, streamed side by side
+        Number id = given().contentType(ContentType.JSON).body(Map.of("name", "bird", "model", MODEL,
+                        "conceptPrompt", CONCEPT, "layer", 4, "tags", List.of("animals"),
+                        "description", "the bird concept of the default evaluation suite"))
                 .post("/api/operators").then().statusCode(201).extract().path("id");
         driver.get(url("/steer?operator=" + id));
         new Select(driver.findElement(By.cssSelector("#steer select[name=operatorId]"))).selectByValue(id.toString());
         type(By.cssSelector("#steer textarea[name=prompt]"), STEER_PROMPT);
-        type(By.cssSelector("#steer input[name=strength]"), "2");
+        type(By.cssSelector("#steer input[name=strength]"), "0.5");
         type(By.cssSelector("#steer input[name=layer]"), "4");
-        type(By.cssSelector("#steer input[name=maxNewTokens]"), "20");
+        type(By.cssSelector("#steer input[name=maxNewTokens]"), "24");
         driver.findElement(By.cssSelector("#steer input[name=conceptPrompt]")).clear(); // only for vectors
         driver.findElement(By.id("steer-button")).click();
         new WebDriverWait(driver, Duration.ofSeconds(300))
                 .until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#steered .tok")));
         assertTrue(driver.findElements(By.cssSelector("#steered .tok.diverged")).size() > 0,
-                "the scripture operator changes the continuation");
+                "the bird operator changes the continuation");
         shot("#diagnostics tr[data-i='5']", OUT.resolve("steer.png")); // the first rows of the diagnostics
     }
 
