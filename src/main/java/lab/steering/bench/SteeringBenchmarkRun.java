@@ -25,8 +25,9 @@ import lab.steering.steer.TextScores;
  *      [--methods none,prompting,actadd,operator,operator-lowrank] [--strengths 1,2,4] [--layers 4]
  *      [--tokens 24] [--temperature 0] [--seed 7] [--select 0.3] [--rank 8] [--resamples 1000] [--batch 32]
  *      [--json OUT]</pre>
- * {@code --batch N}: continuations share the steps of a batched decoder with N places (0: one at a time); the
- * numbers are the same either way.
+ * {@code --batch N}: each group of continuations (a concept's unsteered, prompted or steered ones) is submitted at
+ * once to a batched decoder with N places (0: one at a time, unbatched); tokens are the same either way, scores equal
+ * to float rounding, and two runs with the same N give the same numbers to the last bit.
  * Prints the per-method table (markdown, the report prompts at each method's chosen setting, 95% bootstrap intervals
  * over concepts) and the selection grid; {@code --json} writes the whole result, every output included.
  */
@@ -57,9 +58,9 @@ public final class SteeringBenchmarkRun {
         try (LanguageModel m = LanguageModel.load(folder, Device.cpu());
              BatchDecoder decoder = batch < 2 ? null : new BatchDecoder(m, batch, 1 << 20)) {
             SteeringBenchmark.Decoder dec = decoder == null ? SteeringBenchmark.sequentialDecoder(m)
-                    : SteeringBenchmark.decoder(m, d -> {
+                    : SteeringBenchmark.decoder(m, ds -> {
                         try {
-                            decoder.submitQueued(d).get();
+                            decoder.submitQueued(ds).get();
                         } catch (InterruptedException e) {
                             Thread.currentThread().interrupt();
                             throw new IllegalStateException(e);
@@ -68,7 +69,7 @@ public final class SteeringBenchmarkRun {
                         }
                     });
             SteeringBenchmark.Result r = SteeringBenchmark.run(m, suite, settings, MiniLmEmbedder.shared(), dec,
-                    Math.max(1, batch / 2),
+                    Runtime.getRuntime().availableProcessors(),
                     (stage, f) -> System.err.printf(Locale.ROOT, "\r%3.0f%% %-90.90s", 100 * f, stage));
             System.err.println();
             System.out.printf(Locale.ROOT, "model %s, suite %s (%d concepts x %d prompts: %s choose, %s reported),"

@@ -129,6 +129,11 @@ public final class SteeringBenchmark {
     public record Continuation(String text, long[] ids, double perplexity, Double conceptLogProb) {
     }
 
+    /** One continuation to generate: see {@link Decoder#decode}. */
+    public record Request(long[] promptIds, long[] plainIds, Function<NDManager, Steerer> steering,
+                          long[] conceptTokens, GenerationParams params) {
+    }
+
     /**
      * The one place where the benchmark generates text.
      */
@@ -142,27 +147,63 @@ public final class SteeringBenchmark {
          */
         Continuation decode(long[] promptIds, long[] plainIds, Function<NDManager, Steerer> steering,
                             long[] conceptTokens, GenerationParams params);
+
+        /** Every request's continuation, in order (a batched decoder decodes them together). */
+        default List<Continuation> decodeAll(List<Request> requests) {
+            List<Continuation> out = new ArrayList<>();
+            for (Request r : requests) {
+                out.add(decode(r.promptIds(), r.plainIds(), r.steering(), r.conceptTokens(), r.params()));
+            }
+            return out;
+        }
     }
 
-    /** Token at a time with the KV cache ({@link SteeredRun}), one continuation per call. */
+    /** Token at a time with the KV cache ({@link SteeredRun}), one continuation after another. */
     public static Decoder sequentialDecoder(LanguageModel model) {
-        return decoder(model, d -> DecodeDriver.alone(model, d));
+        return decoder(model, ds -> {
+            for (SteeredRun.Decoding d : ds) {
+                DecodeDriver.alone(model, d);
+            }
+        });
     }
 
     /**
-     * The decoder that hands each continuation's {@link SteeredRun.Decoding} to {@code runner}, which runs it to its
-     * end: {@link DecodeDriver#alone}, or a batched decoder's queue (then {@link #run} with a parallelism above one
-     * keeps many continuations in flight, so that they share decoding steps).
+     * The decoder that hands the {@link SteeredRun.Decoding}s of a group of requests to {@code runner}, which runs
+     * them all to their ends: one after another ({@link DecodeDriver#alone}), or submitted together, in order, to a
+     * batched decoder. Submitted together to a decoder nothing else uses, a run is as reproducible as one after
+     * another: which rows share a step depends on the requests alone, not on timing.
      */
-    public static Decoder decoder(LanguageModel model, java.util.function.Consumer<SteeredRun.Decoding> runner) {
-        return (ids, plain, steering, conceptTokens, params) -> {
-            SteeredRun.Decoding d = new SteeredRun.Decoding(model, ids, params, steering, conceptTokens, 0, null);
-            runner.accept(d);
-            SteeredRun.Result r = d.result();
-            long[] gen = r.generation().tokens().stream().mapToLong(GeneratedToken::id).toArray();
-            double ppl = Arrays.equals(ids, plain) ? r.perplexity() : Math.exp(-mean(tokenLogProbs(model, plain,
-                    gen, null)));
-            return new Continuation(r.generation().completion(), gen, ppl, r.conceptScore());
+    public static Decoder decoder(LanguageModel model,
+                                  java.util.function.Consumer<SteeredRun.Decoding[]> runner) {
+        return new Decoder() {
+            @Override
+            public Continuation decode(long[] promptIds, long[] plainIds, Function<NDManager, Steerer> steering,
+                                       long[] conceptTokens, GenerationParams params) {
+                return decodeAll(List.of(new Request(promptIds, plainIds, steering, conceptTokens, params))).get(0);
+            }
+
+            @Override
+            public List<Continuation> decodeAll(List<Request> requests) {
+                SteeredRun.Decoding[] ds = new SteeredRun.Decoding[requests.size()];
+                for (int i = 0; i < ds.length; i++) {
+                    Request r = requests.get(i);
+                    ds[i] = new SteeredRun.Decoding(model, r.promptIds(), r.params(), r.steering(), r.conceptTokens(),
+                            0, null);
+                }
+                if (ds.length > 0) {
+                    runner.accept(ds);
+                }
+                List<Continuation> out = new ArrayList<>();
+                for (int i = 0; i < ds.length; i++) {
+                    Request q = requests.get(i);
+                    SteeredRun.Result r = ds[i].result();
+                    long[] gen = r.generation().tokens().stream().mapToLong(GeneratedToken::id).toArray();
+                    double ppl = Arrays.equals(q.promptIds(), q.plainIds()) ? r.perplexity()
+                            : Math.exp(-mean(tokenLogProbs(model, q.plainIds(), gen, null)));
+                    out.add(new Continuation(r.generation().completion(), gen, ppl, r.conceptScore()));
+                }
+                return out;
+            }
         };
     }
 
@@ -177,9 +218,10 @@ public final class SteeringBenchmark {
     }
 
     /**
-     * As above, with up to {@code parallel} continuations decoded at once (threads that each wait on the decoder;
-     * worth it with a batched one). The outputs, their order and their numbers do not depend on it: every output's
-     * seed comes from its coordinates, and batched decoding gives each continuation its unbatched tokens.
+     * As above, scoring outputs on up to {@code parallel} threads (the sentence embeddings). Each group of
+     * continuations (a concept's unsteered, prompted and steered ones) goes to {@link Decoder#decodeAll} at once. The
+     * outputs, their order and their numbers do not depend on {@code parallel}: every output's seed comes from its
+     * coordinates, and batched decoding gives each continuation its unbatched tokens.
      */
     public static Result run(LanguageModel model, EvalSuite suite, Settings s, Embedder embedder, Decoder decoder,
                              int parallel, Progress progress) {
@@ -290,7 +332,7 @@ public final class SteeringBenchmark {
             long[] conceptIds = model.tokenizer().encode(concept.conceptPrompt());
             long[] wordTokens = wordTokens(concept.words());
             List<Output> out = unsteeredRows(c, prompts, split, wordTokens);
-            List<java.util.concurrent.Callable<Output>> tasks = new ArrayList<>();
+            List<Steered> rows = new ArrayList<>();
             for (int layer : layers) {
                 Map<String, Function<Double, Function<NDManager, Steerer>>> make = steerings(concept, conceptIds, layer,
                         steered);
@@ -298,13 +340,12 @@ public final class SteeringBenchmark {
                     for (int si = 0; si < strengths.size(); si++) {
                         double st = strengths.get(si);
                         for (int p : prompts) {
-                            Function<NDManager, Steerer> steering = make.get(m).apply(st);
-                            tasks.add(() -> steeredOutput(c, p, split, m, st, layer, steering, wordTokens));
+                            rows.add(new Steered(p, m, st, layer, make.get(m).apply(st)));
                         }
                     }
                 }
             }
-            out.addAll(all(tasks));
+            out.addAll(steeredRows(c, split, rows, wordTokens));
             return out;
         }
 
@@ -314,41 +355,82 @@ public final class SteeringBenchmark {
             long[] conceptIds = model.tokenizer().encode(concept.conceptPrompt());
             long[] wordTokens = wordTokens(concept.words());
             List<Output> out = unsteeredRows(c, prompts, "report", wordTokens);
-            List<java.util.concurrent.Callable<Output>> tasks = new ArrayList<>();
+            List<Steered> rows = new ArrayList<>();
             for (String m : steered) {
                 double st = chosen.get(m)[0];
                 int layer = chosen.get(m)[1].intValue();
                 var make = steerings(concept, conceptIds, layer, List.of(m)).get(m);
                 for (int p : prompts) {
-                    Function<NDManager, Steerer> steering = make.apply(st);
-                    tasks.add(() -> steeredOutput(c, p, "report", m, st, layer, steering, wordTokens));
+                    rows.add(new Steered(p, m, st, layer, make.apply(st)));
                 }
             }
-            out.addAll(all(tasks));
+            out.addAll(steeredRows(c, "report", rows, wordTokens));
             return out;
         }
 
+        /** A steered row to generate: prompt, method, strength, layer and its steering. */
+        record Steered(int p, String method, double strength, int layer, Function<NDManager, Steerer> steering) {
+        }
+
+        /** The steered rows of concept c, decoded together, then scored (in parallel), in their order. */
+        List<Output> steeredRows(int c, String split, List<Steered> rows, long[] wordTokens) {
+            List<Request> requests = new ArrayList<>();
+            for (Steered r : rows) {
+                tick(c, r.p(), r.method() + " " + r.strength() + " at layer " + r.layer());
+                requests.add(new Request(promptIds(r.p()), promptIds(r.p()), r.steering(), wordTokens,
+                        params(c, r.p(), 2 + METHODS.indexOf(r.method()), Double.hashCode(r.strength()), r.layer())));
+            }
+            List<Continuation> ks = decoder.decodeAll(requests);
+            List<java.util.concurrent.Callable<Output>> tasks = new ArrayList<>();
+            for (int i = 0; i < rows.size(); i++) {
+                Steered r = rows.get(i);
+                Continuation k = ks.get(i);
+                tasks.add(() -> output(c, r.p(), split, r.method(), r.strength(), r.layer(), k));
+            }
+            return all(tasks);
+        }
+
         /**
-         * The unsteered and prompted rows, in the order none, prompting for each prompt: the unsteered ones first,
-         * as every other row's fluency refers to its prompt's unsteered continuation.
+         * The unsteered and prompted rows, in the order none, prompting for each prompt: the prompts' unsteered
+         * continuations first (decoded once per prompt for the whole run), as every row's fluency refers to them, then
+         * the prompted ones, each group decoded together.
          */
         List<Output> unsteeredRows(int c, int[] prompts, String split, long[] wordTokens) {
-            List<java.util.concurrent.Callable<Output>> none = new ArrayList<>();
-            List<java.util.concurrent.Callable<Output>> prompting = new ArrayList<>();
+            List<Integer> missing = new ArrayList<>();
+            List<Request> plainRequests = new ArrayList<>();
             for (int p : prompts) {
-                none.add(() -> unsteered(c, p, split, wordTokens));
-                prompting.add(() -> prompted(c, p, split, wordTokens));
-            }
-            List<Output> a = all(none);
-            List<Output> b = methods.contains(PROMPTING) ? all(prompting) : List.of();
-            List<Output> out = new ArrayList<>();
-            for (int i = 0; i < a.size(); i++) {
-                out.add(a.get(i));
-                if (!b.isEmpty()) {
-                    out.add(b.get(i));
+                tick(c, p, NONE);
+                if (!plain.containsKey(p)) {
+                    missing.add(p);
+                    plainRequests.add(new Request(promptIds(p), promptIds(p), null, new long[0],
+                            params(-1, p, 0, 0, 0)));
                 }
             }
-            return out;
+            List<Continuation> ks = decoder.decodeAll(plainRequests);
+            for (int i = 0; i < missing.size(); i++) {
+                plain.put(missing.get(i), ks.get(i));
+            }
+            List<Continuation> prompted = List.of();
+            if (methods.contains(PROMPTING)) {
+                List<Request> rq = new ArrayList<>();
+                for (int p : prompts) {
+                    tick(c, p, PROMPTING);
+                    long[] ids = model.tokenizer().encode(suite.concepts().get(c).conceptPrompt() + " "
+                            + suite.prompts().get(p));
+                    rq.add(new Request(ids, promptIds(p), null, wordTokens, params(c, p, 1, 0, 0)));
+                }
+                prompted = decoder.decodeAll(rq);
+            }
+            List<java.util.concurrent.Callable<Output>> tasks = new ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                int p = prompts[i];
+                tasks.add(() -> unsteered(c, p, split, wordTokens));
+                if (!prompted.isEmpty()) {
+                    Continuation k = prompted.get(i);
+                    tasks.add(() -> output(c, p, split, PROMPTING, null, null, k));
+                }
+            }
+            return all(tasks);
         }
 
         /** Runs the tasks, up to {@code parallel} at once, and returns their outputs in the tasks' order. */
@@ -430,9 +512,7 @@ public final class SteeringBenchmark {
 
         /** The unsteered continuation of prompt p (generated once per prompt), scored for concept c. */
         Output unsteered(int c, int p, String split, long[] wordTokens) {
-            tick(c, p, NONE);
-            Continuation k = plain.computeIfAbsent(p, i -> decoder.decode(promptIds(i), promptIds(i), null,
-                    new long[0], params(-1, i, 0, 0, 0)));
+            Continuation k = plain.get(p);
             double[][] lp = plainLogProbs.computeIfAbsent(p, i -> {
                 double[][] out = new double[k.ids().length][];
                 tokenLogProbs(model, promptIds(i), k.ids(), out);
@@ -445,22 +525,6 @@ public final class SteeringBenchmark {
             Double conceptLogProb = lp.length == 0 || wordTokens.length == 0 ? null : mass / lp.length;
             return output(c, p, split, NONE, null, null, new Continuation(k.text(), k.ids(), k.perplexity(),
                     conceptLogProb));
-        }
-
-        Output prompted(int c, int p, String split, long[] wordTokens) {
-            tick(c, p, PROMPTING);
-            long[] ids = model.tokenizer().encode(suite.concepts().get(c).conceptPrompt() + " "
-                    + suite.prompts().get(p));
-            Continuation k = decoder.decode(ids, promptIds(p), null, wordTokens, params(c, p, 1, 0, 0));
-            return output(c, p, split, PROMPTING, null, null, k);
-        }
-
-        Output steeredOutput(int c, int p, String split, String method, double strength, int layer,
-                             Function<NDManager, Steerer> steering, long[] wordTokens) {
-            tick(c, p, method + " " + strength + " at layer " + layer);
-            Continuation k = decoder.decode(promptIds(p), promptIds(p), steering, wordTokens,
-                    params(c, p, 2 + METHODS.indexOf(method), Double.hashCode(strength), layer));
-            return output(c, p, split, method, strength, layer, k);
         }
 
         Output output(int c, int p, String split, String method, Double strength, Integer layer, Continuation k) {

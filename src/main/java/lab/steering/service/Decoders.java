@@ -55,7 +55,10 @@ public class Decoders {
         await(f, ds, ClientGone.watch(), () -> { });
     }
 
-    /** Runs a job's decodings (no bound on waiting) and waits, calling {@code tick} about every 200 ms. */
+    /**
+     * Runs a job's decodings (no bound on waiting) and waits, calling {@code tick} about every 200 ms (a progress
+     * point: when it throws, the decodings are cancelled and the exception goes on).
+     */
     public void runQueued(LanguageModel model, Runnable tick, Decode... ds) {
         await(of(model).submitQueued(ds), ds, () -> false, tick);
     }
@@ -71,7 +74,12 @@ public class Decoders {
                         cancel(ds);
                         throw new ClientGone.Abandoned("the client closed its connection; its generation was stopped");
                     }
-                    tick.run();
+                    try {
+                        tick.run();
+                    } catch (RuntimeException stop) { // a job's progress point saw a cancellation
+                        cancel(ds);
+                        throw stop;
+                    }
                 }
             }
         } catch (InterruptedException e) {

@@ -146,16 +146,24 @@ public class EvaluationService {
                 "evaluation " + p.evaluation() + " was deleted before its job ran"));
         Stored s = read(rec.request, Stored.class);
         LanguageModel model = queue.model(job, s.model());
-        // continuations go through the model's batched decoder, up to half its places in flight at once
+        // each group of continuations goes to the model's batched decoder at once; progress points while it decodes
         Object one = new Object();
+        String[] stage = {"starting"};
+        double[] fraction = {0};
+        JobKind.Progress points = (st, f) -> {
+            synchronized (one) { // from the benchmark's scoring threads too: one progress write at a time
+                stage[0] = st;
+                fraction[0] = f;
+                limiter.checkpoint(); // a held or interrupted worker stops here
+                progress.update(st, f);
+            }
+        };
         SteeringBenchmark.Result r = SteeringBenchmark.run(model, s.suite(), s.settings(), MiniLmEmbedder.shared(),
-                SteeringBenchmark.decoder(model, d -> decoders.runQueued(model, () -> { }, d)),
-                Math.max(1, config.batch().maxRows() / 2), (stage, fraction) -> {
-                    synchronized (one) { // from the benchmark's decoding threads: one progress write at a time
-                        limiter.checkpoint(); // a held or interrupted worker stops here
-                        progress.update(stage, fraction);
+                SteeringBenchmark.decoder(model, ds -> decoders.runQueued(model, () -> {
+                    synchronized (one) {
+                        points.update(stage[0], fraction[0]);
                     }
-                });
+                }, ds)), Math.max(1, Runtime.getRuntime().availableProcessors()), points::update);
         String text = write(r);
         Map<String, Object> summary = Map.of("evaluation", p.evaluation(), "outputs", r.outputs().size());
         return () -> {
