@@ -91,14 +91,7 @@ public class Decoders {
             throw e;
         } catch (ExecutionException e) {
             cancel(ds);
-            Throwable cause = e.getCause();
-            if (cause instanceof RuntimeException re) {
-                throw re;
-            }
-            if (cause instanceof Error err) {
-                throw err;
-            }
-            throw new IllegalStateException(cause);
+            throw WorkLimiter.rethrown(e);
         }
     }
 

@@ -108,15 +108,20 @@ public class WorkLimiter {
             Thread.currentThread().interrupt();
             throw new CancellationException("interrupted while waiting for the result");
         } catch (ExecutionException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof RuntimeException re) {
-                throw re;
-            }
-            if (cause instanceof Error err) {
-                throw err;
-            }
-            throw new IllegalStateException(cause);
+            throw rethrown(e);
         }
+    }
+
+    /** A task's own exception as it was thrown (an Error is thrown from here); anything else wrapped. */
+    static RuntimeException rethrown(ExecutionException e) {
+        Throwable cause = e.getCause();
+        if (cause instanceof RuntimeException re) {
+            return re;
+        }
+        if (cause instanceof Error err) {
+            throw err;
+        }
+        return new IllegalStateException(cause);
     }
 
     /** Tasks running now. */

@@ -35,8 +35,8 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * Issue 15's load test, bounded and on the loopback: 32 clients for {@code lab.load.seconds} (default 15; the issue's
- * figure is 60: {@code ./mvnw test -Dtest=BatchedLoadTest -Dlab.load.seconds=60}) send greedy generate, steer and sweep
+ * Issue 15's load test, bounded and on the loopback: 32 clients for {@code loadtest.seconds} (default 15; the issue's
+ * figure is 60: {@code ./mvnw test -Dtest=BatchedLoadTest -Dloadtest.seconds=60}) send greedy generate, steer and sweep
  * requests at once. Every answer is 200 or 429 (with Retry-After), and every 200 carries exactly the tokens of the
  * same request decoded alone (the unbatched reference, {@link SteeredRun#run} in this JVM, on the app's own model
  * and operator).
@@ -80,7 +80,7 @@ class BatchedLoadTest {
         }
 
         int clients = 32;
-        long seconds = Long.getLong("lab.load.seconds", 15);
+        long seconds = Long.getLong("loadtest.seconds", 15);
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         Map<String, AtomicInteger> counts = new ConcurrentHashMap<>();
         List<String> problems = java.util.Collections.synchronizedList(new ArrayList<>());
