@@ -132,6 +132,11 @@ public final class BatchDecoder implements AutoCloseable {
         return maxRows;
     }
 
+    /** False once closed, or if its thread ended on an unexpected error (its decodings then failed). */
+    public boolean running() {
+        return !closed && thread.isAlive();
+    }
+
     /** Rows decoding now and rows waiting for a place (a snapshot). */
     public int[] load() {
         synchronized (lock) {

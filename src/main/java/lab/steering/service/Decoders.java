@@ -28,16 +28,25 @@ public class Decoders {
 
     /** How often a waiting thread checks its client and reports progress. */
     private static final long CHECK_MS = 200;
+    private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(Decoders.class);
 
     @Inject
     LabConfig config;
 
     private final Map<LanguageModel, BatchDecoder> byModel = new IdentityHashMap<>();
 
-    /** The model's decoder (started on first use). */
+    /** The model's decoder (started on first use; started again if its thread died on an unexpected error). */
     public synchronized BatchDecoder of(LanguageModel model) {
-        return byModel.computeIfAbsent(model, m -> new BatchDecoder(m, Math.max(2, config.batch().maxRows()),
-                config.batch().maxWaiting()));
+        BatchDecoder d = byModel.get(model);
+        if (d == null || !d.running()) {
+            if (d != null) {
+                LOG.errorf("the batched decoder of model '%s' had stopped; starting a new one", model.id());
+                d.close();
+            }
+            d = new BatchDecoder(model, Math.max(2, config.batch().maxRows()), config.batch().maxWaiting());
+            byModel.put(model, d);
+        }
+        return d;
     }
 
     /**
