@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.module.SimpleModule;
 import io.quarkus.jackson.ObjectMapperCustomizer;
 import jakarta.inject.Singleton;
 import java.io.IOException;
+import java.util.List;
 
 /**
  * What the app's JSON reader takes beyond Jackson's defaults, so that a bad value is a 400 naming its field
@@ -41,6 +42,15 @@ public class RequestJson implements ObjectMapperCustomizer {
         m.addDeserializer(Integer.class, new Whole<>(Integer.class, Integer.MIN_VALUE, Integer.MAX_VALUE));
         m.addDeserializer(Long.class, new Whole<>(Long.class, Long.MIN_VALUE, Long.MAX_VALUE));
         mapper.registerModule(m);
+        // text fields take text only: a number or a boolean where text is expected ("prompt": 42) is refused, not
+        // read as "42" (Jackson's default); arrays and objects are refused already
+        for (com.fasterxml.jackson.databind.cfg.CoercionInputShape shape : List.of(
+                com.fasterxml.jackson.databind.cfg.CoercionInputShape.Integer,
+                com.fasterxml.jackson.databind.cfg.CoercionInputShape.Float,
+                com.fasterxml.jackson.databind.cfg.CoercionInputShape.Boolean)) {
+            mapper.coercionConfigFor(com.fasterxml.jackson.databind.type.LogicalType.Textual)
+                    .setCoercion(shape, com.fasterxml.jackson.databind.cfg.CoercionAction.Fail);
+        }
     }
 
     /** Integer or Long from a JSON integer, or from a number with no fractional part within the type's range. */

@@ -36,6 +36,19 @@ class InputChecksTest {
                 .body("message", not(containsString("insert into"))).body("message", not(containsString("SQL")));
     }
 
+    /** A number or a boolean where text is expected is refused, naming the field, not read as its digits. */
+    @Test
+    void textFieldsTakeTextOnly() {
+        SharedModels.require(MODEL);
+        refused(body("model", MODEL, "prompt", 42, "maxNewTokens", 2), "/api/generate", "invalid_prompt");
+        refused(body("model", MODEL, "prompt", 4.5, "maxNewTokens", 2), "/api/generate", "invalid_prompt");
+        refused(body("model", true, "prompt", "a", "maxNewTokens", 2), "/api/generate", "invalid_model");
+        refused(body("name", 7, "model", MODEL, "conceptPrompt", "The dog"), "/api/operators", "invalid_name");
+        refused(body("model", MODEL, "prompt", List.of("a"), "maxNewTokens", 2), "/api/generate", "invalid_prompt");
+        given().contentType(ContentType.JSON).body(body("model", MODEL, "prompt", "42", "maxNewTokens", 2))
+                .post("/api/generate").then().statusCode(200);
+    }
+
     @Test
     void theNulCharacterIsRefusedWhereverTextGoes() {
         SharedModels.require(MODEL);
