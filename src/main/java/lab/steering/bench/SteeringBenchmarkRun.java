@@ -11,9 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import lab.steering.generate.BatchDecoder;
 import lab.steering.eval.MiniLmEmbedder;
 import lab.steering.eval.SteeringBenchmark;
+import lab.steering.generate.BatchDecoder;
 import lab.steering.model.LanguageModel;
 import lab.steering.steer.EvalSuite;
 import lab.steering.steer.TextScores;
@@ -58,16 +58,7 @@ public final class SteeringBenchmarkRun {
         try (LanguageModel m = LanguageModel.load(folder, Device.cpu());
              BatchDecoder decoder = batch < 2 ? null : new BatchDecoder(m, batch, 1 << 20)) {
             SteeringBenchmark.Decoder dec = decoder == null ? SteeringBenchmark.sequentialDecoder(m)
-                    : SteeringBenchmark.decoder(m, ds -> {
-                        try {
-                            decoder.submitQueued(ds).get();
-                        } catch (InterruptedException e) {
-                            Thread.currentThread().interrupt();
-                            throw new IllegalStateException(e);
-                        } catch (java.util.concurrent.ExecutionException e) {
-                            throw new IllegalStateException(e.getCause());
-                        }
-                    });
+                    : SteeringBenchmark.decoder(m, decoder::runAll);
             SteeringBenchmark.Result r = SteeringBenchmark.run(m, suite, settings, MiniLmEmbedder.shared(), dec,
                     Runtime.getRuntime().availableProcessors(),
                     (stage, f) -> System.err.printf(Locale.ROOT, "\r%3.0f%% %-90.90s", 100 * f, stage));

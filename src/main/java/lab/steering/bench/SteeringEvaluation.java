@@ -11,14 +11,18 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import lab.steering.generate.BatchDecoder;
+import lab.steering.generate.DecodeDriver;
 import lab.steering.generate.GenerationParams;
 import lab.steering.model.LanguageModel;
 import lab.steering.steer.EvalSuite;
+import lab.steering.steer.SteeredRun;
 import lab.steering.steer.SteeringEval;
 
 /**
  * The steering evaluation of issue 19 from the command line ({@link SteeringEval}):
  * <pre>scripts/bench.sh steering-eval [--model DIR] [--suite FILE] [--concepts N] [--prompts N] [--layer L]
+ *      [--batch 32 (places of a batched decoder; 0: one continuation at a time, the same tokens)]
  *      [--strengths 0.5,1,2,3,4] [--tokens 32] [--repetition-penalty 1] [--no-repeat-ngram 0] [--json OUT]</pre>
  * Greedy decoding. Prints each method's share of successful pairs and, with {@code --json}, writes the whole report
  * (every continuation) there.
@@ -63,10 +67,21 @@ public final class SteeringEvaluation {
                 Double.parseDouble(a.getOrDefault("repetition-penalty", "1")),
                 Integer.parseInt(a.getOrDefault("no-repeat-ngram", "0")));
         List<String> methods = List.of(a.getOrDefault("methods", String.join(",", SteeringEval.METHODS)).split(","));
-        try (LanguageModel m = LanguageModel.load(folder, Device.cpu())) {
+        int batch = Integer.parseInt(a.getOrDefault("batch", "32")); // places of a batched decoder; 0: unbatched
+        try (LanguageModel m = LanguageModel.load(folder, Device.cpu());
+             BatchDecoder decoder = batch < 2 ? null : new BatchDecoder(m, batch, 1 << 20)) {
+            java.util.function.Consumer<SteeredRun.Decoding[]> runner = ds -> {
+                if (decoder == null) {
+                    for (SteeredRun.Decoding d : ds) {
+                        DecodeDriver.alone(m, d);
+                    }
+                    return;
+                }
+                decoder.runAll(ds);
+            };
             SteeringEval.Report r = SteeringEval.run(m, suite,
                     new SteeringEval.Settings(methods, strengths,
-                            a.containsKey("layer") ? Integer.valueOf(a.get("layer")) : null, params),
+                            a.containsKey("layer") ? Integer.valueOf(a.get("layer")) : null, params), runner,
                     (stage, f) -> System.err.printf(Locale.ROOT, "\r%3.0f%% %-80.80s", 100 * f, stage));
             System.err.println();
             System.out.printf(Locale.ROOT, "model %s, suite %s (%d concepts x %d prompts), layer %d, strengths %s,"

@@ -168,6 +168,25 @@ public final class BatchDecoder implements AutoCloseable {
         return enqueue(false, ds);
     }
 
+    /**
+     * Runs the decodings (as {@link #submitQueued}) and waits for them all: for command-line tools and benchmarks,
+     * which own their decoder. A decoding's failure is thrown (unchecked); an interrupt cancels them.
+     */
+    public void runAll(Decode... ds) {
+        CompletableFuture<Void> f = submitQueued(ds);
+        try {
+            f.get();
+        } catch (InterruptedException e) {
+            for (Decode d : ds) {
+                d.cancel();
+            }
+            Thread.currentThread().interrupt();
+            throw new CancellationException("interrupted while decoding");
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+        }
+    }
+
     private CompletableFuture<Void> enqueue(boolean bounded, Decode... ds) {
         Group g = new Group();
         int rows = 0;

@@ -70,15 +70,30 @@ public final class SteeringEval {
     }
 
     public static Report run(LanguageModel model, EvalSuite suite, Settings s, Progress progress) {
+        return run(model, suite, s, ds -> {
+            for (SteeredRun.Decoding d : ds) {
+                lab.steering.generate.DecodeDriver.alone(model, d);
+            }
+        }, progress);
+    }
+
+    /**
+     * As above, handing each concept's decodings (its prompts' unsteered ones, then every method, strength and prompt)
+     * to {@code runner} at once, which runs them all to their ends: one after another, or together through a batched
+     * decoder (the same tokens).
+     */
+    public static Report run(LanguageModel model, EvalSuite suite, Settings s,
+                             java.util.function.Consumer<SteeredRun.Decoding[]> runner, Progress progress) {
         long t0 = System.nanoTime();
         int layer = s.layer() != null ? s.layer() : OperatorBuilder.defaultLayer(model.config().numLayers());
         List<List<Pair>> perMethod = new ArrayList<>();
         for (int i = 0; i < s.methods().size(); i++) {
             perMethod.add(new ArrayList<>());
         }
-        int total = suite.concepts().size() * suite.prompts().size();
+        int total = suite.concepts().size();
         int done = 0;
         for (EvalSuite.Concept c : suite.concepts()) {
+            progress.update(c.name(), (double) done / total);
             long[] conceptIds = model.tokenizer().encode(c.conceptPrompt());
             List<Function<Double, Function<NDManager, Steerer>>> steerers = new ArrayList<>();
             for (String method : s.methods()) {
@@ -86,18 +101,34 @@ public final class SteeringEval {
             }
             Set<String> words = new LinkedHashSet<>();
             c.words().forEach(w -> words.add(w.toLowerCase(Locale.ROOT)));
+            int np = suite.prompts().size();
+            int ns = s.strengths().size();
+            List<SteeredRun.Decoding> all = new ArrayList<>();
             for (String prompt : suite.prompts()) {
-                progress.update(c.name() + " / " + prompt, (double) done / total);
+                all.add(new SteeredRun.Decoding(model, model.tokenizer().encode(prompt), s.params(), null, conceptIds,
+                        0, null));
+            }
+            for (String prompt : suite.prompts()) {
                 long[] ids = model.tokenizer().encode(prompt);
-                SteeredRun.Result plain = SteeredRun.run(model, ids, s.params(), null, conceptIds, 0);
+                for (int mi = 0; mi < s.methods().size(); mi++) {
+                    for (double strength : s.strengths()) {
+                        all.add(new SteeredRun.Decoding(model, ids, s.params(), steerers.get(mi).apply(strength),
+                                conceptIds, 0, null));
+                    }
+                }
+            }
+            runner.accept(all.toArray(SteeredRun.Decoding[]::new));
+            for (int pi = 0; pi < np; pi++) {
+                String prompt = suite.prompts().get(pi);
+                SteeredRun.Result plain = all.get(pi).result();
                 String plainText = plain.generation().completion();
                 Set<String> plainWords = words(plainText);
                 for (int mi = 0; mi < s.methods().size(); mi++) {
                     List<Try> tries = new ArrayList<>();
                     Double first = null;
-                    for (double strength : s.strengths()) {
-                        SteeredRun.Result r = SteeredRun.run(model, ids, s.params(), steerers.get(mi).apply(strength),
-                                conceptIds, 0);
+                    for (int si = 0; si < ns; si++) {
+                        double strength = s.strengths().get(si);
+                        SteeredRun.Result r = all.get(np + (pi * s.methods().size() + mi) * ns + si).result();
                         Try t = score(r, plain.perplexity(), plainWords, words, strength);
                         tries.add(t);
                         if (t.success() && first == null) {
@@ -107,8 +138,8 @@ public final class SteeringEval {
                     perMethod.get(mi).add(new Pair(c.name(), prompt, s.methods().get(mi), plainText, plain.perplexity(),
                             List.copyOf(tries), first));
                 }
-                done++;
             }
+            done++;
         }
         progress.update("done", 1);
         List<MethodResult> results = new ArrayList<>();
