@@ -1,0 +1,74 @@
+package lab.steering;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
+
+import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.importer.ClassFileImporter;
+import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.lang.ArchRule;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The package graph of the README ("How it is built"), checked on the compiled classes: the core is plain Java on
+ * DJL, imports go one way (hook <- model <- generate, jacobian <- steer <- eval <- service <- web), and nothing of
+ * the app depends on the training pipeline or the benchmarks.
+ */
+class ArchitectureTest {
+
+    private static final String[] CORE = {"lab.steering.hook..", "lab.steering.model..", "lab.steering.generate..",
+            "lab.steering.jacobian..", "lab.steering.steer..", "lab.steering.eval.."};
+
+    private static JavaClasses classes;
+
+    @BeforeAll
+    static void importClasses() {
+        classes = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+                .importPackages("lab.steering");
+    }
+
+    @Test
+    void coreKnowsNothingOfHttpDatabaseOrTheApp() {
+        ArchRule rule = noClasses().that().resideInAnyPackage(CORE).should().dependOnClassesThat()
+                .resideInAnyPackage("io.quarkus..", "jakarta..", "javax.ws..", "org.hibernate..", "io.vertx..",
+                        "org.jboss.resteasy..", "lab.steering.web..", "lab.steering.service..",
+                        "lab.steering.store..", "lab.steering.config..", "lab.steering.train..",
+                        "lab.steering.bench..");
+        rule.check(classes);
+    }
+
+    @Test
+    void importsGoOneWay() {
+        layer("lab.steering.hook..", "model", "generate", "jacobian", "steer", "eval", "service", "web", "store");
+        layer("lab.steering.model..", "generate", "jacobian", "steer", "eval", "service", "web", "store");
+        layer("lab.steering.generate..", "jacobian", "steer", "eval", "service", "web", "store");
+        layer("lab.steering.jacobian..", "generate", "steer", "eval", "service", "web", "store");
+        layer("lab.steering.steer..", "eval", "service", "web", "store");
+        layer("lab.steering.eval..", "service", "web", "store");
+        layer("lab.steering.service..", "web");
+        layer("lab.steering.store..", "service", "web", "model", "generate", "jacobian", "steer", "eval");
+    }
+
+    @Test
+    void theAppDoesNotDependOnTrainingOrBenchmarks() {
+        noClasses().that().resideOutsideOfPackages("lab.steering.train..", "lab.steering.bench..").should()
+                .dependOnClassesThat().resideInAnyPackage("lab.steering.train..", "lab.steering.bench..")
+                .check(classes);
+    }
+
+    @Test
+    void noPackageCycles() {
+        slices().matching("lab.steering.(*)..").should().beFreeOfCycles().check(classes);
+    }
+
+    private static void layer(String pkg, String... forbidden) {
+        String[] packages = new String[forbidden.length];
+        for (int i = 0; i < forbidden.length; i++) {
+            packages[i] = "lab.steering." + forbidden[i] + "..";
+        }
+        noClasses().that().resideInAPackage(pkg).should().dependOnClassesThat().resideInAnyPackage(packages)
+                .because("imports go one way: hook <- model <- generate, jacobian <- steer <- eval <- service <- web")
+                .check(classes);
+    }
+}
