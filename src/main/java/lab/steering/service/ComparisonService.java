@@ -225,9 +225,26 @@ public class ComparisonService {
      * replica's worker claims it; {@link WorkLimiter.Busy} when the job queue is full (nothing is then stored).
      */
     public View submit(Plan plan) {
+        return submit(plan, null);
+    }
+
+    /**
+     * As above, with the client's Idempotency-Key (null: none): a retry with the same key and settings gets the
+     * first request's comparison instead of a second one.
+     */
+    public View submit(Plan plan, String idempotencyKey) {
         Settings s = plan.settings();
-        long id = store.createBatch(ids(s), s.prompts().size(), write(s),
-                cid -> queue.submit(KIND, null, Payload.of(cid, plan), "comparison batch").id());
+        String settings = write(s);
+        JobQueue.Key key = queue.key(idempotencyKey, KIND, settings);
+        java.util.Optional<JobStore.Job> earlier = queue.earlier(KIND, key, "comparison batch");
+        if (earlier.isPresent()) {
+            long first = queue.request(earlier.get(), Payload.class).comparison();
+            return get(first).orElseThrow(() -> new Refusal(409, "idempotency_key_reused", "the comparison of"
+                    + " Idempotency-Key '" + idempotencyKey + "' was deleted; a new request needs a new key",
+                    earlier.get().id()));
+        }
+        long id = store.createBatch(ids(s), s.prompts().size(), settings,
+                cid -> queue.submit(KIND, null, write(Payload.of(cid, plan)), "comparison batch", key).id());
         queue.wake(); // committed now: this replica's idle workers may claim it at once
         return get(id).orElseThrow();
     }

@@ -106,9 +106,24 @@ public class EvaluationService {
 
     /** Stores the evaluation and queues its job in one transaction; {@link WorkLimiter.Busy} when the queue is full. */
     public View submit(Plan plan) {
-        long id = store.create(plan.model(), plan.suiteId(), plan.suite().name(),
-                write(new Stored(plan.model(), plan.suiteId(), plan.suite(), plan.settings())),
-                eid -> queue.submit(KIND, plan.model(), new Payload(eid), "evaluation").id());
+        return submit(plan, null);
+    }
+
+    /**
+     * As above, with the client's Idempotency-Key (null: none): a retry with the same key and plan gets the first
+     * request's evaluation instead of a second one.
+     */
+    public View submit(Plan plan, String idempotencyKey) {
+        String stored = write(new Stored(plan.model(), plan.suiteId(), plan.suite(), plan.settings()));
+        JobQueue.Key key = queue.key(idempotencyKey, KIND, plan.model() + "\n" + stored);
+        java.util.Optional<JobStore.Job> earlier = queue.earlier(KIND, key, "evaluation");
+        if (earlier.isPresent()) {
+            return get(queue.request(earlier.get(), Payload.class).evaluation()).orElseThrow(() -> new Refusal(409,
+                    "idempotency_key_reused", "the evaluation of Idempotency-Key '" + idempotencyKey
+                    + "' was deleted; a new request needs a new key", earlier.get().id()));
+        }
+        long id = store.create(plan.model(), plan.suiteId(), plan.suite().name(), stored,
+                eid -> queue.submit(KIND, plan.model(), write(new Payload(eid)), "evaluation", key).id());
         queue.wake();
         return get(id).orElseThrow();
     }

@@ -51,7 +51,12 @@ public class JacobianJobs implements JobKind {
 
     /** Queues an analysis; {@link WorkLimiter.Busy} when the job queue is full (nothing is then stored). */
     public View submit(JacobianService.Request request) {
-        return view(queue.submit(KIND, request.model().id(), Payload.of(request), "Jacobian job"));
+        return submit(request, null);
+    }
+
+    /** As above, with the client's Idempotency-Key (null: none): a retry gets the first request's job. */
+    public View submit(JacobianService.Request request, String idempotencyKey) {
+        return view(queue.submit(KIND, request.model().id(), Payload.of(request), "Jacobian job", idempotencyKey));
     }
 
     public Optional<View> get(String id) {

@@ -160,21 +160,120 @@ public class JobQueue {
      * (all replicas) already holds lab.jobs.max-queued jobs. {@code what} names the work in that message.
      */
     public JobStore.Job submit(String kind, String modelId, Object request, String what) {
-        UUID id = UUID.randomUUID();
-        String body;
-        try {
-            body = json.writeValueAsString(request);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("the " + kind + " request is not serialisable: " + e.getMessage(), e);
+        return submit(kind, modelId, request, what, (String) null);
+    }
+
+    /**
+     * As above, with the client's Idempotency-Key (null: none). A key already held by a job of this kind that was
+     * submitted with the same request gives that job, whatever its state, instead of a new one: a retried POST
+     * follows the first one's work and gets its result. The same key with another request is refused (422
+     * idempotency_key_reused); a key that is not 1 to 255 printable ASCII characters is 400
+     * invalid_idempotency_key.
+     */
+    public JobStore.Job submit(String kind, String modelId, Object request, String what, String idempotencyKey) {
+        String body = write(kind, request);
+        return submit(kind, modelId, body, what, key(idempotencyKey, kind, modelId + "\n" + body));
+    }
+
+    /**
+     * A client's Idempotency-Key and the hash of what its request asks for (the validated request, not anything
+     * the submission adds, such as the id of a row it creates).
+     */
+    public record Key(String key, String requestHash) {
+    }
+
+    /** The key of a request ({@code identity}: what it asks for, as JSON); null when the client sent none. */
+    public Key key(String idempotencyKey, String kind, Object identity) {
+        if (idempotencyKey == null) {
+            return null;
         }
+        checkKey(idempotencyKey);
+        String text = identity instanceof String t ? t : write(kind, identity);
+        return new Key(idempotencyKey, sha256(kind + "\n" + text));
+    }
+
+    /**
+     * The job an earlier request with this key queued, if it is still kept and asked for the same thing (422
+     * idempotency_key_reused when it asked for something else). Submissions that create rows before their job
+     * (comparisons, evaluations) look here first.
+     */
+    public Optional<JobStore.Job> earlier(String kind, Key key, String what) {
+        if (key == null) {
+            return Optional.empty();
+        }
+        return store().findByKey(kind, key.key()).map(k -> {
+            if (!key.requestHash().equals(k.requestHash())) {
+                throw new Refusal(422, "idempotency_key_reused", "Idempotency-Key '" + key.key() + "' was used for"
+                        + " another " + what + " request (job " + k.job().id() + "); a new request needs a new key",
+                        k.job().id());
+            }
+            return k.job();
+        });
+    }
+
+    /**
+     * Queues the job ({@code request}: its JSON), or gives the one the key already holds. Inside a transaction that
+     * created rows for the job, a concurrent submission with the same key makes this one fail (409
+     * idempotency_key_in_use), so that its rows roll back; the client's retry then finds the winner's job.
+     */
+    public JobStore.Job submit(String kind, String modelId, String request, String what, Key key) {
+        Optional<JobStore.Job> first = earlier(kind, key, what);
+        if (first.isPresent()) {
+            return first.get();
+        }
+        UUID id = UUID.randomUUID();
         int max = maxQueued();
-        if (!store().insert(id, kind, modelId, body, Math.max(1, config.jobs().maxAttempts()), max)) {
-            int retry = limiter.retryAfterSeconds();
-            throw new WorkLimiter.Busy(what + " refused: the job queue is full (" + max + " queued, the limit;"
-                    + " lab.jobs.max-queued); retry in about " + retry + " s", retry);
+        switch (store().insert(id, kind, modelId, request, Math.max(1, config.jobs().maxAttempts()), max,
+                key == null ? null : key.key(), key == null ? null : key.requestHash())) {
+            case QUEUED -> {
+            }
+            case KEY_TAKEN -> {
+                JobStore.Job other = earlier(kind, key, what).orElseThrow();
+                throw new Refusal(409, "idempotency_key_in_use", "another " + what + " request with Idempotency-Key '"
+                        + key.key() + "' queued job " + other.id() + " at the same moment; retry with the same key"
+                        + " to follow it", other.id());
+            }
+            default -> {
+                int retry = limiter.retryAfterSeconds();
+                throw new WorkLimiter.Busy(what + " refused: the job queue is full (" + max + " queued, the limit;"
+                        + " lab.jobs.max-queued); retry in about " + retry + " s", retry);
+            }
         }
         wake();
         return store().find(id, false).orElseThrow(() -> new IllegalStateException("job " + id + " vanished"));
+    }
+
+    private String write(String kind, Object request) {
+        try {
+            return json.writeValueAsString(request);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("the " + kind + " request is not serialisable: " + e.getMessage(), e);
+        }
+    }
+
+    /** An Idempotency-Key header's value: null (none) or 1..255 printable ASCII characters. */
+    public static void checkKey(String key) {
+        if (key == null) {
+            return;
+        }
+        boolean ok = !key.isEmpty() && key.length() <= 255;
+        for (int i = 0; ok && i < key.length(); i++) {
+            char c = key.charAt(i);
+            ok = c >= 0x20 && c <= 0x7e;
+        }
+        if (!ok) {
+            throw new Refusal(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable ASCII"
+                    + " characters, got " + (key.isEmpty() ? "an empty value" : key.length() + " characters"));
+        }
+    }
+
+    private static String sha256(String text) {
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /**
@@ -222,18 +321,29 @@ public class JobQueue {
         long deadline = System.nanoTime() + patience.toNanos();
         long sleep = 10;
         while (true) {
-            JobStore.Job j = store().find(id, false)
-                    .orElseThrow(() -> new Refusal(500, "job_lost", what + ": job " + id + " was deleted"));
+            JobStore.Job j;
+            try {
+                j = store().find(id, false)
+                        .orElseThrow(() -> new Refusal(500, "job_lost", what + ": job " + id + " was deleted", id));
+            } catch (IllegalStateException e) {
+                if (!lab.steering.store.DatabaseErrors.unavailable(e)) {
+                    throw e;
+                }
+                throw new Refusal(503, "database_unavailable", "the database became unavailable while waiting for "
+                        + what + " (job " + id + "); the job goes on once it is back: follow it at /api/jobs/" + id
+                        + ", or retry with the same Idempotency-Key to get its result", id);
+            }
             if (j.finished()) {
                 j = store().find(id, true).orElseThrow();
                 switch (j.status()) {
                     case "done" -> {
                         return j;
                     }
-                    case "cancelled" -> throw new Refusal(409, "cancelled", what + " (job " + id + ") was cancelled");
+                    case "cancelled" -> throw new Refusal(409, "cancelled", what + " (job " + id + ") was cancelled",
+                            id);
                     default -> throw new Refusal(j.errorStatus() == null ? 500 : j.errorStatus(),
                             j.errorCode() == null ? "job_failed" : j.errorCode(),
-                            j.errorStatus() == null ? what + " failed (job " + id + "): " + j.error() : j.error());
+                            j.errorStatus() == null ? what + " failed (job " + id + "): " + j.error() : j.error(), id);
                 }
             }
             if (gone.getAsBoolean()) {
@@ -245,7 +355,7 @@ public class JobQueue {
                 cancel(id.toString());
                 throw new Refusal(504, "timeout", String.format(java.util.Locale.ROOT, "%s (job %s) did not finish"
                         + " within %.0f s (lab.jobs.wait-seconds) and was cancelled", what, id,
-                        patience.toMillis() / 1000.0));
+                        patience.toMillis() / 1000.0), id);
             }
             try {
                 Thread.sleep(sleep);

@@ -62,16 +62,56 @@ public final class JobStore {
      * statement; concurrent submissions can overshoot it by a few). Returns false when refused.
      */
     public boolean insert(UUID id, String kind, String modelId, String requestJson, int maxAttempts, int maxQueued) {
-        String sql = "INSERT INTO job (id, kind, model_id, request, max_attempts) SELECT ?, ?, ?, ?::json, ? "
-                + "WHERE (SELECT count(*) FROM job WHERE status = 'queued') < ?";
-        return update(sql, ps -> {
+        return insert(id, kind, modelId, requestJson, maxAttempts, maxQueued, null, null) == Inserted.QUEUED;
+    }
+
+    /** What {@link #insert(UUID, String, String, String, int, int, String, String)} did. */
+    public enum Inserted { QUEUED, QUEUE_FULL, KEY_TAKEN }
+
+    /**
+     * As above, with an idempotency key (null: none) and the request's hash: when a job of this kind already holds
+     * the key, nothing is inserted ({@code KEY_TAKEN}; {@link #findByKey} then gives that job). The key's unique
+     * index makes concurrent submissions with one key insert one job.
+     */
+    public Inserted insert(UUID id, String kind, String modelId, String requestJson, int maxAttempts, int maxQueued,
+                           String idempotencyKey, String requestHash) {
+        String sql = "INSERT INTO job (id, kind, model_id, request, max_attempts, idempotency_key, request_hash) "
+                + "SELECT ?, ?, ?, ?::json, ?, ?, ? WHERE (SELECT count(*) FROM job WHERE status = 'queued') < ? "
+                + "ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
+        int n = update(sql, ps -> {
             ps.setObject(1, id);
             ps.setString(2, kind);
             ps.setString(3, modelId);
             ps.setString(4, requestJson);
             ps.setInt(5, maxAttempts);
-            ps.setInt(6, maxQueued);
-        }, "queue a " + kind + " job") == 1;
+            ps.setString(6, idempotencyKey);
+            ps.setString(7, requestHash);
+            ps.setInt(8, maxQueued);
+        }, "queue a " + kind + " job");
+        if (n == 1) {
+            return Inserted.QUEUED;
+        }
+        return idempotencyKey != null && findByKey(kind, idempotencyKey).isPresent() ? Inserted.KEY_TAKEN
+                : Inserted.QUEUE_FULL;
+    }
+
+    /** A job that holds an idempotency key, and the hash of the request it was submitted with. */
+    public record Keyed(Job job, String requestHash) {
+    }
+
+    /** The job of {@code kind} that holds {@code idempotencyKey}, if it is still kept. */
+    public Optional<Keyed> findByKey(String kind, String idempotencyKey) {
+        String sql = "SELECT " + COLUMNS + ", NULL, request_hash FROM job WHERE kind = ? AND idempotency_key = ?";
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setString(1, kind);
+            ps.setString(2, idempotencyKey);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? Optional.of(new Keyed(row(rs), rs.getString(20))) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read the " + kind + " job of an idempotency key: "
+                    + e.getMessage(), e);
+        }
     }
 
     public int queued() {

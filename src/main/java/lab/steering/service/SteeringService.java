@@ -104,9 +104,33 @@ public class SteeringService {
     public JobStore.Job submitBuild(LanguageModel model, String name, String description, List<String> tags,
                                     String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
                                     double energy) {
+        return submitBuild(model, name, description, tags, conceptPrompt, ids, layer, lowRank, rank, energy, null);
+    }
+
+    /** As above, with the client's Idempotency-Key (null: none): a retry gets the first request's job. */
+    public JobStore.Job submitBuild(LanguageModel model, String name, String description, List<String> tags,
+                                    String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
+                                    double energy, String idempotencyKey) {
         checkDeviceMemory(model, ids.length, "the operator build");
         return jobs.submit(BUILD_KIND, model.id(), new BuildPayload(name, description, tags, conceptPrompt, ids,
-                layer, lowRank, rank, energy), "operator build");
+                layer, lowRank, rank, energy), "operator build", idempotencyKey);
+    }
+
+    /** A finished build: its job and the operator it stored. */
+    public record Built(JobStore.Job job, OperatorRecord operator) {
+    }
+
+    /**
+     * Builds the operator as a job with the client's Idempotency-Key (null: none) and waits for it: a retried
+     * request with the same key follows the first one's job and gets the operator it stored, never a second one.
+     */
+    public Built build(LanguageModel model, String name, String description, List<String> tags,
+                       String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank, double energy,
+                       String idempotencyKey) {
+        JobStore.Job job = submitBuild(model, name, description, tags, conceptPrompt, ids, layer, lowRank, rank,
+                energy, idempotencyKey);
+        JobStore.Job done = jobs.await(job.id(), "operator build");
+        return new Built(done, builtBy(done));
     }
 
     /** Builds the operator of {@code conceptPrompt} (as a job, waiting for it) and returns it stored. */
@@ -504,6 +528,11 @@ public class SteeringService {
 
     /** Checks the sweep, runs it as a job (any replica) and waits for its grid. */
     public SweepResult sweep(SweepSpec s) {
+        return sweep(s, null);
+    }
+
+    /** As above, with the client's Idempotency-Key (null: none): a retry gets the first request's grid. */
+    public SweepResult sweep(SweepSpec s, String idempotencyKey) {
         OperatorRecord record = record(s.operatorId());
         LanguageModel model = modelFor(record, s.model());
         List<Integer> layers = s.layers() == null || s.layers().isEmpty() ? List.of(record.layer) : s.layers();
@@ -512,7 +541,7 @@ public class SteeringService {
         }
         long[] prompt = promptIds(model, s.prompt(), "prompt");
         JobStore.Job job = jobs.submit(SWEEP_KIND, model.id(), new SweepPayload(record.id, s.prompt(), prompt,
-                s.strengths(), layers, s.params()), "sweep");
+                s.strengths(), layers, s.params()), "sweep", idempotencyKey);
         return jobs.result(jobs.await(job.id(), "sweep"), SweepResult.class);
     }
 

@@ -29,7 +29,11 @@ public class ApiException extends RuntimeException {
         try {
             return work.get();
         } catch (lab.steering.service.Refusal r) {
-            throw new ApiException(r.status(), r.code(), r.getMessage());
+            ApiException e = new ApiException(r.status(), r.code(), r.getMessage());
+            if (r.jobId() != null) {
+                e.detail("jobId", r.jobId().toString()).header(JobsResource.JOB_ID_HEADER, r.jobId().toString());
+            }
+            throw e;
         }
     }
 

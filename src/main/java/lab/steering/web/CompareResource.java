@@ -50,13 +50,13 @@ public class CompareResource {
     ComparisonService service;
 
     @POST
-    public Response compare(CompareRequest req) {
+    public Response compare(CompareRequest req, @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         ComparisonService.Plan plan = check(req);
         if (req.prompt() != null) {
             ComparisonService.View v = service.runNow(plan);
             return Response.ok(v).build();
         }
-        ComparisonService.View v = service.submit(plan);
+        ComparisonService.View v = service.submit(plan, idempotencyKey);
         return Response.status(202).entity(v).header("Location", "/api/compare/" + v.id()).build();
     }
 

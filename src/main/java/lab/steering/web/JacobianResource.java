@@ -65,9 +65,10 @@ public class JacobianResource {
 
     @POST
     @Path("jobs")
-    public Response submit(JacobianRequest req) {
-        JacobianJobs.View v = jobs.submit(check(req, false));
-        return Response.status(202).entity(v).header("Location", "/api/jacobian/jobs/" + v.id()).build();
+    public Response submit(JacobianRequest req, @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
+        JacobianJobs.View v = ApiException.refusing(() -> jobs.submit(check(req, false), idempotencyKey));
+        return Response.status(202).entity(v).header("Location", "/api/jacobian/jobs/" + v.id())
+                .header(JobsResource.JOB_ID_HEADER, v.id()).build();
     }
 
     @GET

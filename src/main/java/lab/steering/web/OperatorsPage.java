@@ -283,7 +283,7 @@ public class OperatorsPage {
         OperatorsResource.OperatorView created = null;
         FormErrors err = FormErrors.NONE;
         try {
-            Response r = operators.build(form.request());
+            Response r = operators.build(form.request(), null);
             created = (OperatorsResource.OperatorView) r.getEntity();
         } catch (RuntimeException e) {
             err = FormErrors.of(e);

@@ -62,18 +62,19 @@ public class OperatorsResource {
 
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
-    public Response build(SteeringRequests.Build req) {
+    public Response build(SteeringRequests.Build req, @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         Checked c = check(req);
-        OperatorRecord r = c.build(steering);
-        return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
+        SteeringService.Built b = c.build(steering, idempotencyKey);
+        return Response.created(URI.create("/api/operators/" + b.operator().id)).entity(view(b.operator()))
+                .header(JobsResource.JOB_ID_HEADER, b.job().id().toString()).build();
     }
 
     /** A build request whose every field passed its checks. */
     record Checked(LanguageModel model, SteeringRequests.Build req, long[] ids, int layer, String form, double energy) {
-        /** Builds it as a job and waits for the stored operator. */
-        OperatorRecord build(SteeringService steering) {
+        /** Builds it as a job and waits for the stored operator (a retry with the same key: the first one's). */
+        SteeringService.Built build(SteeringService steering, String idempotencyKey) {
             return steering.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids, layer,
-                    form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy);
+                    form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy, idempotencyKey);
         }
 
         /** Queues the build as a job (the page polls it). */

@@ -55,7 +55,8 @@ public class SteerResource {
 
     @POST
     @Path("/sweep")
-    public SteeringService.SweepResult sweep(SteeringRequests.Sweep req) {
+    public SteeringService.SweepResult sweep(SteeringRequests.Sweep req,
+            @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         if (req == null) {
             throw new ApiException(400, "missing_body", "a JSON body is required");
         }
@@ -84,6 +85,6 @@ public class SteerResource {
                 req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
                 req.noRepeatNgramSize());
         return steering.sweep(new SteeringService.SweepSpec(req.operatorId(), req.model(), req.prompt(), strengths,
-                layers, params));
+                layers, params), idempotencyKey);
     }
 }

@@ -171,7 +171,7 @@ public class SweepPage {
         Grid grid = null;
         FormErrors err = FormErrors.NONE;
         try {
-            grid = grid(steer.sweep(form.request()));
+            grid = grid(steer.sweep(form.request(), null));
         } catch (RuntimeException e) {
             err = FormErrors.of(e);
         }
