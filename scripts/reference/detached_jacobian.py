@@ -24,7 +24,9 @@ What it writes:
       with jacobian[i][r][k] = dy_r / dx_{i,k} of the detached network, c (d) = y - sum_i J_i x_i.
   src/test/resources/reference/detached/steer-<name>.safetensors   float64 logits (steps, vocab) of the paper's
       re-encoding steering algorithm (METHOD.md section 5) at every greedy step.
-  src/test/resources/reference/detached/index.json   prompts, ids, figures and versions for both kinds.
+  src/test/resources/reference/detached/hidden-stories260K.safetensors   HF's hidden_states (L + 1, T, d) of
+      stories260K for one prompt: where the app's residual hook sites must read (HooksTest).
+  src/test/resources/reference/detached/index.json   prompts, ids, figures and versions for all of them.
 
 Float64 all the way. transformers runs some ops in float32 even in a float64 model; each is replaced here by the
 float64 form of the same math, and the figures of what each cast costs are written to index.json (hfFloat32Casts):
@@ -506,6 +508,15 @@ def main(argv):
     save("stories260K.safetensors", detached_case("stories260K", stories, ids, False, stats))
     index["jacobians"].append(dict(name="stories260K", file="stories260K.safetensors",
                                    modelPath="../shared/models/stories260K", ids=ids, **stats))
+    # HF hidden_states of stories260K (float64 ops): what the app's residual hook sites must see (HooksTest)
+    hidden_ids = [1, 403, 20]
+    with torch.no_grad():
+        hs = base(load(stories))(torch.tensor([hidden_ids]), output_hidden_states=True, use_cache=False).hidden_states
+    save("hidden-stories260K.safetensors", {"hidden_states": torch.stack([h[0] for h in hs])})
+    index["hiddenStates"] = dict(name="stories260K", file="hidden-stories260K.safetensors",
+                                 modelPath="../shared/models/stories260K", ids=hidden_ids,
+                                 meaning="hidden_states[l] (l = 0..L) of HF's forward, [L + 1, T, d]: l < L the "
+                                         "residual after l decoder layers, l = L after the final norm")
     for name, (_, _, features) in FAMILIES.items():
         folder = write_checkpoint(name)
         g = torch.Generator().manual_seed(SEED + 7)
