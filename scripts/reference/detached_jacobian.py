@@ -23,7 +23,8 @@ What it writes:
       (HF hidden_states[0]), y (d) the output (final-normed hidden state at the last position), jacobian (T, d, d)
       with jacobian[i][r][k] = dy_r / dx_{i,k} of the detached network, c (d) = y - sum_i J_i x_i.
   src/test/resources/reference/detached/steer-<name>.safetensors   float64 logits (steps, vocab) of the paper's
-      re-encoding steering algorithm (METHOD.md section 5) at every greedy step.
+      re-encoding steering algorithm (METHOD.md section 5) at every greedy step; for the tiny model also operator
+      (T_c, d, d), its J_C at the split layer.
   src/test/resources/reference/detached/hidden-stories260K.safetensors   HF's hidden_states (L + 1, T, d) of
       stories260K for one prompt: where the app's residual hook sites must read (HooksTest).
   src/test/resources/reference/detached/index.json   prompts, ids, figures and versions for all of them.
@@ -41,7 +42,9 @@ float64 form of the same math, and the figures of what each cast costs are writt
     construction. Here it is set to sqrt(d) in float64 (it does not enter J, which starts after the scaling, only the
     frozen factors through x).
 Decided by the math (METHOD.md sections 1-2: "1e-12 or better in float64 if *every* op is float64"): the float64
-forms are right and HF's float32 casts are approximations of them.
+forms are right and HF's float32 casts are approximations of them (together they move y by up to 2.2e-7). With them
+replaced, the app agreed to 1e-15 with every family but one: its float64 twin of a float32-loaded Gemma formed 1 + w
+in float32 (issue 18), fixed in Weights.Norm.
 
 Detached factors (METHOD.md section 1), applied when DETACH is on:
   - RMSNorm: x * rsqrt(mean(x^2) + eps).detach() * w (Gemma: 1 + w); LayerNorm (GPT-2): the same on x - mean(x),
