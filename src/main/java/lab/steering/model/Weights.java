@@ -32,12 +32,39 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
     /**
      * A norm's parameters.
      *
-     * @param weight (n) the multiplier actually applied (Gemma's 1 + w already added)
+     * @param weight (n) the multiplier actually applied (Gemma's 1 + w already added, in this array's dtype)
      * @param bias   (n) LayerNorm's bias, or null
+     * @param stored (n) the checkpoint's w when the family adds an offset to it (Gemma: 1 + w), else null. Kept so that
+     *               a copy in float64 forms 1 + w in float64: converting the float32 sum instead carried its float32
+     *               rounding into every float64 Jacobian (issue 18: ~5e-8 relative on a tiny float32 checkpoint)
+     * @param offset what {@code weight} adds to {@code stored} (0 without one)
      */
-    public record Norm(NDArray weight, NDArray bias) {
-        Norm map(Function<NDArray, NDArray> f) {
-            return new Norm(f.apply(weight), bias == null ? null : f.apply(bias));
+    public record Norm(NDArray weight, NDArray bias, NDArray stored, double offset) {
+
+        public Norm(NDArray weight, NDArray bias) {
+            this(weight, bias, null, 0);
+        }
+
+        /**
+         * A copy in {@code dtype} by {@code convert}: the multiplier is formed from {@code stored} in float64, and is
+         * the converted float32 multiplier in narrower dtypes (HF forms 1 + w in float32 for bfloat16 models).
+         */
+        Norm to(Function<NDArray, NDArray> convert, DataType dtype) {
+            NDArray b = bias == null ? null : convert.apply(bias);
+            if (stored == null) {
+                return new Norm(convert.apply(weight), b);
+            }
+            NDArray s = convert.apply(stored);
+            NDArray w;
+            if (dtype == DataType.FLOAT64) {
+                try (NDArray one = Transformer.scalar(s.getManager(), offset, dtype)) {
+                    w = s.add(one);
+                }
+            } else {
+                w = convert.apply(weight);
+            }
+            w.setName(weight.getName());
+            return new Norm(w, b, s, offset);
         }
     }
 
@@ -82,9 +109,9 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
             return out;
         }
 
-        Layer map(Function<NDArray, NDArray> f) {
+        Layer to(Function<NDArray, NDArray> f, DataType dtype) {
             Function<NDArray, NDArray> g = a -> a == null ? null : f.apply(a);
-            Function<Norm, Norm> n = x -> x == null ? null : x.map(f);
+            Function<Norm, Norm> n = x -> x == null ? null : x.to(f, dtype);
             return new Layer(n.apply(attnNorm), g.apply(wq), g.apply(bq), g.apply(wk), g.apply(bk), g.apply(wv),
                     g.apply(bv), g.apply(wo), g.apply(bo), n.apply(qNorm), n.apply(kNorm), n.apply(attnPostNorm),
                     n.apply(mlpNorm), g.apply(gate), g.apply(up), g.apply(bUp), g.apply(down), g.apply(bDown),
@@ -227,18 +254,20 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
             return tensor("lm_head.weight", c.vocabSize(), c.hiddenSize());
         }
 
-        /** A norm's weight (family offset added) and, for LayerNorm, its bias. */
+        /** A norm's weight (family offset added, the stored w kept) and, for LayerNorm, its bias. */
         Norm norm(String prefix, long n) {
             NDArray w = tensor(prefix + ".weight", n);
-            double offset = c.family().normOffset();
-            if (offset != 0) {
-                NDArray shifted = w.add(offset);
-                shifted.setName(w.getName());
-                w.close();
-                w = shifted;
-            }
             NDArray b = c.family().norm() == Family.NormKind.LAYER ? tensor(prefix + ".bias", n) : null;
-            return new Norm(w, b);
+            double offset = c.family().normOffset();
+            if (offset == 0) {
+                return new Norm(w, b);
+            }
+            NDArray shifted;
+            try (NDArray one = Transformer.scalar(m, offset, dtype)) {
+                shifted = w.add(one);
+            }
+            shifted.setName(w.getName());
+            return new Norm(shifted, b, w, offset);
         }
 
         /** Rows [from, to) of a fused (out, in) matrix or a fused bias, as a tensor of its own. */
@@ -276,9 +305,9 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
             o.attach(m);
             return o;
         };
-        List<Layer> ls = layers.stream().map(l -> l.map(cv)).toList();
+        List<Layer> ls = layers.stream().map(l -> l.to(cv, dtype)).toList();
         NDArray e = cv.apply(embed);
-        return new Weights(e, positions == null ? null : cv.apply(positions), ls, finalNorm.map(cv),
+        return new Weights(e, positions == null ? null : cv.apply(positions), ls, finalNorm.to(cv, dtype),
                 lmHead == embed ? e : cv.apply(lmHead));
     }
 }

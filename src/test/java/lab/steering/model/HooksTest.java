@@ -3,6 +3,7 @@ package lab.steering.model;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import java.util.ArrayList;
@@ -13,6 +14,7 @@ import lab.steering.hook.Hook;
 import lab.steering.hook.Hooks;
 import lab.steering.hook.Point;
 import lab.steering.hook.Site;
+import lab.steering.testing.SafetensorsTestReader;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -67,17 +69,61 @@ class HooksTest {
                 seen.subList(seen.size() - 2, seen.size()));
     }
 
+    /**
+     * The residual sites read what Hugging Face calls hidden_states: {@code hook_resid_pre} of layer l is
+     * hidden_states[l], {@code hook_resid_post} of layer l is hidden_states[l + 1] (l + 1 < L) and
+     * {@code ln_final.hook_normalized} is hidden_states[L] (after the final norm). The numbers come from transformers'
+     * own forward pass in float64 ({@code scripts/reference/detached_jacobian.py}); the model is loaded in float64
+     * here, so 1e-10 relative to the largest entry (observed ~1e-16) leaves no room for a site one op early or late.
+     */
     @Test
-    void residualHooksSeeHuggingFaceHiddenStates() {
-        // resid_post of layer l is resid_pre of layer l+1 (HF hidden_states[l+1])
-        List<float[]> post = new ArrayList<>();
-        List<float[]> pre = new ArrayList<>();
-        Hooks hooks = Hooks.builder()
-                .add(Site.residPost(1), (s, x, c) -> { post.add(x.toFloatArray()); return x; })
-                .add(Site.residPre(2), (s, x, c) -> { pre.add(x.toFloatArray()); return x; })
-                .build();
-        Generator.allLogits(model, new long[] {1, 403, 20}, hooks);
-        assertArrayEquals(post.get(0), pre.get(0));
+    void residualHooksSeeHuggingFaceHiddenStates() throws java.io.IOException {
+        java.nio.file.Path dir = java.nio.file.Path.of("src", "test", "resources", "reference", "detached");
+        SafetensorsTestReader.Tensor hf = SafetensorsTestReader.readFile(dir.resolve("hidden-stories260K.safetensors"))
+                .get("hidden_states");
+        int layers = model.config().numLayers();
+        int t = hf.dim(1);
+        int d = hf.dim(2);
+        assertEquals(layers + 1, hf.dim(0));
+        java.util.Map<String, double[]> seen = new java.util.HashMap<>();
+        Hooks.Builder b = Hooks.builder();
+        for (int l = 0; l < layers; l++) {
+            b.add(Site.residPre(l), record(seen));
+            b.add(Site.residPost(l), record(seen));
+        }
+        b.add(Site.finalNorm(), record(seen));
+        try (LanguageModel m64 = LanguageModel.load(SharedModels.require(SharedModels.STORIES), Device.cpu(),
+                ai.djl.ndarray.types.DataType.FLOAT64)) {
+            Generator.allLogits(m64, new long[] {1, 403, 20}, b.build());
+        }
+        java.util.Map<String, Integer> expected = new java.util.LinkedHashMap<>(); // site -> index into hidden_states
+        for (int l = 0; l < layers; l++) {
+            expected.put(Site.residPre(l).name(), l);
+            if (l + 1 < layers) {
+                expected.put(Site.residPost(l).name(), l + 1);
+            }
+        }
+        expected.put(Site.finalNorm().name(), layers);
+        for (var e : expected.entrySet()) {
+            int l = e.getValue();
+            double[] want = java.util.Arrays.copyOfRange(hf.data(), l * t * d, (l + 1) * t * d);
+            double[] got = seen.get(e.getKey());
+            double diff = 0;
+            double scale = 0;
+            for (int i = 0; i < want.length; i++) {
+                diff = Math.max(diff, Math.abs(got[i] - want[i]));
+                scale = Math.max(scale, Math.abs(want[i]));
+            }
+            assertTrue(diff <= 1e-10 * scale, e.getKey() + " differs from HF hidden_states[" + l + "] by " + diff
+                    + " (largest entry " + scale + ")");
+        }
+    }
+
+    private static Hook record(java.util.Map<String, double[]> into) {
+        return (site, x, ctx) -> {
+            into.put(site.name(), x.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).toDoubleArray());
+            return x;
+        };
     }
 
     @Test

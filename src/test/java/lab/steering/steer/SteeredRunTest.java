@@ -7,12 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import java.util.ArrayList;
+import java.util.List;
 import lab.steering.SharedModels;
 import lab.steering.generate.Generation;
 import lab.steering.generate.GenerationParams;
 import lab.steering.generate.Generator;
 import lab.steering.hook.Hooks;
+import lab.steering.hook.Site;
 import lab.steering.model.LanguageModel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -117,14 +122,82 @@ class SteeredRunTest {
         }
     }
 
+    /**
+     * An injector whose hooks are surrounded by two read hooks at the injection site, so that the residual before the
+     * injection and the vector actually added are measured, at the last position of every forward call (one call per
+     * step: the prompt, then one token at a time).
+     */
+    static final class Measured implements Steerer {
+        final Injector inner;
+        final List<double[]> calls = new ArrayList<>(); // {||h||, ||h' - h||} at the last position
+        private float[] before;
+
+        Measured(Injector inner) {
+            this.inner = inner;
+        }
+
+        static float[] last(NDArray x) {
+            long d = x.getShape().get(2);
+            return x.get(new NDIndex(":, -1, :")).reshape(d).toFloatArray();
+        }
+
+        @Override
+        public Hooks hooks() {
+            Hooks injection = inner.hooks();
+            Site at = Site.residPre(dense.layer() - 1);
+            Hooks.Builder b = Hooks.builder().add(at, (s, x, c) -> {
+                before = last(x);
+                return x;
+            });
+            for (Site s : injection.sites()) {
+                injection.at(s).forEach(h -> b.add(s, h));
+            }
+            return b.add(at, (s, x, c) -> {
+                float[] after = last(x);
+                double h = 0;
+                double added = 0;
+                for (int i = 0; i < after.length; i++) {
+                    h += (double) before[i] * before[i];
+                    added += ((double) after[i] - before[i]) * ((double) after[i] - before[i]);
+                }
+                calls.add(new double[] {Math.sqrt(h), Math.sqrt(added)});
+                return x;
+            }).build();
+        }
+
+        @Override
+        public double strength() {
+            return inner.strength();
+        }
+
+        @Override
+        public double lastDirectionNorm() {
+            return inner.lastDirectionNorm();
+        }
+
+        @Override
+        public double lastResidualNorm() {
+            return inner.lastResidualNorm();
+        }
+    }
+
     @Test
     void stepsReportNormsAndTheLargestProbabilityShifts() {
-        SteeredRun.Result r = run(2.0, GenerationParams.greedy(16), 5);
+        Measured[] measured = new Measured[1];
+        SteeredRun.Result r = SteeredRun.run(model, prompt, GenerationParams.greedy(16),
+                m -> measured[0] = new Measured(new Injector(dense, 2.0, m, DataType.FLOAT32)), dense.conceptIds(), 5);
         assertEquals(r.generation().tokens().size(), r.steps().size());
         assertNotNull(r.conceptScore());
+        // step k's numbers come from the forward call that gave step k's logits: the prompt's call, then one per token
+        assertTrue(measured[0].calls.size() >= r.steps().size(), "one measured call per step");
         for (SteeredRun.Step s : r.steps()) {
             assertTrue(s.residualNorm() > 0 && s.directionNorm() > 0);
-            assertEquals(2.0 * s.residualNorm() / 2, s.addedNorm(), 1e-12);
+            double[] m = measured[0].calls.get(s.index());
+            // the reported norms against the residual and the change measured in the stream (float32: 1e-5 relative)
+            assertEquals(m[0], s.residualNorm(), 1e-5 * m[0], "||h|| at step " + s.index());
+            assertEquals(m[1], s.addedNorm(), 1e-5 * m[1], "norm of the added vector at step " + s.index());
+            // and the paper's |lambda| ||h|| / 2 (METHOD.md section 5) against the measured change
+            assertEquals(2.0 * m[0] / 2, m[1], 1e-5 * m[1], "lambda ||h|| / 2 at step " + s.index());
             assertTrue(s.kl() > 0);
             assertTrue(s.raised().size() <= 5 && !s.raised().isEmpty());
             for (int i = 0; i < s.raised().size(); i++) {

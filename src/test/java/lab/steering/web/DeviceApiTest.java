@@ -1,10 +1,12 @@
 package lab.steering.web;
 
 import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.aMapWithSize;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.everyItem;
 import static org.hamcrest.Matchers.hasItem;
+import static org.hamcrest.Matchers.hasKey;
 import static org.hamcrest.Matchers.not;
 import static org.hamcrest.Matchers.nullValue;
 
@@ -36,7 +38,10 @@ class DeviceApiTest {
                 .body("checks.find { it.name == 'device' }.status", equalTo("UP"))
                 .body("checks.find { it.name == 'device' }.data.device", equalTo("cpu"))
                 .body("checks.find { it.name == 'device' }.data.generationDtype", equalTo("float32"))
-                .body("checks.find { it.name == 'device' }.data", not(hasItem("gpu")));
+                // on the CPU the check's data is exactly these two fields: no card, no memory figures
+                .body("checks.find { it.name == 'device' }.data", aMapWithSize(2))
+                .body("checks.find { it.name == 'device' }.data", not(hasKey("gpu")))
+                .body("checks.find { it.name == 'device' }.data", not(hasKey("memoryTotalMb")));
     }
 
     @Test

@@ -308,6 +308,7 @@ class JobQueueTest {
     void aTakenOverJobCommitsNothing() throws Exception {
         UUID id = UUID.randomUUID();
         UUID marker = UUID.randomUUID();
+        java.util.concurrent.CountDownLatch attempted = new java.util.concurrent.CountDownLatch(1);
         JobKind thief = new JobKind() {
             @Override
             public String name() {
@@ -325,6 +326,7 @@ class JobQueueTest {
                 }
                 return () -> {
                     queue.store().insert(marker, "kind-marker", null, "{}", 1, 1_000_000);
+                    attempted.countDown(); // inside the commit's transaction: the fenced "done" comes next
                     return Map.of();
                 };
             }
@@ -334,7 +336,14 @@ class JobQueueTest {
         started.add(w);
         assertTrue(queue.store().insert(id, thief.name(), null, "{}", 3, 1_000_000));
         JobStore.Job j = awaitJob(id, x -> "replica-thief".equals(x.owner()), "taken over");
-        Thread.sleep(300); // the worker's commit attempt
+        // the worker did attempt the commit (the outcome's write ran in its transaction) ...
+        assertTrue(attempted.await(30, java.util.concurrent.TimeUnit.SECONDS), "the worker never tried to commit");
+        // ... and that attempt is over (the job left the worker's running set when execute() returned), before halt()
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (w.runningJobs().contains(id)) {
+            assertTrue(System.nanoTime() < deadline, "the commit attempt did not end");
+            Thread.sleep(1);
+        }
         w.halt();
         j = queue.store().find(id, true).orElseThrow();
         assertEquals("running", j.status());

@@ -16,7 +16,10 @@ import static org.hamcrest.Matchers.startsWith;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -179,7 +182,16 @@ class SteeringApiTest {
     @Test
     void anOperatorRowCannotBeCommittedWithoutItsData() {
         long before = tx.operators();
-        assertThrows(Exception.class, () -> tx.persistRowWithoutData());
+        // Quarkus wraps the checked RollbackException of the failed commit; the database's refusal rides along as a
+        // suppressed XAException whose cause is the deferred trigger's error (V2__operators.sql)
+        io.quarkus.arc.ArcUndeclaredThrowableException e = assertThrows(
+                io.quarkus.arc.ArcUndeclaredThrowableException.class, () -> tx.persistRowWithoutData());
+        assertInstanceOf(jakarta.transaction.RollbackException.class, e.getCause());
+        org.postgresql.util.PSQLException refusal = findPsql(e);
+        assertNotNull(refusal, "the commit failed, but not because of the database's refusal: " + e);
+        assertEquals("23000", refusal.getSQLState(), "integrity_constraint_violation");
+        assertTrue(refusal.getServerErrorMessage().getMessage().matches("steering operator \\d+ has no data"),
+                refusal.getMessage());
         assertEquals(before, tx.operators());
     }
 
@@ -290,6 +302,23 @@ class SteeringApiTest {
                     .statusCode(c.status()).body("error", equalTo(c.code()))
                     .body(not(containsString("at lab.steering")));
         }
+    }
+
+    /** The first PSQLException among the causes and suppressed exceptions of {@code t}, or null. */
+    static org.postgresql.util.PSQLException findPsql(Throwable t) {
+        if (t == null) {
+            return null;
+        }
+        if (t instanceof org.postgresql.util.PSQLException p) {
+            return p;
+        }
+        for (Throwable s : t.getSuppressed()) {
+            org.postgresql.util.PSQLException p = findPsql(s);
+            if (p != null) {
+                return p;
+            }
+        }
+        return t.getCause() == t ? null : findPsql(t.getCause());
     }
 
     /** Direct database access for the tests. */
