@@ -173,7 +173,7 @@ public final class Publisher {
         Path statsFile = corpusStats != null ? corpusStats
                 : Path.of(tokens.get("trainText").asText()).resolveSibling("stats.json");
         JsonNode stats = readIfExists(statsFile);
-        String card = card(name, cfg, st, eval, baselines, tokens, stats, greedy, sampled);
+        String card = card(name, cfg, st, eval, baselines, tokens, stats, greedy, sampled, initFrom(run));
         Files.writeString(tmp.resolve("README.md"), card);
 
         long bytes = size(tmp);
@@ -190,8 +190,26 @@ public final class Publisher {
         return dest;
     }
 
+    /** The model folder a warm-restarted run started from (its metrics' "init" record), or null. */
+    static String initFrom(Path run) throws IOException {
+        Path metrics = run.resolve("metrics.jsonl");
+        if (!Files.isRegularFile(metrics)) {
+            return null;
+        }
+        try (java.io.BufferedReader r = Files.newBufferedReader(metrics)) {
+            for (String line = r.readLine(); line != null; line = r.readLine()) {
+                JsonNode n = JSON.readTree(line);
+                if ("init".equals(n.path("kind").asText()) && n.has("initFrom")) {
+                    return n.get("initFrom").asText();
+                }
+            }
+        }
+        return null;
+    }
+
     static String card(String name, TrainingConfig cfg, JsonNode st, JsonNode eval, JsonNode baselines,
-                       JsonNode tokens, JsonNode stats, List<Generation> greedy, List<Generation> sampled) {
+                       JsonNode tokens, JsonNode stats, List<Generation> greedy, List<Generation> sampled,
+                       String initFrom) {
         StringBuilder b = new StringBuilder();
         long params = cfg.modelConfig(0, 1).parameterCount();
         b.append("# ").append(name).append("\n\n");
@@ -200,7 +218,13 @@ public final class Publisher {
                 + "model. It is meant for steering experiments on a model whose every weight and training token is "
                 + "known, not for any real use: it writes English-like fragments in the style of its corpus.%n%n",
                 params / 1e6, "0.33.0"));
-        b.append("Reproduce: `./train.sh` at the repository root (see docs/training.md).\n\n");
+        if (initFrom == null) {
+            b.append("Reproduce: `./train.sh` at the repository root (see docs/training.md).\n\n");
+        } else {
+            b.append("Trained in two phases: a first run of `./train.sh`, then a warm restart from its published weights"
+                    + " (`INIT_FROM`, fresh AdamW moments, the schedule below). Reproduce: docs/training.md, \"Phases\"."
+                    + "\n\n");
+        }
 
         b.append("## Data\n\n");
         if (stats != null && stats.has("splits")) {
@@ -247,10 +271,13 @@ public final class Publisher {
         row(b, "learning rate", String.format(Locale.ROOT, "linear warm-up over %d steps to %s, cosine decay to %s",
                 cfg.warmup(), num(cfg.peakLr()), num(cfg.peakLr() * cfg.minLrFraction())));
         row(b, "gradient clipping", "global L2 norm " + cfg.clip());
-        row(b, "initialisation", "normal(0, 0.02); o_proj and down_proj 0.02/sqrt(2 x layers); norms 1; seed " + cfg.seed());
+        row(b, "initialisation", initFrom != null ? "the weights of the first phase (" + Path.of(initFrom).getFileName()
+                + "); data order seed " + cfg.seed() : "normal(0, 0.02); o_proj and down_proj 0.02/sqrt(2 x layers); "
+                + "norms 1; seed " + cfg.seed());
         row(b, "precision", "float32 training; weights published in bfloat16");
         row(b, "training time", String.format(Locale.ROOT, "%s of wall time on 2 CPU cores (training steps and "
-                + "validation passes, summed over resumed sessions)", Trainer.clock(st.get("trainSeconds").asDouble())));
+                + "validation passes, summed over resumed sessions%s)", Trainer.clock(st.get("trainSeconds").asDouble()),
+                initFrom != null ? "; this phase only" : ""));
         b.append("\n");
 
         b.append("## Validation\n\n");

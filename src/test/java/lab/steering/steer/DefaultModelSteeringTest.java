@@ -13,9 +13,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * On the default model, an operator built from a scripture concept moves the greedy continuations of unrelated
- * everyday prompts toward the concept. Documented setting: split layer 2 (L/3 of 6), strength 1.5 (the second model,
- * vocabulary 8,192: at layer 4 and strength 2 its text breaks up before the concept shows). Concept score =
- * mean over generated steps of log P(next token is one of the concept's tokens) (SteeredRun); higher = closer.
+ * everyday prompts toward the concept. Documented setting: the default split layer 4 (2L/3 of 6), strength 1 (the
+ * third model, session 8; the second one was tested at layer 2 and strength 1.5, where this one lowers the score of
+ * one prompt). Concept score = mean over generated steps of log P(next token is one of the concept's tokens)
+ * (SteeredRun); higher = closer.
  */
 class DefaultModelSteeringTest {
 
@@ -30,7 +31,9 @@ class DefaultModelSteeringTest {
                 "skipped: models/steering-lab-base is not published yet");
         try (LanguageModel m = LanguageModel.load(folder, Device.cpu())) {
             long[] concept = m.tokenizer().encode(CONCEPT);
-            SteeringOperator op = OperatorBuilder.full(m, concept, 2, m.dataType(), r -> { });
+            int layer = 4;
+            double strength = 1.0;
+            SteeringOperator op = OperatorBuilder.full(m, concept, layer, m.dataType(), r -> { });
             GenerationParams greedy = GenerationParams.greedy(32);
             for (String prompt : PROMPTS) {
                 long[] ids = m.tokenizer().encode(prompt);
@@ -38,7 +41,7 @@ class DefaultModelSteeringTest {
                 SteeredRun.Result zero = SteeredRun.run(m, ids, greedy, nd -> new Injector(op, 0, nd, m.dataType()),
                         concept, 0);
                 SteeredRun.Result steered = SteeredRun.run(m, ids, greedy,
-                        nd -> new Injector(op, 1.5, nd, m.dataType()), concept, 0);
+                        nd -> new Injector(op, strength, nd, m.dataType()), concept, 0);
                 assertArrayEquals(ids(base), ids(zero), "strength 0 must give the unsteered text for '" + prompt + "'");
                 System.out.printf("'%s': concept score %.3f -> %.3f (perplexity %.1f)%n  %s%n", prompt,
                         base.conceptScore(), steered.conceptScore(), steered.perplexity(),
