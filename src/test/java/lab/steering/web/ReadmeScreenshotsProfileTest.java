@@ -40,9 +40,9 @@ import org.openqa.selenium.support.ui.WebDriverWait;
 /**
  * The README's screenshots (docs/screenshots/analyze.png and steer.png), taken from the app as run.sh starts it: only
  * the project's models/ folder, so the default model is models/steering-lab-base. Drives headless Chromium at laptop
- * width (1280 px): analyzes an everyday prompt, builds the bird concept operator of the default evaluation suite
+ * width (1280 px): analyzes an everyday prompt, builds the dog concept operator of the default evaluation suite
  * (suites/everyday.json, layer 4) through the API and steers one of the suite's prompts with it at strength 0.5, a
- * pair the model card's steering evaluation counts as a success (birds come in, the text stays fluent). Runs only with LAB_SCREENSHOTS=1 in the environment (so ./test.sh does not rewrite
+ * pair the steering evaluation counts as a success (a dog comes in, the text stays fluent). Runs only with LAB_SCREENSHOTS=1 in the environment (so ./test.sh does not rewrite
  * docs/): run it with {@code scripts/screenshots.sh}. It overwrites the two files (1280 px wide, each kept under
  * 300 kB).
  */
@@ -57,7 +57,7 @@ class ReadmeScreenshotsProfileTest {
     static final String MODEL = "steering-lab-base";
     static final Path OUT = Path.of("docs", "screenshots");
     static final String ANALYZE_PROMPT = "The old man walked down the road to the";
-    static final String CONCEPT = "A small bird sang in its nest high up in the tree.";
+    static final String CONCEPT = "The dog wagged its tail, barked at the cat and ran after the ball.";
     static final String STEER_PROMPT = "It was a quiet morning, and";
     static final long MAX_BYTES = 300_000;
 
@@ -146,10 +146,10 @@ class ReadmeScreenshotsProfileTest {
         assertFalse(driver.findElements(By.cssSelector("#layer-grid td.lt")).isEmpty());
         shot("#layer-grid", OUT.resolve("analyze.png"));
 
-        // Steer: the bird concept operator at layer 4, strength 0.5, streamed side by side
-        Number id = given().contentType(ContentType.JSON).body(Map.of("name", "bird", "model", MODEL,
+        // Steer: the dog concept operator at layer 4, strength 0.5, streamed side by side
+        Number id = given().contentType(ContentType.JSON).body(Map.of("name", "dog", "model", MODEL,
                         "conceptPrompt", CONCEPT, "layer", 4, "tags", List.of("animals"),
-                        "description", "the bird concept of the default evaluation suite"))
+                        "description", "the dog concept of the default evaluation suite"))
                 .post("/api/operators").then().statusCode(201).extract().path("id");
         driver.get(url("/steer?operator=" + id));
         new Select(driver.findElement(By.cssSelector("#steer select[name=operatorId]"))).selectByValue(id.toString());
@@ -162,7 +162,7 @@ class ReadmeScreenshotsProfileTest {
         new WebDriverWait(driver, Duration.ofSeconds(300))
                 .until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#steered .tok")));
         assertTrue(driver.findElements(By.cssSelector("#steered .tok.diverged")).size() > 0,
-                "the bird operator changes the continuation");
+                "the dog operator changes the continuation");
         shot("#diagnostics tr[data-i='5']", OUT.resolve("steer.png")); // the first rows of the diagnostics
     }
 
