@@ -176,10 +176,12 @@ class IdempotencyProfileTest {
         }
     }
 
-    /** The Debian cluster (version, name) of the test database, or the test is skipped. */
+    /** The Debian cluster (version, name) that serves the test database, or the test is skipped. */
     private String[] localCluster() throws IOException, InterruptedException {
-        Assumptions.assumeTrue(dbUrl.contains("//localhost:5432/") || dbUrl.contains("//127.0.0.1:5432/"),
-                "skipped: the test database is not the local cluster on port 5432 (" + dbUrl + ")");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("//(localhost|127\\.0\\.0\\.1):(\\d+)/")
+                .matcher(dbUrl);
+        Assumptions.assumeTrue(m.find(), "skipped: the test database is not on this machine (" + dbUrl + ")");
+        String port = m.group(2);
         Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
                 "skipped: stopping PostgreSQL needs root (pg_ctlcluster)");
         Process p;
@@ -193,11 +195,11 @@ class IdempotencyProfileTest {
         p.waitFor();
         for (String line : out.split("\n")) {
             String[] f = line.trim().split("\\s+");
-            if (f.length >= 3 && f[2].equals("5432")) {
+            if (f.length >= 3 && f[2].equals(port)) {
                 return new String[] {f[0], f[1]};
             }
         }
-        Assumptions.abort("skipped: no cluster on port 5432 in pg_lsclusters: " + out);
+        Assumptions.abort("skipped: no cluster on port " + port + " in pg_lsclusters: " + out);
         return null;
     }
 
