@@ -239,7 +239,7 @@ public class ComparisonService {
         java.util.Optional<JobStore.Job> earlier = queue.earlier(KIND, key, "comparison batch");
         if (earlier.isPresent()) {
             long first = queue.request(earlier.get(), Payload.class).comparison();
-            return get(first).orElseThrow(() -> new Refusal(409, "idempotency_key_reused", "the comparison of"
+            return get(first).orElseThrow(() -> new Refusal(Refusal.Kind.CONFLICT, "idempotency_key_reused", "the comparison of"
                     + " Idempotency-Key '" + idempotencyKey + "' was deleted; a new request needs a new key",
                     earlier.get().id()));
         }
@@ -275,7 +275,7 @@ public class ComparisonService {
     JobKind.Outcome runJob(JobStore.Job job, JobKind.Progress progress) {
         Payload p = queue.request(job, Payload.class);
         long id = p.comparison();
-        ComparisonRecord rec = store.record(id).orElseThrow(() -> new Refusal(404, "unknown_comparison",
+        ComparisonRecord rec = store.record(id).orElseThrow(() -> new Refusal(Refusal.Kind.NOT_FOUND, "unknown_comparison",
                 "comparison " + id + " was deleted before its job ran"));
         Settings s = read(rec.request, Settings.class);
         int models = p.models().size();

@@ -118,7 +118,7 @@ public class EvaluationService {
         JobQueue.Key key = queue.key(idempotencyKey, KIND, plan.model() + "\n" + stored);
         java.util.Optional<JobStore.Job> earlier = queue.earlier(KIND, key, "evaluation");
         if (earlier.isPresent()) {
-            return get(queue.request(earlier.get(), Payload.class).evaluation()).orElseThrow(() -> new Refusal(409,
+            return get(queue.request(earlier.get(), Payload.class).evaluation()).orElseThrow(() -> new Refusal(Refusal.Kind.CONFLICT,
                     "idempotency_key_reused", "the evaluation of Idempotency-Key '" + idempotencyKey
                     + "' was deleted; a new request needs a new key", earlier.get().id()));
         }
@@ -157,7 +157,7 @@ public class EvaluationService {
     /** The job, on a worker of any replica that has the model: the whole benchmark, then the result stored. */
     JobKind.Outcome runJob(JobStore.Job job, JobKind.Progress progress) {
         Payload p = queue.request(job, Payload.class);
-        EvaluationRecord rec = store.find(p.evaluation()).orElseThrow(() -> new Refusal(404, "unknown_evaluation",
+        EvaluationRecord rec = store.find(p.evaluation()).orElseThrow(() -> new Refusal(Refusal.Kind.NOT_FOUND, "unknown_evaluation",
                 "evaluation " + p.evaluation() + " was deleted before its job ran"));
         Stored s = read(rec.request, Stored.class);
         LanguageModel model = queue.model(job, s.model());
@@ -183,7 +183,7 @@ public class EvaluationService {
         Map<String, Object> summary = Map.of("evaluation", p.evaluation(), "outputs", r.outputs().size());
         return () -> {
             if (!store.result(p.evaluation(), text)) {
-                throw new Refusal(404, "unknown_evaluation", "evaluation " + p.evaluation() + " was deleted");
+                throw new Refusal(Refusal.Kind.NOT_FOUND, "unknown_evaluation", "evaluation " + p.evaluation() + " was deleted");
             }
             return summary;
         };

@@ -251,7 +251,7 @@ public final class JobWorkers implements AutoCloseable {
         } catch (Refusal e) {
             if (!halted) {
                 LOG.warnf("job %s (%s) failed: %s", job.id(), job.kind(), e.getMessage());
-                safely(() -> store.finish(job.id(), me, attempt, "failed", null, e.getMessage(), e.status(),
+                safely(() -> store.finish(job.id(), me, attempt, "failed", null, e.getMessage(), e.kind().status(),
                         e.code()));
             }
         } catch (RuntimeException | Error e) {

@@ -122,6 +122,23 @@ public class ModelRegistry {
         return find(idOrNull == null || idOrNull.isBlank() ? defaultId : idOrNull);
     }
 
+    /** The model {@code idOrNull} names (the default one when null or blank), or the 404 that names the loaded ones. */
+    public LanguageModel require(String idOrNull) {
+        boolean none = idOrNull == null || idOrNull.isBlank();
+        return resolve(idOrNull).orElseThrow(() -> none && defaultId == null
+                ? new Refusal(Refusal.Kind.NOT_FOUND, "no_model", "no model is loaded")
+                : unknownModel(none ? defaultId : idOrNull, ""));
+    }
+
+    /**
+     * The refusal for a model that is not loaded here (the one place it is worded): 404 unknown_model naming the
+     * loaded ones; {@code more} adds why it was wanted (empty: nothing).
+     */
+    public Refusal unknownModel(String id, String more) {
+        return new Refusal(Refusal.Kind.NOT_FOUND, "unknown_model", "model '" + id + "' is not loaded (loaded: "
+                + all().stream().map(LanguageModel::id).toList() + ")" + more);
+    }
+
     public Collection<LanguageModel> all() {
         return Collections.unmodifiableCollection(models.values());
     }

@@ -227,7 +227,7 @@ public class SteeringService {
         Loaded loaded = load(id);
         OperatorRecord r = loaded.record();
         if (!loaded.operator().isLowRank()) {
-            throw new Refusal(400, "invalid_format", "format: operator " + id + " is stored dense (form \"full\"); "
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_format", "format: operator " + id + " is stored dense (form \"full\"); "
                     + "format=lowrank exports the factors of a low-rank operator (build one with form \"lowrank\"), "
                     + "the default export has the dense stack");
         }
@@ -242,7 +242,7 @@ public class SteeringService {
     }
 
     private static Refusal unknownOperator(long id) {
-        return new Refusal(404, "unknown_operator", "operator " + id + " does not exist");
+        return new Refusal(Refusal.Kind.NOT_FOUND, "unknown_operator", "operator " + id + " does not exist");
     }
 
     /**
@@ -258,18 +258,17 @@ public class SteeringService {
         try {
             d = OperatorFile.decode(data);
         } catch (OperatorFile.InvalidException e) {
-            throw new Refusal(400, "invalid_file", "file: " + e.getMessage());
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: " + e.getMessage());
         }
         SteeringOperator op = d.operator();
         String target = modelId == null || modelId.isBlank() ? op.modelId() : modelId;
-        LanguageModel model = registry.find(target).orElseThrow(() -> new Refusal(404, "unknown_model",
-                "model '" + target + "' is not loaded" + (modelId == null ? " (the file names it; pass ?model= to "
-                        + "import into a loaded model with the same fingerprint)" : "")));
+        LanguageModel model = registry.find(target).orElseThrow(() -> registry.unknownModel(target, modelId == null
+                ? "; the file names it: pass ?model= to import into a loaded model with the same fingerprint" : ""));
         checkFingerprint("the file", d.fingerprint(), op.modelId(), model);
         var c = model.config();
         if (op.dim() != c.hiddenSize() || op.layer() > c.numLayers()
                 || Arrays.stream(op.conceptIds()).anyMatch(id -> id >= c.vocabSize())) {
-            throw new Refusal(400, "invalid_file", "file: dim " + op.dim() + ", layer " + op.layer()
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: dim " + op.dim() + ", layer " + op.layer()
                     + " or concept ids do not fit model '" + model.id() + "' (d = " + c.hiddenSize() + ", "
                     + c.numLayers() + " layers, vocabulary " + c.vocabSize() + ")");
         }
@@ -295,11 +294,11 @@ public class SteeringService {
      */
     static void checkUpload(byte[] data, String sha256, String extension) {
         if (data == null || data.length == 0) {
-            throw new Refusal(400, "invalid_file", "file: the request body is empty (send the " + extension
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: the request body is empty (send the " + extension
                     + " bytes)");
         }
         if (sha256 != null && !sha256.equalsIgnoreCase(OperatorFile.sha256(data))) {
-            throw new Refusal(400, "invalid_file", "file: its SHA-256 is " + OperatorFile.sha256(data)
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: its SHA-256 is " + OperatorFile.sha256(data)
                     + ", not the " + sha256 + " given (damaged in transit?)");
         }
     }
@@ -308,7 +307,7 @@ public class SteeringService {
     void checkFingerprint(String what, String fingerprint, String builtOn, LanguageModel model) {
         String have = fingerprints.of(model);
         if (!have.equals(fingerprint)) {
-            throw new Refusal(409, "fingerprint_mismatch", what + " was built for model '" + builtOn
+            throw new Refusal(Refusal.Kind.CONFLICT, "fingerprint_mismatch", what + " was built for model '" + builtOn
                     + "' with fingerprint " + fingerprint + ", but model '" + model.id() + "' has fingerprint " + have);
         }
     }
@@ -325,9 +324,7 @@ public class SteeringService {
     /** As {@link #modelFor(OperatorRecord, String)} for {@code what} (an operator, a vector) built on a model. */
     LanguageModel modelFor(String what, String builtOn, String fingerprint, String requested) {
         String id = requested == null || requested.isBlank() ? builtOn : requested;
-        LanguageModel model = registry.find(id).orElseThrow(() -> new Refusal(404, "unknown_model",
-                "model '" + id + "' is not loaded (loaded: " + registry.all().stream().map(LanguageModel::id).toList()
-                        + ")"));
+        LanguageModel model = registry.find(id).orElseThrow(() -> registry.unknownModel(id, ""));
         checkFingerprint(what, fingerprint, builtOn, model);
         return model;
     }
@@ -414,7 +411,7 @@ public class SteeringService {
             model = mdl;
             int[] own = v.vector().layers();
             if (s.layer() != null && Arrays.stream(own).noneMatch(l -> l == s.layer())) {
-                throw new Refusal(400, "invalid_layer", "layer: vector " + saved.id + " has layers "
+                throw new Refusal(Refusal.Kind.INVALID, "invalid_layer", "layer: vector " + saved.id + " has layers "
                         + Arrays.toString(own) + ", got " + s.layer() + " (leave it out to steer at all of them)");
             }
             layer = s.layer() != null ? s.layer() : own[0];
@@ -430,13 +427,13 @@ public class SteeringService {
             layer = checkLayer(mdl, s.layer(), OperatorBuilder.defaultLayer(mdl.config().numLayers()));
             concept = Texts.tokens(model, s.vectorConcept(), "vector.conceptPrompt");
             if (concept.length == 0 || concept.length > MAX_CONCEPT_TOKENS) {
-                throw new Refusal(400, "invalid_vector.conceptPrompt", "vector.conceptPrompt: encodes to "
+                throw new Refusal(Refusal.Kind.INVALID, "invalid_vector.conceptPrompt", "vector.conceptPrompt: encodes to "
                         + concept.length + " tokens, expected 1.." + MAX_CONCEPT_TOKENS);
             }
             long[] contrast = Texts.tokens(model, s.vectorContrast() == null ? "" : s.vectorContrast(),
                     "vector.contrastPrompt");
             if (contrast.length > MAX_CONCEPT_TOKENS) {
-                throw new Refusal(400, "invalid_vector.contrastPrompt", "vector.contrastPrompt: encodes to "
+                throw new Refusal(Refusal.Kind.INVALID, "invalid_vector.contrastPrompt", "vector.contrastPrompt: encodes to "
                         + contrast.length + " tokens, at most " + MAX_CONCEPT_TOKENS);
             }
             SteeringVector v = SteeringVector.build(model, concept, contrast, layer);
@@ -606,7 +603,7 @@ public class SteeringService {
                 .bytes();
         DevicePolicy.Budget b = device.budget();
         if (!b.fits(bytes)) {
-            throw new Refusal(413, "too_large", String.format(java.util.Locale.ROOT, "%s (%d concept tokens of"
+            throw new Refusal(Refusal.Kind.TOO_LARGE, "too_large", String.format(java.util.Locale.ROOT, "%s (%d concept tokens of"
                             + " model '%s') needs about %.0f MB, more than the %.0f MB allowed (%s); use a shorter"
                             + " concept prompt", what, tokens, model.id(), bytes / 1048576.0,
                     b.limitBytes() / 1048576.0, b.limitedBy()));
@@ -614,10 +611,7 @@ public class SteeringService {
     }
 
     public LanguageModel resolve(String id) {
-        return registry.resolve(id).orElseThrow(() -> id == null || id.isBlank()
-                ? new Refusal(404, "no_model", "no model is loaded")
-                : new Refusal(404, "unknown_model", "model '" + id + "' is not loaded (loaded: "
-                + registry.all().stream().map(LanguageModel::id).toList() + ")"));
+        return registry.require(id);
     }
 
     /** {@code layer} (or {@code dflt} when null) within 1..L, else 400 invalid_layer. */
@@ -630,7 +624,7 @@ public class SteeringService {
         int l = layer == null ? dflt : layer;
         int n = model.config().numLayers();
         if (l < 1 || l > n) {
-            throw new Refusal(400, "invalid_" + field, field + ": must be between 1 and " + n + " (the layers of"
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": must be between 1 and " + n + " (the layers of"
                     + " model '" + model.id() + "'), got " + l);
         }
         return l;
@@ -641,7 +635,7 @@ public class SteeringService {
         long[] ids = Texts.encode(model, text, field);
         int context = model.config().maxPositions();
         if (ids.length >= context) {
-            throw new Refusal(400, "invalid_" + field, field + ": is " + ids.length + " tokens; model '" + model.id()
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": is " + ids.length + " tokens; model '" + model.id()
                     + "' has a context of " + context + " tokens");
         }
         return ids;

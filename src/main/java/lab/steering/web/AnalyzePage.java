@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.TextNode;
@@ -95,7 +96,7 @@ public class AnalyzePage {
                 try {
                     arr.add(Integer.parseInt(part));
                 } catch (NumberFormatException e) {
-                    throw ApiException.badField("layers", "must be auto, none or a list of layer numbers, got '" + s + "'");
+                    throw Refusal.invalidField("layers", "must be auto, none or a list of layer numbers, got '" + s + "'");
                 }
             }
             return arr;

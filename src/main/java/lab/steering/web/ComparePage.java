@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import io.quarkus.qute.CheckedTemplate;
 import io.quarkus.qute.TemplateInstance;
 import jakarta.inject.Inject;
@@ -74,7 +75,7 @@ public class ComparePage {
                     prompts.lines().map(String::strip).filter(s -> !s.isEmpty()).forEach(arr::add);
                 }
                 if (arr.isEmpty()) {
-                    throw ApiException.badField("prompts", "write one prompt per line, or choose the 100 everyday"
+                    throw Refusal.invalidField("prompts", "write one prompt per line, or choose the 100 everyday"
                             + " phrases");
                 }
                 list = arr;
@@ -202,7 +203,7 @@ public class ComparePage {
     public Response cancel(@PathParam("id") String id) {
         try {
             service.cancel(CompareResource.id(id));
-        } catch (ApiException e) {
+        } catch (Refusal e) {
             // an id that is not a number: the status fragment says it does not exist
         }
         return status(id, null);
@@ -211,7 +212,7 @@ public class ComparePage {
     private Optional<ComparisonService.View> find(String id) {
         try {
             return service.get(CompareResource.id(id));
-        } catch (ApiException e) {
+        } catch (Refusal e) {
             return Optional.empty();
         }
     }

@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import jakarta.inject.Inject;
@@ -65,7 +66,7 @@ public class CompareResource {
             @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String limit) {
         Integer n = Forms.integer(limit, "limit");
         if (n != null && (n < 1 || n > 1000)) {
-            throw ApiException.badField("limit", "must be between 1 and 1000, got " + n);
+            throw Refusal.invalidField("limit", "must be between 1 and 1000, got " + n);
         }
         return service.list(n == null ? 50 : n);
     }
@@ -86,11 +87,11 @@ public class CompareResource {
     }
 
     static long id(String id) {
-        return ApiException.id(id, "a comparison");
+        return Forms.id(id, "a comparison");
     }
 
-    static ApiException unknown(String id) {
-        return ApiException.notFound("unknown_comparison", "comparison " + id + " does not exist");
+    static Refusal unknown(String id) {
+        return Refusal.notFound("unknown_comparison", "comparison " + id + " does not exist");
     }
 
     ComparisonService.Plan check(CompareRequest req) {
@@ -101,60 +102,60 @@ public class CompareResource {
     public static ComparisonService.Plan check(CompareRequest req, ModelRegistry registry, LabConfig config,
                                                JacobianService jacobian, ComparisonService service) {
         if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
         if (req.models() == null || req.models().isEmpty()) {
-            throw ApiException.badField("models", "name 1 to " + MAX_MODELS + " loaded models to compare (loaded: "
+            throw Refusal.invalidField("models", "name 1 to " + MAX_MODELS + " loaded models to compare (loaded: "
                     + registry.all().stream().map(LanguageModel::id).toList() + ")");
         }
         if (req.models().size() > MAX_MODELS) {
-            throw ApiException.badField("models", "at most " + MAX_MODELS + " models, got " + req.models().size());
+            throw Refusal.invalidField("models", "at most " + MAX_MODELS + " models, got " + req.models().size());
         }
         Set<String> seen = new HashSet<>();
         List<LanguageModel> models = new ArrayList<>();
         for (String id : req.models()) {
             if (id == null || id.isBlank()) {
-                throw ApiException.badField("models", "a model id is empty");
+                throw Refusal.invalidField("models", "a model id is empty");
             }
             if (!seen.add(id)) {
-                throw ApiException.badField("models", "model '" + id + "' is named twice");
+                throw Refusal.invalidField("models", "model '" + id + "' is named twice");
             }
-            models.add(ApiException.model(registry, id));
+            models.add(registry.require(id));
         }
         List<String> prompts;
         String batch;
         if (req.prompt() != null && req.prompts() != null && !req.prompts().isNull()) {
-            throw ApiException.badField("prompts", "give prompt (one prompt) or prompts (a batch), not both");
+            throw Refusal.invalidField("prompts", "give prompt (one prompt) or prompts (a batch), not both");
         }
         if (req.prompt() != null) {
             prompts = List.of(req.prompt());
             batch = "single";
         } else if (req.prompts() == null || req.prompts().isNull()) {
-            throw ApiException.badField("prompt", "give prompt (one prompt) or prompts (a list, or \"default\" for"
+            throw Refusal.invalidField("prompt", "give prompt (one prompt) or prompts (a list, or \"default\" for"
                     + " the 100 everyday phrases)");
         } else if (req.prompts().isTextual() && req.prompts().asText().equals("default")) {
             prompts = service.defaultPhrases();
             batch = "default";
         } else if (req.prompts().isArray()) {
             if (req.prompts().isEmpty() || req.prompts().size() > MAX_PROMPTS) {
-                throw ApiException.badField("prompts", "a batch has 1 to " + MAX_PROMPTS + " prompts, got "
+                throw Refusal.invalidField("prompts", "a batch has 1 to " + MAX_PROMPTS + " prompts, got "
                         + req.prompts().size());
             }
             prompts = new ArrayList<>();
             for (int i = 0; i < req.prompts().size(); i++) {
                 JsonNode p = req.prompts().get(i);
                 if (!p.isTextual() || p.asText().isEmpty()) {
-                    throw ApiException.badField("prompts", "prompts[" + i + "] must be a non-empty string, got " + p);
+                    throw Refusal.invalidField("prompts", "prompts[" + i + "] must be a non-empty string, got " + p);
                 }
                 prompts.add(p.asText());
             }
             batch = "given";
         } else {
-            throw ApiException.badField("prompts", "must be a list of prompts or \"default\", got " + req.prompts());
+            throw Refusal.invalidField("prompts", "must be a list of prompts or \"default\", got " + req.prompts());
         }
         int vectors = req.vectors() == null ? DEFAULT_VECTORS : req.vectors();
         if (vectors < 1 || vectors > ComparisonService.MAX_VECTORS) {
-            throw ApiException.badField("vectors", "must be between 1 and " + ComparisonService.MAX_VECTORS
+            throw Refusal.invalidField("vectors", "must be between 1 and " + ComparisonService.MAX_VECTORS
                     + ", got " + vectors);
         }
         JacobianService.Request[][] requests = new JacobianService.Request[prompts.size()][models.size()];
@@ -169,12 +170,12 @@ public class CompareResource {
                     // the comparison shows spectra only: no ordinary Jacobian (3/4 of an analysis' cost), and the
                     // method and memory checks count without it
                     requests[p][m] = JacobianResource.check(jr, false, registry, config, jacobian, false);
-                } catch (ApiException e) {
+                } catch (Refusal e) {
                     boolean promptField = e.code().equals("invalid_prompt");
                     if (batch.equals("single") || !(promptField || e.code().equals("too_large"))) {
                         throw e; // a field of its own (dtype, topK), or the one prompt: as /api/jacobian names it
                     }
-                    ApiException named = new ApiException(e.status(), promptField ? "invalid_prompts" : e.code(),
+                    Refusal named = new Refusal(e.kind(), promptField ? "invalid_prompts" : e.code(),
                             "prompts[" + p + "] on model '" + model.id() + "': " + e.getMessage());
                     e.details().forEach(named::detail);
                     throw named;

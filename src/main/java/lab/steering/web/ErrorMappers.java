@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.exc.InputCoercionException;
@@ -23,26 +24,35 @@ public class ErrorMappers {
         return Response.status(status).type(MediaType.APPLICATION_JSON).entity(new ErrorBody(code, message)).build();
     }
 
+    /**
+     * Every refusal, whoever raised it: its kind's status and {"error", "message", ...details}; a refusal about a job
+     * also names it (header Job-Id and the body's jobId), a busy one says when to retry (Retry-After).
+     */
     @ServerExceptionMapper
-    public Response api(ApiException e) {
-        if (e.details().isEmpty() && e.headers().isEmpty()) {
-            return json(e.status(), e.code(), e.getMessage());
+    public Response refusal(Refusal e) {
+        if (e.details().isEmpty() && e.jobId() == null) {
+            return json(e.kind().status(), e.code(), e.getMessage());
         }
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("error", e.code());
         body.put("message", e.getMessage());
         body.putAll(e.details());
-        Response.ResponseBuilder r = Response.status(e.status()).type(MediaType.APPLICATION_JSON).entity(body);
-        e.headers().forEach(r::header);
-        return r.build();
+        Response.ResponseBuilder r = Response.status(e.kind().status()).type(MediaType.APPLICATION_JSON);
+        if (e.jobId() != null) {
+            body.put("jobId", e.jobId().toString());
+            r.header(JobsResource.JOB_ID_HEADER, e.jobId().toString());
+        }
+        if (e.details().get("retryAfterSeconds") instanceof Integer seconds) {
+            r.header("Retry-After", Integer.toString(seconds));
+        }
+        return r.entity(body).build();
     }
 
     /** The heavy-work limiter is full (analyses, exports, jobs, operator builds, sweeps): 429 with Retry-After. */
     @ServerExceptionMapper
     public Response busy(lab.steering.service.WorkLimiter.Busy e) {
-        return api(new ApiException(429, "busy", e.getMessage())
-                .detail("retryAfterSeconds", e.retryAfterSeconds())
-                .header("Retry-After", Integer.toString(e.retryAfterSeconds())));
+        return refusal(new Refusal(Refusal.Kind.BUSY, "busy", e.getMessage())
+                .detail("retryAfterSeconds", e.retryAfterSeconds()));
     }
 
     @ServerExceptionMapper

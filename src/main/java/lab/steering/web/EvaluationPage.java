@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quarkus.qute.CheckedTemplate;
 import io.quarkus.qute.TemplateInstance;
@@ -243,7 +244,7 @@ public class EvaluationPage {
             try {
                 node = json.readTree(text == null ? "" : text);
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-                throw new ApiException(400, "invalid_suite", "not JSON: " + e.getOriginalMessage());
+                throw new Refusal(Refusal.Kind.INVALID, "invalid_suite", "not JSON: " + e.getOriginalMessage());
             }
             EvaluationService.SuiteInfo s = service.createSuite(SuiteResource.parse(node, json));
             Form f = defaults();
@@ -281,7 +282,7 @@ public class EvaluationPage {
     public Response cancel(@PathParam("id") String id) {
         try {
             service.cancel(EvaluationResource.id(id));
-        } catch (ApiException e) {
+        } catch (Refusal e) {
             // an id that is not a number: the status fragment says it does not exist
         }
         return status(id, null, null);
@@ -291,7 +292,7 @@ public class EvaluationPage {
         long n;
         try {
             n = EvaluationResource.id(id);
-        } catch (ApiException e) {
+        } catch (Refusal e) {
             return Optional.empty();
         }
         return service.get(n).map(v -> PageView.of(v, service.stored(n).orElseThrow(), index(c), index(p)));

@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Inject;
@@ -63,7 +64,7 @@ public class EvaluationResource {
             @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String limit) {
         Integer n = Forms.integer(limit, "limit");
         if (n != null && (n < 1 || n > 1000)) {
-            throw ApiException.badField("limit", "must be between 1 and 1000, got " + n);
+            throw Refusal.invalidField("limit", "must be between 1 and 1000, got " + n);
         }
         return service.list(n == null ? 50 : n);
     }
@@ -89,11 +90,11 @@ public class EvaluationResource {
                            @QueryParam("format") String format) {
         String f = format == null ? "json" : format;
         if (!f.equals("csv") && !f.equals("json")) {
-            throw ApiException.badField("format", "csv or json, got '" + format + "'");
+            throw Refusal.invalidField("format", "csv or json, got '" + format + "'");
         }
         EvaluationService.View v = get(id);
         if (v.methods() == null) {
-            throw new ApiException(409, "not_done", "evaluation " + id + " is " + v.status()
+            throw new Refusal(Refusal.Kind.CONFLICT, "not_done", "evaluation " + id + " is " + v.status()
                     + ": there is nothing to export until it is done");
         }
         String name = "evaluation-" + v.id() + "." + f;
@@ -104,113 +105,113 @@ public class EvaluationResource {
     }
 
     static long id(String id) {
-        return ApiException.id(id, "an evaluation");
+        return Forms.id(id, "an evaluation");
     }
 
-    static ApiException unknown(String id) {
-        return ApiException.notFound("unknown_evaluation", "evaluation " + id + " does not exist");
+    static Refusal unknown(String id) {
+        return Refusal.notFound("unknown_evaluation", "evaluation " + id + " does not exist");
     }
 
     /** Checks every field, naming the first bad one (a suite's own field as {@code suite.concepts[2].words[0]}). */
     public static EvaluationService.Plan check(EvaluationRequest req, ModelRegistry registry, EvaluationService service,
                                                ObjectMapper json) {
         if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
-        LanguageModel model = ApiException.model(registry, req.model());
+        LanguageModel model = registry.require(req.model());
         EvalSuite suite;
         Long suiteId = null;
         boolean inline = req.suite() != null && !req.suite().isNull();
         if (inline && req.suiteId() != null) {
-            throw ApiException.badField("suite", "give suite (inline) or suiteId (stored), not both");
+            throw Refusal.invalidField("suite", "give suite (inline) or suiteId (stored), not both");
         }
         if (inline) {
             if (!req.suite().isObject()) {
-                throw ApiException.badField("suite", "must be a suite object {name, concepts, prompts}, got "
+                throw Refusal.invalidField("suite", "must be a suite object {name, concepts, prompts}, got "
                         + req.suite().getNodeType().name().toLowerCase(java.util.Locale.ROOT));
             }
             try {
                 suite = json.treeToValue(req.suite(), EvalSuite.class);
             } catch (JsonProcessingException e) {
-                throw ApiException.badField("suite", "not a suite: " + e.getOriginalMessage());
+                throw Refusal.invalidField("suite", "not a suite: " + e.getOriginalMessage());
             }
             suite = suite(suite, "suite.");
         } else if (req.suiteId() != null) {
             suiteId = req.suiteId();
             long sid = suiteId;
-            suite = service.suite(sid).orElseThrow(() -> ApiException.badField("suiteId", "suite " + sid
+            suite = service.suite(sid).orElseThrow(() -> Refusal.invalidField("suiteId", "suite " + sid
                     + " does not exist"));
         } else {
             suite = EvalSuite.defaultSuite();
         }
         if (req.concepts() != null && req.concepts() < 1) {
-            throw ApiException.badField("concepts", "at least 1, got " + req.concepts());
+            throw Refusal.invalidField("concepts", "at least 1, got " + req.concepts());
         }
         if (req.prompts() != null && req.prompts() < 2) {
-            throw ApiException.badField("prompts", "at least 2 (some choose, the rest are reported), got "
+            throw Refusal.invalidField("prompts", "at least 2 (some choose, the rest are reported), got "
                     + req.prompts());
         }
         suite = suite.first(req.concepts() == null ? Integer.MAX_VALUE : req.concepts(),
                 req.prompts() == null ? Integer.MAX_VALUE : req.prompts());
         List<String> methods = req.methods() == null ? SteeringBenchmark.METHODS : req.methods();
         if (methods.isEmpty()) {
-            throw ApiException.badField("methods", "name at least one of " + SteeringBenchmark.METHODS);
+            throw Refusal.invalidField("methods", "name at least one of " + SteeringBenchmark.METHODS);
         }
         for (String m : methods) {
             if (!SteeringBenchmark.METHODS.contains(m)) {
-                throw ApiException.badField("methods", "unknown method '" + m + "', known: "
+                throw Refusal.invalidField("methods", "unknown method '" + m + "', known: "
                         + SteeringBenchmark.METHODS);
             }
         }
         if (new LinkedHashSet<>(methods).size() != methods.size()) {
-            throw ApiException.badField("methods", "a method is named twice");
+            throw Refusal.invalidField("methods", "a method is named twice");
         }
         List<Double> strengths = req.strengths() == null ? DEFAULT_STRENGTHS : req.strengths();
         if (strengths.isEmpty() || strengths.size() > MAX_STRENGTHS) {
-            throw ApiException.badField("strengths", "1 to " + MAX_STRENGTHS + " strengths, got " + strengths.size());
+            throw Refusal.invalidField("strengths", "1 to " + MAX_STRENGTHS + " strengths, got " + strengths.size());
         }
         for (Double s : strengths) {
             if (s == null || !Double.isFinite(s) || Math.abs(s) > 100) {
-                throw ApiException.badField("strengths", "each a number between -100 and 100, got " + s);
+                throw Refusal.invalidField("strengths", "each a number between -100 and 100, got " + s);
             }
         }
         if (new LinkedHashSet<>(strengths).size() != strengths.size()) {
-            throw ApiException.badField("strengths", "a strength is named twice");
+            throw Refusal.invalidField("strengths", "a strength is named twice");
         }
         int numLayers = model.config().numLayers();
         List<Integer> layers = req.layers() == null ? List.of() : req.layers();
         if (layers.size() > MAX_LAYERS) {
-            throw ApiException.badField("layers", "at most " + MAX_LAYERS + " layers, got " + layers.size());
+            throw Refusal.invalidField("layers", "at most " + MAX_LAYERS + " layers, got " + layers.size());
         }
         for (Integer l : layers) {
             if (l == null || l < 1 || l > numLayers) {
-                throw ApiException.badField("layers", "each a split layer in 1.." + numLayers + " for model '"
+                throw Refusal.invalidField("layers", "each a split layer in 1.." + numLayers + " for model '"
                         + model.id() + "', got " + l);
             }
         }
         if (new LinkedHashSet<>(layers).size() != layers.size()) {
-            throw ApiException.badField("layers", "a layer is named twice");
+            throw Refusal.invalidField("layers", "a layer is named twice");
         }
         int tokens = req.maxNewTokens() == null ? 24 : req.maxNewTokens();
         if (tokens < 1 || tokens > MAX_NEW_TOKENS) {
-            throw ApiException.badField("maxNewTokens", "must be between 1 and " + MAX_NEW_TOKENS + ", got " + tokens);
+            throw Refusal.invalidField("maxNewTokens", "must be between 1 and " + MAX_NEW_TOKENS + ", got " + tokens);
         }
         double temperature = req.temperature() == null ? 0 : req.temperature();
         if (!(temperature >= 0 && temperature <= 2)) {
-            throw ApiException.badField("temperature", "must be between 0 (greedy) and 2, got " + temperature);
+            throw Refusal.invalidField("temperature", "must be between 0 (greedy) and 2, got " + temperature);
         }
         double fraction = req.selectFraction() == null ? 0.3 : req.selectFraction();
         if (!(fraction >= 0.05 && fraction <= 0.95)) {
-            throw ApiException.badField("selectFraction", "must be between 0.05 and 0.95, got " + fraction);
+            throw Refusal.invalidField("selectFraction", "must be between 0.05 and 0.95, got " + fraction);
         }
         int rank = req.rank() == null ? 8 : req.rank();
         if (rank < 1 || rank > model.config().hiddenSize()) {
-            throw ApiException.badField("rank", "must be between 1 and " + model.config().hiddenSize() + " (d), got "
+            throw Refusal.invalidField("rank", "must be between 1 and " + model.config().hiddenSize() + " (d), got "
                     + rank);
         }
         int resamples = req.resamples() == null ? 1000 : req.resamples();
         if (resamples < 100 || resamples > 10_000) {
-            throw ApiException.badField("resamples", "must be between 100 and 10000, got " + resamples);
+            throw Refusal.invalidField("resamples", "must be between 100 and 10000, got " + resamples);
         }
         SteeringBenchmark.Settings settings = new SteeringBenchmark.Settings(methods, strengths, layers, tokens,
                 temperature, req.seed() == null ? 7 : req.seed(), fraction, rank, resamples);
@@ -218,7 +219,7 @@ public class EvaluationResource {
         long outputs = (long) suite.concepts().size() * suite.prompts().size()
                 * (2 + steered * strengths.size() * Math.max(1, layers.size()));
         if (outputs > MAX_OUTPUTS) {
-            throw ApiException.badField("strengths", "the run would generate up to " + outputs + " continuations,"
+            throw Refusal.invalidField("strengths", "the run would generate up to " + outputs + " continuations,"
                     + " more than " + MAX_OUTPUTS + ": fewer strengths, layers, methods, concepts or prompts");
         }
         return new EvaluationService.Plan(model.id(), suiteId, suite, settings);
@@ -230,7 +231,7 @@ public class EvaluationResource {
             return SuiteCheck.check(s);
         } catch (InvalidSetting e) {
             String root = prefix.isEmpty() ? e.field().replaceAll("[\\[.].*", "") : prefix.replaceAll("\\.$", "");
-            throw new ApiException(400, "invalid_" + root, prefix + e.getMessage()).detail("field",
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + root, prefix + e.getMessage()).detail("field",
                     prefix + e.field());
         }
     }

@@ -38,9 +38,6 @@ public record FormErrors(String field, String code, String message) {
 
     /** The page form of what the API would answer; anything else (a bug) is rethrown to the error mappers. */
     public static FormErrors of(RuntimeException e) {
-        if (e instanceof ApiException a) {
-            return from(a.code(), a.getMessage());
-        }
         if (e instanceof Refusal r) {
             return from(r.code(), r.getMessage());
         }

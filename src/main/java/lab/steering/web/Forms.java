@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import jakarta.ws.rs.core.HttpHeaders;
 import java.util.function.Function;
 
@@ -66,7 +67,16 @@ final class Forms {
         try {
             return f.apply(value.trim());
         } catch (NumberFormatException e) {
-            throw ApiException.badField(field, "'" + value + "' is not a number");
+            throw Refusal.invalidField(field, "'" + value + "' is not a number");
+        }
+    }
+
+    /** An id from a path: a whole number, else 400 invalid_id ({@code what}: "an operator", "a run"). */
+    public static long id(String value, String what) {
+        try {
+            return Long.parseLong(value);
+        } catch (NumberFormatException e) {
+            throw Refusal.invalidField("id", what + " id is a whole number, got '" + value + "'");
         }
     }
 }

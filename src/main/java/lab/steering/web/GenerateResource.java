@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
@@ -59,19 +60,19 @@ public class GenerateResource {
     /** Checks every field, naming the first bad one; shared by the JSON API and the page form. */
     public static Checked check(GenerateRequest req, ModelRegistry registry, LabConfig config) {
         if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
-        LanguageModel model = ApiException.model(registry, req.model());
+        LanguageModel model = registry.require(req.model());
         if (req.prompt() == null || req.prompt().isEmpty()) {
-            throw ApiException.badField("prompt", "must not be empty");
+            throw Refusal.invalidField("prompt", "must not be empty");
         }
         GenerationParams params = SteeringRequests.params(req.maxNewTokens(), 32, config.maxNewTokens(),
                 req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
                 req.noRepeatNgramSize());
-        long[] ids = ApiException.refusing(() -> Texts.encode(model, req.prompt(), "prompt"));
+        long[] ids = Texts.encode(model, req.prompt(), "prompt");
         int context = model.config().maxPositions();
         if (ids.length >= context) {
-            throw ApiException.badField("prompt", "is " + ids.length + " tokens; model '" + model.id()
+            throw Refusal.invalidField("prompt", "is " + ids.length + " tokens; model '" + model.id()
                     + "' has a context of " + context + " tokens");
         }
         return new Checked(model, req.prompt(), ids, params);

@@ -57,7 +57,7 @@ public class HomePage {
                     Forms.number(repetitionPenalty, "repetitionPenalty"),
                     Forms.integer(noRepeatNgramSize, "noRepeatNgramSize"));
             gen = generate.generate(req);
-        } catch (ApiException | Refusal e) {
+        } catch (Refusal e) {
             error = e.getMessage();
         }
         // htmx swaps the result in; a plain form post (no JavaScript) gets the page with its result

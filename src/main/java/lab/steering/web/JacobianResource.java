@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.JsonNode;
 import jakarta.inject.Inject;
@@ -66,7 +67,7 @@ public class JacobianResource {
     @POST
     @Path("jobs")
     public Response submit(JacobianRequest req, @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
-        JacobianJobs.View v = ApiException.refusing(() -> jobs.submit(check(req, false), idempotencyKey));
+        JacobianJobs.View v = jobs.submit(check(req, false), idempotencyKey);
         return Response.status(202).entity(v).header("Location", "/api/jacobian/jobs/" + v.id())
                 .header(JobsResource.JOB_ID_HEADER, v.id()).build();
     }
@@ -83,8 +84,8 @@ public class JacobianResource {
         return Response.status(202).entity(jobs.cancel(id).orElseThrow(() -> unknownJob(id))).build();
     }
 
-    private static ApiException unknownJob(String id) {
-        return ApiException.notFound("unknown_job", "job '" + id + "' does not exist (or was dropped)");
+    private static Refusal unknownJob(String id) {
+        return Refusal.notFound("unknown_job", "job '" + id + "' does not exist (or was dropped)");
     }
 
     JacobianService.Request check(JacobianRequest req, boolean export) {
@@ -104,43 +105,43 @@ public class JacobianResource {
     public static JacobianService.Request check(JacobianRequest req, boolean export, ModelRegistry registry,
                                                 LabConfig config, JacobianService service, boolean ordinary) {
         if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
-        LanguageModel model = ApiException.model(registry, req.model());
+        LanguageModel model = registry.require(req.model());
         if (req.prompt() == null || req.prompt().isEmpty()) {
-            throw ApiException.badField("prompt", "must not be empty");
+            throw Refusal.invalidField("prompt", "must not be empty");
         }
         DataType dtype = switch (lower(req.dtype(), "float32")) {
             case "float32" -> DataType.FLOAT32;
             case "float64" -> DataType.FLOAT64;
-            default -> throw ApiException.badField("dtype", "must be float32 or float64, got '" + req.dtype() + "'");
+            default -> throw Refusal.invalidField("dtype", "must be float32 or float64, got '" + req.dtype() + "'");
         };
         Analysis.Method wanted = switch (lower(req.method(), "auto")) { // null: auto
             case "auto" -> null;
             case "full" -> Analysis.Method.FULL;
             case "lanczos" -> Analysis.Method.LOW_RANK;
-            default -> throw ApiException.badField("method", "must be auto, full or lanczos, got '" + req.method() + "'");
+            default -> throw Refusal.invalidField("method", "must be auto, full or lanczos, got '" + req.method() + "'");
         };
         if (export && wanted == Analysis.Method.LOW_RANK) {
-            throw ApiException.badField("method", "an export writes the full stack: use auto or full, not lanczos");
+            throw Refusal.invalidField("method", "an export writes the full stack: use auto or full, not lanczos");
         }
         Target.Mode mode = switch (lower(req.mode(), "cumulative")) {
             case "cumulative" -> Target.Mode.CUMULATIVE;
             case "layerwise" -> Target.Mode.LAYERWISE;
-            default -> throw ApiException.badField("mode", "must be cumulative or layerwise, got '" + req.mode() + "'");
+            default -> throw Refusal.invalidField("mode", "must be cumulative or layerwise, got '" + req.mode() + "'");
         };
         Target.Component component = switch (lower(req.component(), "layer")) {
             case "layer" -> Target.Component.LAYER;
             case "attn" -> Target.Component.ATTN;
             case "mlp" -> Target.Component.MLP;
-            default -> throw ApiException.badField("component", "must be layer, attn or mlp, got '"
+            default -> throw Refusal.invalidField("component", "must be layer, attn or mlp, got '"
                     + req.component() + "'");
         };
         int d = model.config().hiddenSize();
         int maxTopK = Math.min(d, MAX_TOP_K);
         int topK = req.topK() == null ? 8 : req.topK();
         if (topK < 1 || topK > maxTopK) {
-            throw ApiException.badField("topK", "must be between 1 and " + maxTopK + " (min(d, " + MAX_TOP_K
+            throw Refusal.invalidField("topK", "must be between 1 and " + maxTopK + " (min(d, " + MAX_TOP_K
                     + ") for model '" + model.id() + "'), got " + topK);
         }
         int numLayers = model.config().numLayers();
@@ -149,7 +150,7 @@ public class JacobianResource {
         if (export) {
             if (req.layers() != null && req.layers().isArray()) {
                 if (layers.length != 1) {
-                    throw ApiException.badField("layers", "an export takes one layer (or none: the model output), got "
+                    throw Refusal.invalidField("layers", "an export takes one layer (or none: the model output), got "
                             + layers.length);
                 }
                 exportTarget = new Target(layers[0], mode, component);
@@ -157,10 +158,10 @@ public class JacobianResource {
             layers = new int[0];
         }
         boolean bothSigns = req.bothSigns() != null && req.bothSigns();
-        long[] ids = ApiException.refusing(() -> Texts.encode(model, req.prompt(), "prompt"));
+        long[] ids = Texts.encode(model, req.prompt(), "prompt");
         int context = model.config().maxPositions();
         if (ids.length > context) {
-            throw ApiException.badField("prompt", "is " + ids.length + " tokens; model '" + model.id()
+            throw Refusal.invalidField("prompt", "is " + ids.length + " tokens; model '" + model.id()
                     + "' has a context of " + context + " tokens");
         }
         // the method: "full" while the stack fits, else (auto) the matrix-free low-rank one; each has its own limits
@@ -176,14 +177,14 @@ public class JacobianResource {
         Analysis.Options options;
         if (wanted == Analysis.Method.FULL || (wanted == null && export)) {
             if (ids.length > maxFull) {
-                throw ApiException.badField("prompt", "is " + ids.length + " tokens; the full method takes at most "
+                throw Refusal.invalidField("prompt", "is " + ids.length + " tokens; the full method takes at most "
                         + maxFull + " (lab.jacobian.max-tokens)" + (export ? "" : "; method lanczos takes up to "
                         + maxLowRank));
             }
             options = full;
         } else if (wanted == Analysis.Method.LOW_RANK) {
             if (ids.length > maxLowRank) {
-                throw ApiException.badField("prompt", "is " + ids.length + " tokens; method lanczos takes at most "
+                throw Refusal.invalidField("prompt", "is " + ids.length + " tokens; method lanczos takes at most "
                         + maxLowRank + " (lab.jacobian.max-tokens-low-rank)");
             }
             options = lowRank;
@@ -192,12 +193,12 @@ public class JacobianResource {
         } else if (ids.length <= maxLowRank) {
             options = lowRank;
         } else {
-            throw ApiException.badField("prompt", "is " + ids.length + " tokens; the analysis takes at most "
+            throw Refusal.invalidField("prompt", "is " + ids.length + " tokens; the analysis takes at most "
                     + maxLowRank + " (lab.jacobian.max-tokens-low-rank)");
         }
         JacobianService.Cost cost = service.cost(model, ids.length, options, export);
         if (cost.tooLarge()) {
-            ApiException e = new ApiException(413, "too_large", String.format(Locale.ROOT, "the %s analysis of %d"
+            Refusal e = new Refusal(Refusal.Kind.TOO_LARGE, "too_large", String.format(Locale.ROOT, "the %s analysis of %d"
                             + " tokens of model '%s' in %s needs about %.0f MB (limit %.0f MB, %s) and"
                             + " roughly %.0f s; use a shorter prompt or float32",
                     export ? "export (full method)" : options.method().apiName(), ids.length, model.id(),
@@ -225,13 +226,13 @@ public class JacobianResource {
             return new int[0];
         }
         if (!node.isArray()) {
-            throw ApiException.badField("layers", "must be \"auto\", \"none\" or a list of layers 1.." + numLayers
+            throw Refusal.invalidField("layers", "must be \"auto\", \"none\" or a list of layers 1.." + numLayers
                     + ", got " + node);
         }
         TreeSet<Integer> out = new TreeSet<>();
         for (JsonNode n : node) {
             if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 1 || n.asInt() > numLayers) {
-                throw ApiException.badField("layers", "each layer must be an integer 1.." + numLayers + ", got " + n);
+                throw Refusal.invalidField("layers", "each layer must be an integer 1.." + numLayers + ", got " + n);
             }
             out.add(n.asInt());
         }

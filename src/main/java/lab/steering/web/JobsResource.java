@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -42,7 +43,7 @@ public class JobsResource {
     @GET
     @Path("/{id}")
     public JobView get(@PathParam("id") String id) {
-        JobStore.Job j = queue.get(id, true).orElseThrow(() -> ApiException.notFound("unknown_job",
+        JobStore.Job j = queue.get(id, true).orElseThrow(() -> Refusal.notFound("unknown_job",
                 "no job with id '" + id + "' (finished jobs are kept while they are among the newest"
                         + " lab.jobs.kept)"));
         JsonNode result = null;

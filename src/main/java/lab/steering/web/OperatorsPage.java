@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import io.quarkus.qute.CheckedTemplate;
 import io.quarkus.qute.TemplateInstance;
 import jakarta.inject.Inject;
@@ -222,7 +223,7 @@ public class OperatorsPage {
     List<LibraryItem> search(String model, String q, String kind) {
         String k = Forms.blankToNull(kind);
         if (k != null && !k.equals("operator") && !k.equals("vector")) {
-            throw ApiException.badField("kind", "must be \"operator\" or \"vector\" (or empty for both), got \"" + k
+            throw Refusal.invalidField("kind", "must be \"operator\" or \"vector\" (or empty for both), got \"" + k
                     + "\"");
         }
         List<LibraryItem> out = new ArrayList<>();
@@ -320,7 +321,7 @@ public class OperatorsPage {
         FormErrors err;
         try {
             if (file == null || file.size() == 0) {
-                throw ApiException.badField("file", "choose an exported operator file");
+                throw Refusal.invalidField("file", "choose an exported operator file");
             }
             byte[] data = Files.readAllBytes(file.uploadedFile());
             Response r = operators.importFile(data, Forms.blankToNull(model), Forms.blankToNull(name), null,
@@ -346,7 +347,7 @@ public class OperatorsPage {
             return Response.ok(Templates.one(operators.get(id), FormErrors.NONE, null)).build();
         } catch (RuntimeException e) {
             FormErrors err = FormErrors.of(e).unfielded();
-            int status = e instanceof ApiException a ? a.status() : 404;
+            int status = e instanceof Refusal a ? a.kind().status() : 404;
             return Response.status(status).entity(Templates.index(models.list(), search(null, null), null, null, null,
                     Form.defaults(), layers(null, null), err, FormErrors.NONE, FormErrors.NONE, null, null)).build();
         }
@@ -358,7 +359,7 @@ public class OperatorsPage {
     @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
     public Response edit(@PathParam("id") String given, @FormParam("name") String name,
                          @FormParam("description") String description, @FormParam("tags") String tags) {
-        long id = ApiException.id(given, "an operator");
+        long id = Forms.id(given, "an operator");
         try {
             OperatorsResource.OperatorView v = operators.patch(id, new SteeringRequests.Patch(name, description,
                     tags == null ? null : tagList(tags) == null ? List.of() : tagList(tags)));
@@ -376,8 +377,8 @@ public class OperatorsPage {
     public Response delete(@PathParam("id") String id, @Context HttpHeaders headers) {
         try {
             operators.delete(id);
-        } catch (ApiException e) {
-            if (e.status() != 404) {
+        } catch (Refusal e) {
+            if (e.kind() != Refusal.Kind.NOT_FOUND) {
                 throw e;
             }
         }

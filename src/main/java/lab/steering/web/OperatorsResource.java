@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Inject;
@@ -87,7 +88,7 @@ public class OperatorsResource {
     /** The build's field checks (400 invalid_FIELD, 404 unknown_model). */
     Checked check(SteeringRequests.Build req) {
         if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
         SteeringRequests.name(req.name(), true);
         SteeringRequests.description(req.description());
@@ -96,32 +97,32 @@ public class OperatorsResource {
         SteeringRequests.required(req.conceptPrompt(), "conceptPrompt");
         String form = req.form() == null ? "full" : req.form();
         if (!form.equals("full") && !form.equals("lowrank")) {
-            throw ApiException.badField("form", "must be \"full\" or \"lowrank\", got \"" + form + "\"");
+            throw Refusal.invalidField("form", "must be \"full\" or \"lowrank\", got \"" + form + "\"");
         }
         int d = model.config().hiddenSize();
         if (form.equals("full") && (req.rank() != null || req.energy() != null)) {
-            throw ApiException.badField(req.rank() != null ? "rank" : "energy", "applies to form \"lowrank\" only");
+            throw Refusal.invalidField(req.rank() != null ? "rank" : "energy", "applies to form \"lowrank\" only");
         }
         if (req.rank() != null && req.energy() != null) {
-            throw ApiException.badField("rank", "give rank or energy, not both");
+            throw Refusal.invalidField("rank", "give rank or energy, not both");
         }
         if (req.rank() != null && (req.rank() < 1 || req.rank() > d)) {
-            throw ApiException.badField("rank", "must be between 1 and " + d + " (d of model '" + model.id()
+            throw Refusal.invalidField("rank", "must be between 1 and " + d + " (d of model '" + model.id()
                     + "'), got " + req.rank());
         }
         double energy = req.energy() == null ? 0.99 : req.energy();
         if (!(energy > 0 && energy <= 1)) {
-            throw ApiException.badField("energy", "must be in (0, 1], got " + req.energy());
+            throw Refusal.invalidField("energy", "must be in (0, 1], got " + req.energy());
         }
         int layer = SteeringService.checkLayer(model, req.layer(),
                 OperatorBuilder.defaultLayer(model.config().numLayers()));
-        long[] ids = ApiException.refusing(() -> Texts.tokens(model, req.conceptPrompt(), "conceptPrompt"));
+        long[] ids = Texts.tokens(model, req.conceptPrompt(), "conceptPrompt");
         if (ids.length == 0 || ids.length > SteeringService.MAX_CONCEPT_TOKENS) {
-            throw ApiException.badField("conceptPrompt", "encodes to " + ids.length + " tokens, expected 1.."
+            throw Refusal.invalidField("conceptPrompt", "encodes to " + ids.length + " tokens, expected 1.."
                     + SteeringService.MAX_CONCEPT_TOKENS);
         }
         if ((long) ids.length * d * d > SteeringService.MAX_DENSE_VALUES) {
-            throw ApiException.badField("conceptPrompt", ids.length + " tokens x d^2 = " + (long) ids.length * d * d
+            throw Refusal.invalidField("conceptPrompt", ids.length + " tokens x d^2 = " + (long) ids.length * d * d
                     + " values exceeds the dense operator limit of " + SteeringService.MAX_DENSE_VALUES
                     + "; use a shorter concept prompt");
         }
@@ -139,7 +140,7 @@ public class OperatorsResource {
     @Path("/{id}")
     public OperatorView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
                             String id) {
-        return get(ApiException.id(id, "an operator"));
+        return get(Forms.id(id, "an operator"));
     }
 
     OperatorView get(long id) {
@@ -154,26 +155,26 @@ public class OperatorsResource {
                                       implementation = SteeringRequests.Patch.class)))
                               com.fasterxml.jackson.databind.JsonNode body)
             throws com.fasterxml.jackson.core.JsonProcessingException {
-        long n = ApiException.id(id, "an operator");
+        long n = Forms.id(id, "an operator");
         return patch(n, SteeringRequests.patch(body, json, "operator"));
     }
 
     OperatorView patch(long id, SteeringRequests.Patch given) {
         SteeringRequests.Patch req = SteeringRequests.checked(given);
         return view(library.patch(id, req.name(), req.description(), req.tags())
-                .orElseThrow(() -> ApiException.notFound("unknown_operator", "operator " + id + " does not exist")));
+                .orElseThrow(() -> Refusal.notFound("unknown_operator", "operator " + id + " does not exist")));
     }
 
     @DELETE
     @Path("/{id}")
     public Response delete(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
                            String id) {
-        return delete(ApiException.id(id, "an operator"));
+        return delete(Forms.id(id, "an operator"));
     }
 
     Response delete(long id) {
         if (!library.delete(id)) {
-            throw ApiException.notFound("unknown_operator", "operator " + id + " does not exist");
+            throw Refusal.notFound("unknown_operator", "operator " + id + " does not exist");
         }
         return Response.noContent().build();
     }
@@ -188,14 +189,14 @@ public class OperatorsResource {
     @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.APPLICATION_JSON})
     public Response export(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
                            String given, @QueryParam("format") String format) {
-        long id = ApiException.id(given, "an operator");
+        long id = Forms.id(given, "an operator");
         if (format != null && !format.equals("safetensors") && !format.equals("lowrank")) {
-            throw ApiException.badField("format", "must be \"safetensors\" (the stored file, the default) or "
+            throw Refusal.invalidField("format", "must be \"safetensors\" (the stored file, the default) or "
                     + "\"lowrank\" (the factors for other tools), got \"" + format + "\"");
         }
         OperatorRecord r = steering.record(id);
         if ("lowrank".equals(format)) {
-            byte[] factors = ApiException.refusing(() -> steering.exportLowRank(id));
+            byte[] factors = steering.exportLowRank(id);
             return Forms.download(factors, "operator-" + id + "-lowrank.safetensors", null);
         }
         return Forms.download(steering.export(id), "operator-" + id + ".safetensors", r.sha256);

@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quarkus.qute.CheckedTemplate;
@@ -63,8 +64,8 @@ public class RunsPage {
         try {
             RunsResource.RunView v = runs.get(id);
             return Response.ok(Templates.run(comparison(v), v.createdAt().toString())).build();
-        } catch (ApiException e) {
-            return Response.status(e.status()).entity(withRuns(null, FormErrors.of(e).unfielded())).build();
+        } catch (Refusal e) {
+            return Response.status(e.kind().status()).entity(withRuns(null, FormErrors.of(e).unfielded())).build();
         }
     }
 
@@ -75,14 +76,14 @@ public class RunsPage {
             Long ia = Forms.longValue(a, "a");
             Long ib = Forms.longValue(b, "b");
             if (ia == null || ib == null) {
-                throw ApiException.badField(ia == null ? "a" : "b", "pick two runs to compare");
+                throw Refusal.invalidField(ia == null ? "a" : "b", "pick two runs to compare");
             }
             RunsResource.RunView va = runs.get(ia);
             RunsResource.RunView vb = runs.get(ib);
             return Response.ok(Templates.compare(comparison(va), comparison(vb), va.createdAt().toString(),
                     vb.createdAt().toString())).build();
-        } catch (ApiException e) {
-            return Response.status(e.status()).entity(withRuns(null, FormErrors.of(e))).build();
+        } catch (Refusal e) {
+            return Response.status(e.kind().status()).entity(withRuns(null, FormErrors.of(e))).build();
         }
     }
 

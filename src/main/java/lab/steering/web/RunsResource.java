@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Inject;
@@ -48,7 +49,7 @@ public class RunsResource {
         Integer given = Forms.integer(limit, "limit");
         int n = given == null ? 50 : given;
         if (n < 1 || n > 500) {
-            throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
+            throw Refusal.invalidField("limit", "must be between 1 and 500, got " + n);
         }
         return library.runs(model, operatorId, n).stream().map(r -> new RunSummary(r.id, r.createdAt, r.modelId,
                 r.operatorId, r.kind, tree(r.request), tree(r.normal).path("completion").asText(),
@@ -58,11 +59,11 @@ public class RunsResource {
     @GET
     @Path("/{id}")
     public RunView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
-        return get(ApiException.id(id, "a run"));
+        return get(Forms.id(id, "a run"));
     }
 
     RunView get(long id) {
-        SteeringRun r = library.run(id).orElseThrow(() -> ApiException.notFound("unknown_run",
+        SteeringRun r = library.run(id).orElseThrow(() -> Refusal.notFound("unknown_run",
                 "run " + id + " does not exist"));
         return new RunView(r.id, r.createdAt, r.modelId, r.operatorId, r.kind, tree(r.request), tree(r.normal),
                 tree(r.steered), tree(r.diagnostics));

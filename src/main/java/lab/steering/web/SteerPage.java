@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import io.quarkus.qute.CheckedTemplate;
 import io.quarkus.qute.TemplateInstance;
 import jakarta.inject.Inject;
@@ -96,7 +97,7 @@ public class SteerPage {
             Long op = operator() ? Forms.longValue(operatorId, "operatorId") : null;
             Long saved = savedVector() ? Forms.longValue(vectorId, "vectorId") : null;
             if (savedVector() && saved == null) {
-                throw ApiException.badField("vectorId", "choose a saved vector");
+                throw Refusal.invalidField("vectorId", "choose a saved vector");
             }
             SteeringRequests.Vector v = vector() ? new SteeringRequests.Vector(conceptPrompt,
                     Forms.blankToNull(contrastPrompt)) : null;

@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
@@ -31,12 +32,12 @@ public class SteerResource {
     /** The request's field checks (400 invalid_FIELD), as the service's spec. */
     SteeringService.SteerSpec spec(SteeringRequests.Steer req) {
         if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
         int sources = (req.operatorId() == null ? 0 : 1) + (req.vectorId() == null ? 0 : 1)
                 + (req.vector() == null ? 0 : 1);
         if (sources != 1) {
-            throw ApiException.badField("operatorId", "give one of operatorId, vectorId (a saved vector) or vector"
+            throw Refusal.invalidField("operatorId", "give one of operatorId, vectorId (a saved vector) or vector"
                     + " (not several, not none)");
         }
         if (req.vector() != null) {
@@ -58,13 +59,13 @@ public class SteerResource {
     public SteeringService.SweepResult sweep(SteeringRequests.Sweep req,
             @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
         SteeringRequests.required(req.operatorId(), "operatorId");
         SteeringRequests.required(req.prompt(), "prompt");
         List<Double> strengths = req.strengths();
         if (strengths == null || strengths.isEmpty() || strengths.size() > SteeringRequests.MAX_SWEEP_STRENGTHS) {
-            throw ApiException.badField("strengths", "must list 1.." + SteeringRequests.MAX_SWEEP_STRENGTHS
+            throw Refusal.invalidField("strengths", "must list 1.." + SteeringRequests.MAX_SWEEP_STRENGTHS
                     + " values");
         }
         for (Double s : strengths) {
@@ -73,11 +74,11 @@ public class SteerResource {
         List<Integer> layers = req.layers();
         if (layers != null) {
             if (layers.contains(null) || new HashSet<>(layers).size() != layers.size()) {
-                throw ApiException.badField("layers", "must be distinct layer numbers");
+                throw Refusal.invalidField("layers", "must be distinct layer numbers");
             }
             int cells = strengths.size() * Math.max(1, layers.size());
             if (cells > SteeringRequests.MAX_SWEEP_CELLS) {
-                throw ApiException.badField("layers", strengths.size() + " strengths x " + layers.size()
+                throw Refusal.invalidField("layers", strengths.size() + " strengths x " + layers.size()
                         + " layers = " + cells + " cells, at most " + SteeringRequests.MAX_SWEEP_CELLS);
             }
         }

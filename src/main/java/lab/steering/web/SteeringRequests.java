@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import lab.steering.generate.GenerationParams;
@@ -40,12 +41,12 @@ public final class SteeringRequests {
     static Patch patch(com.fasterxml.jackson.databind.JsonNode body, com.fasterxml.jackson.databind.ObjectMapper json,
                        String what) throws com.fasterxml.jackson.core.JsonProcessingException {
         if (body == null || !body.isObject()) {
-            throw new ApiException(400, "missing_body", "a JSON object is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON object is required");
         }
         for (java.util.Iterator<String> it = body.fieldNames(); it.hasNext(); ) {
             String f = it.next();
             if (!PATCHABLE.contains(f)) {
-                throw ApiException.badField(f, "cannot be changed; PATCH changes " + PATCHABLE + " (build a new "
+                throw Refusal.invalidField(f, "cannot be changed; PATCH changes " + PATCHABLE + " (build a new "
                         + what + " for another concept or layer)");
             }
         }
@@ -55,7 +56,7 @@ public final class SteeringRequests {
     /** A patch whose fields are checked (400 invalid_FIELD). */
     static Patch checked(Patch req) {
         if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
         name(req.name(), false);
         description(req.description());
@@ -110,7 +111,7 @@ public final class SteeringRequests {
         Integer given = Forms.integer(limit, "limit");
         int n = given == null ? 100 : given;
         if (n < 1 || n > 500) {
-            throw ApiException.badField("limit", "must be between 1 and 500, got " + n);
+            throw Refusal.invalidField("limit", "must be between 1 and 500, got " + n);
         }
         return n;
     }
@@ -129,17 +130,17 @@ public final class SteeringRequests {
             return;
         }
         if (name == null || name.isBlank()) {
-            throw ApiException.badField("name", "must not be empty");
+            throw Refusal.invalidField("name", "must not be empty");
         }
         if (name.length() > MAX_NAME) {
-            throw ApiException.badField("name", "must be at most " + MAX_NAME + " characters");
+            throw Refusal.invalidField("name", "must be at most " + MAX_NAME + " characters");
         }
         Texts.noNul("name", name);
     }
 
     static void description(String description) {
         if (description != null && description.length() > MAX_DESCRIPTION) {
-            throw ApiException.badField("description", "must be at most " + MAX_DESCRIPTION + " characters");
+            throw Refusal.invalidField("description", "must be at most " + MAX_DESCRIPTION + " characters");
         }
         Texts.noNul("description", description);
     }
@@ -149,11 +150,11 @@ public final class SteeringRequests {
             return;
         }
         if (tags.size() > MAX_TAGS) {
-            throw ApiException.badField("tags", "at most " + MAX_TAGS + " tags, got " + tags.size());
+            throw Refusal.invalidField("tags", "at most " + MAX_TAGS + " tags, got " + tags.size());
         }
         for (String t : tags) {
             if (t == null || t.isBlank() || t.length() > MAX_TAG) {
-                throw ApiException.badField("tags", "each tag must be 1.." + MAX_TAG + " characters, got '" + t + "'");
+                throw Refusal.invalidField("tags", "each tag must be 1.." + MAX_TAG + " characters, got '" + t + "'");
             }
             Texts.noNul("tags", t);
         }
@@ -162,7 +163,7 @@ public final class SteeringRequests {
     static double strength(Double s, String field) {
         double v = s == null ? 1.0 : s;
         if (!(v >= -SteeringService.MAX_STRENGTH && v <= SteeringService.MAX_STRENGTH)) {
-            throw ApiException.badField(field, "must be between " + -SteeringService.MAX_STRENGTH + " and "
+            throw Refusal.invalidField(field, "must be between " + -SteeringService.MAX_STRENGTH + " and "
                     + SteeringService.MAX_STRENGTH + ", got " + s);
         }
         return v;
@@ -170,7 +171,7 @@ public final class SteeringRequests {
 
     static void required(Object value, String field) {
         if (value == null || value instanceof String str && str.isEmpty()) {
-            throw ApiException.badField(field, "is required");
+            throw Refusal.invalidField(field, "is required");
         }
     }
 
@@ -179,28 +180,28 @@ public final class SteeringRequests {
                                    Double topP, Long seed, Double repetitionPenalty, Integer noRepeatNgramSize) {
         int maxNew = maxNewTokens == null ? dflt : maxNewTokens;
         if (maxNew < 1 || maxNew > max) {
-            throw ApiException.badField("maxNewTokens", "must be between 1 and " + max + ", got " + maxNew);
+            throw Refusal.invalidField("maxNewTokens", "must be between 1 and " + max + ", got " + maxNew);
         }
         double t = temperature == null ? 0 : temperature;
         if (!(t >= 0 && t <= 100)) {
-            throw ApiException.badField("temperature", "must be between 0 and 100, got " + temperature);
+            throw Refusal.invalidField("temperature", "must be between 0 and 100, got " + temperature);
         }
         int k = topK == null ? 0 : topK;
         if (k < 0) {
-            throw ApiException.badField("topK", "must be >= 0 (0 = off), got " + k);
+            throw Refusal.invalidField("topK", "must be >= 0 (0 = off), got " + k);
         }
         double p = topP == null ? 1 : topP;
         if (!(p > 0 && p <= 1)) {
-            throw ApiException.badField("topP", "must be in (0, 1], got " + topP);
+            throw Refusal.invalidField("topP", "must be in (0, 1], got " + topP);
         }
         double penalty = repetitionPenalty == null ? 1 : repetitionPenalty;
         if (!(penalty > 0 && penalty <= MAX_REPETITION_PENALTY)) {
-            throw ApiException.badField("repetitionPenalty", "must be in (0, " + (int) MAX_REPETITION_PENALTY
+            throw Refusal.invalidField("repetitionPenalty", "must be in (0, " + (int) MAX_REPETITION_PENALTY
                     + "] (1 = off), got " + repetitionPenalty);
         }
         int ngram = noRepeatNgramSize == null ? 0 : noRepeatNgramSize;
         if (ngram < 0 || ngram > MAX_NO_REPEAT_NGRAM) {
-            throw ApiException.badField("noRepeatNgramSize", "must be between 0 (off) and " + MAX_NO_REPEAT_NGRAM
+            throw Refusal.invalidField("noRepeatNgramSize", "must be between 0 (off) and " + MAX_NO_REPEAT_NGRAM
                     + ", got " + ngram);
         }
         long s = seed != null ? seed : ThreadLocalRandom.current().nextLong(1L << 48);

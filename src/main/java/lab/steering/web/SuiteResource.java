@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -52,8 +53,8 @@ public class SuiteResource {
     @GET
     @Path("{id}")
     public Response export(@PathParam("id") String id) {
-        long n = ApiException.id(id, "a suite");
-        EvalSuite s = service.suite(n).orElseThrow(() -> ApiException.notFound("unknown_suite", "suite " + id
+        long n = Forms.id(id, "a suite");
+        EvalSuite s = service.suite(n).orElseThrow(() -> Refusal.notFound("unknown_suite", "suite " + id
                 + " does not exist"));
         return Response.ok(s).header("Content-Disposition", "attachment; filename=\"suite-" + n + ".json\"").build();
     }
@@ -61,13 +62,13 @@ public class SuiteResource {
     /** A suite from JSON, checked: a problem is a 400 naming its field (e.g. concepts[2].words[0]). */
     static EvalSuite parse(JsonNode body, ObjectMapper json) {
         if (body == null || !body.isObject()) {
-            throw new ApiException(400, "missing_body", "a suite object {name, concepts, prompts} is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a suite object {name, concepts, prompts} is required");
         }
         EvalSuite s;
         try {
             s = json.treeToValue(body, EvalSuite.class);
         } catch (JsonProcessingException e) {
-            throw new ApiException(400, "invalid_suite", "not a suite: " + e.getOriginalMessage());
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_suite", "not a suite: " + e.getOriginalMessage());
         }
         return EvaluationResource.suite(s, "");
     }

@@ -1,5 +1,6 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Inject;
@@ -77,7 +78,7 @@ public class VectorsResource {
     @Consumes(MediaType.APPLICATION_JSON)
     public Response build(SteeringRequests.VectorBuild req) {
         if (req == null) {
-            throw new ApiException(400, "missing_body", "a JSON body is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
         SteeringRequests.name(req.name(), true);
         SteeringRequests.description(req.description());
@@ -85,12 +86,12 @@ public class VectorsResource {
         LanguageModel model = steering.resolve(req.model());
         SteeringRequests.required(req.conceptPrompt(), "conceptPrompt");
         if (req.layer() != null && req.layers() != null) {
-            throw ApiException.badField("layers", "give layer or layers, not both");
+            throw Refusal.invalidField("layers", "give layer or layers, not both");
         }
-        int[] layers = ApiException.refusing(() -> req.layers() != null
+        int[] layers = req.layers() != null
                 ? VectorService.checkLayers(model, req.layers(), "layers")
                 : VectorService.checkLayers(model, List.of(req.layer() != null ? req.layer()
-                : VectorService.defaultLayer(model)), "layer"));
+                : VectorService.defaultLayer(model)), "layer");
         VectorRecord r = vectors.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(),
                 req.contrastPrompt(), layers);
         return Response.created(URI.create("/api/vectors/" + r.id)).entity(view(r)).build();
@@ -106,7 +107,7 @@ public class VectorsResource {
     @GET
     @Path("/{id}")
     public VectorView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
-        return view(vectors.record(ApiException.id(id, "a vector")));
+        return view(vectors.record(Forms.id(id, "a vector")));
     }
 
     @PATCH
@@ -116,7 +117,7 @@ public class VectorsResource {
                             @RequestBody(content = @Content(schema = @Schema(
                                     implementation = SteeringRequests.Patch.class))) JsonNode body)
             throws com.fasterxml.jackson.core.JsonProcessingException {
-        long n = ApiException.id(id, "a vector");
+        long n = Forms.id(id, "a vector");
         SteeringRequests.Patch req = SteeringRequests.patch(body, json, "vector");
         return view(library.patch(n, req.name(), req.description(), req.tags())
                 .orElseThrow(() -> VectorService.unknownVector(n)));
@@ -125,7 +126,7 @@ public class VectorsResource {
     @DELETE
     @Path("/{id}")
     public Response delete(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
-        long n = ApiException.id(id, "a vector");
+        long n = Forms.id(id, "a vector");
         if (!library.delete(n)) {
             throw VectorService.unknownVector(n);
         }
@@ -141,9 +142,9 @@ public class VectorsResource {
     @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.APPLICATION_JSON})
     public Response export(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String given,
                            @QueryParam("format") String format) {
-        long id = ApiException.id(given, "a vector");
+        long id = Forms.id(given, "a vector");
         if (format != null && !format.equals("gguf")) {
-            throw ApiException.badField("format", "must be \"gguf\" (a GGUF control vector), got \"" + format + "\"");
+            throw Refusal.invalidField("format", "must be \"gguf\" (a GGUF control vector), got \"" + format + "\"");
         }
         VectorRecord r = vectors.record(id);
         return Forms.download(vectors.export(id), "vector-" + id + ".gguf", r.sha256);
