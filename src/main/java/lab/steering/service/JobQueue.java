@@ -290,8 +290,8 @@ public class JobQueue {
     /** Model {@code id}, which the job needs (a job that needs several names them in its request); as above. */
     public LanguageModel model(JobStore.Job job, String id) {
         return registry.find(id).orElseThrow(() -> new Refusal(404, "unknown_model", "model '" + id
-                + "' is not loaded on instance " + instanceId() + " (loaded: "
-                + registry.all().stream().map(LanguageModel::id).toList() + "); the " + job.kind()
+                + "' is not available on instance " + instanceId() + " (models: "
+                + registry.ids() + "); the " + job.kind()
                 + " job cannot run here"));
     }
 

@@ -239,8 +239,8 @@ public class SteeringService {
         SteeringOperator op = d.operator();
         String target = modelId == null || modelId.isBlank() ? op.modelId() : modelId;
         LanguageModel model = registry.find(target).orElseThrow(() -> new Refusal(404, "unknown_model",
-                "model '" + target + "' is not loaded" + (modelId == null ? " (the file names it; pass ?model= to "
-                        + "import into a loaded model with the same fingerprint)" : "")));
+                "model '" + target + "' is not available" + (modelId == null ? " (the file names it; pass ?model= to "
+                        + "import into a model with the same fingerprint)" : "")));
         checkFingerprint("the file", d.fingerprint(), op.modelId(), model);
         var c = model.config();
         if (op.dim() != c.hiddenSize() || op.layer() > c.numLayers()
@@ -292,7 +292,7 @@ public class SteeringService {
     /** The model to steer with: the requested one, else the operator's; it must have the operator's fingerprint. */
     /**
      * The model a request names (else the operator's own), loaded and with the operator's fingerprint: 404 when it
-     * is not loaded, 409 naming both fingerprints when the operator was built for another model.
+     * is not available, 409 naming both fingerprints when the operator was built for another model.
      */
     public LanguageModel modelFor(OperatorRecord r, String requested) {
         return modelFor("operator " + r.id, r.modelId, r.modelFingerprint, requested);
@@ -302,7 +302,7 @@ public class SteeringService {
     LanguageModel modelFor(String what, String builtOn, String fingerprint, String requested) {
         String id = requested == null || requested.isBlank() ? builtOn : requested;
         LanguageModel model = registry.find(id).orElseThrow(() -> new Refusal(404, "unknown_model",
-                "model '" + id + "' is not loaded (loaded: " + registry.all().stream().map(LanguageModel::id).toList()
+                "model '" + id + "' is not available (models: " + registry.ids()
                         + ")"));
         checkFingerprint(what, fingerprint, builtOn, model);
         return model;
@@ -586,9 +586,9 @@ public class SteeringService {
 
     public LanguageModel resolve(String id) {
         return registry.resolve(id).orElseThrow(() -> id == null || id.isBlank()
-                ? new Refusal(404, "no_model", "no model is loaded")
-                : new Refusal(404, "unknown_model", "model '" + id + "' is not loaded (loaded: "
-                + registry.all().stream().map(LanguageModel::id).toList() + ")"));
+                ? new Refusal(404, "no_model", "no model is available")
+                : new Refusal(404, "unknown_model", "model '" + id + "' is not available (models: "
+                + registry.ids() + ")"));
     }
 
     /** {@code layer} (or {@code dflt} when null) within 1..L, else 400 invalid_layer. */

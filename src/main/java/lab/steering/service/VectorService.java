@@ -157,8 +157,7 @@ public class VectorService {
         }
         String target = given ? modelId : d.vector().modelId();
         LanguageModel model = registry.find(target).orElseThrow(() -> new Refusal(404, "unknown_model",
-                "model '" + target + "' is not loaded (loaded: " + registry.all().stream().map(LanguageModel::id)
-                        .toList() + ")"));
+                "model '" + target + "' is not available (models: " + registry.ids() + ")"));
         String fp = fingerprints.of(model);
         if (d.ours()) {
             steering.checkFingerprint("the file", d.provenance().fingerprint(), d.vector().modelId(), model);

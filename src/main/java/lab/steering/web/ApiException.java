@@ -29,8 +29,15 @@ public class ApiException extends RuntimeException {
         try {
             return work.get();
         } catch (lab.steering.service.Refusal r) {
-            throw new ApiException(r.status(), r.code(), r.getMessage());
+            throw of(r);
         }
+    }
+
+    /** A service's refusal as the API answers it, with its extra body fields. */
+    public static ApiException of(lab.steering.service.Refusal r) {
+        ApiException e = new ApiException(r.status(), r.code(), r.getMessage());
+        r.details().forEach(e::detail);
+        return e;
     }
 
     /** An id from a path: a whole number, else 400 invalid_id ({@code what}: "an operator", "a run"). */
@@ -66,12 +73,15 @@ public class ApiException extends RuntimeException {
         return headers;
     }
 
-    /** The model a request names (the default when null), or 404 naming it and the loaded ones. */
+    /**
+     * The model a request names (the default when null), loaded if it was not: 404 naming it and the models there
+     * are, or the registry's refusal (413 too large for the model memory, a folder that failed to load, 429 while
+     * the memory is held by models in use).
+     */
     public static lab.steering.model.LanguageModel model(lab.steering.service.ModelRegistry registry, String id) {
         return registry.resolve(id).orElseThrow(() -> id == null
-                ? new ApiException(404, "no_model", "no model is loaded")
-                : notFound("unknown_model", "model '" + id + "' is not loaded (loaded: "
-                        + registry.all().stream().map(lab.steering.model.LanguageModel::id).toList() + ")"));
+                ? new ApiException(404, "no_model", "no model is available")
+                : notFound("unknown_model", "model '" + id + "' is not available (models: " + registry.ids() + ")"));
     }
 
     public int status() {

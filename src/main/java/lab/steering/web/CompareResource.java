@@ -104,8 +104,8 @@ public class CompareResource {
             throw new ApiException(400, "missing_body", "a JSON body is required");
         }
         if (req.models() == null || req.models().isEmpty()) {
-            throw ApiException.badField("models", "name 1 to " + MAX_MODELS + " loaded models to compare (loaded: "
-                    + registry.all().stream().map(LanguageModel::id).toList() + ")");
+            throw ApiException.badField("models", "name 1 to " + MAX_MODELS + " models to compare (models: "
+                    + registry.ids() + ")");
         }
         if (req.models().size() > MAX_MODELS) {
             throw ApiException.badField("models", "at most " + MAX_MODELS + " models, got " + req.models().size());

@@ -25,6 +25,11 @@ public class ErrorMappers {
 
     @ServerExceptionMapper
     public Response api(ApiException e) {
+        return body(e);
+    }
+
+    /** {"error", "message", details...} with the exception's status and headers. */
+    static Response body(ApiException e) {
         if (e.details().isEmpty() && e.headers().isEmpty()) {
             return json(e.status(), e.code(), e.getMessage());
         }

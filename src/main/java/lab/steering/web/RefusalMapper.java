@@ -9,6 +9,6 @@ public class RefusalMapper {
 
     @ServerExceptionMapper
     public Response refusal(Refusal e) {
-        return ErrorMappers.json(e.status(), e.code(), e.getMessage());
+        return ErrorMappers.body(ApiException.of(e));
     }
 }
