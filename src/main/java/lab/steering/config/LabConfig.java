@@ -30,6 +30,30 @@ public interface LabConfig {
     @WithDefault("1024")
     int maxNewTokens();
 
+    /** Loading models on demand within a memory budget (lab.models.*). */
+    Models models();
+
+    interface Models {
+
+        /**
+         * Memory all loaded models share (LAB_MODEL_MEMORY, a size such as 6g); default from the machine
+         * (ModelMemory): the least recently used idle model is unloaded to make room, a model that needs more is
+         * refused (413).
+         */
+        Optional<MemorySize> memory();
+
+        /**
+         * How long a request waits for models in use to free the memory it needs, in seconds
+         * (LAB_MODEL_WAIT_SECONDS); past it 429.
+         */
+        @WithDefault("10")
+        double waitSeconds();
+
+        /** Load the default model in the background at start (LAB_MODEL_PRELOAD); else on its first use. */
+        @WithDefault("true")
+        boolean preload();
+    }
+
     /** Batched decoding (lab.batch.*): every generation of a model shares one decoding step. */
     Batch batch();
 

@@ -21,6 +21,8 @@ public final class LanguageModel implements AutoCloseable {
     private final TextTokenizer tokenizer;
     private final java.util.Map<DataType, Transformer> twins = new java.util.EnumMap<>(DataType.class);
     private Transformer decoder; // generation's forward pass when its dtype differs (e.g. bfloat16 on a GPU)
+    private volatile boolean closed;
+    private volatile long weightBytes;
 
     private LanguageModel(String id, Path folder, ModelConfig config, NDManager manager, Transformer transformer,
                           TextTokenizer tokenizer) {
@@ -30,6 +32,7 @@ public final class LanguageModel implements AutoCloseable {
         this.manager = manager;
         this.transformer = transformer;
         this.tokenizer = tokenizer;
+        this.weightBytes = config.parameterCount() * transformer.dataType().getNumOfBytes();
     }
 
     /** Loads config, tokenizer and weights (converted to float32) onto {@code device}. */
@@ -49,7 +52,7 @@ public final class LanguageModel implements AutoCloseable {
         LanguageModel m = load0(folder, device, dtype);
         try {
             m.decoder = m.transformer(generationDtype);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // an OutOfMemoryError too: the tensors made so far are freed
             m.close();
             throw e;
         }
@@ -77,7 +80,7 @@ public final class LanguageModel implements AutoCloseable {
             Weights weights = Weights.load(config, reader, manager, dtype);
             Transformer transformer = new Transformer(config, weights, manager);
             return new LanguageModel(folder.getFileName().toString(), folder, config, manager, transformer, tokenizer);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // an OutOfMemoryError too: the tensors made so far are freed
             manager.close();
             tokenizer.close();
             throw e;
@@ -105,16 +108,22 @@ public final class LanguageModel implements AutoCloseable {
      * first use, and kept.
      */
     public synchronized Transformer transformer(DataType dtype) {
+        if (closed) {
+            throw new IllegalStateException("model '" + id + "' was unloaded");
+        }
         if (dtype == transformer.dataType()) {
             return transformer;
         }
-        return twins.computeIfAbsent(dtype, d -> {
-            NDManager twin = manager.newSubManager();
-            Transformer tf = new Transformer(config, transformer.weights().to(twin, d), twin);
+        Transformer twin = twins.get(dtype);
+        if (twin == null) {
+            NDManager m = manager.newSubManager();
+            twin = new Transformer(config, transformer.weights().to(m, dtype), m);
             // kept for the model's life: out of any NDScope the caller has open, which would close them
-            NDScope.unregister(twin.getManagedArrays().toArray(new NDArray[0]));
-            return tf;
-        });
+            NDScope.unregister(m.getManagedArrays().toArray(new NDArray[0]));
+            twins.put(dtype, twin);
+            weightBytes += config.parameterCount() * dtype.getNumOfBytes();
+        }
+        return twin;
     }
 
     /** The forward pass generation uses: {@link #transformer()} itself, or its bfloat16/float16 copy on a GPU. */
@@ -145,8 +154,25 @@ public final class LanguageModel implements AutoCloseable {
         return manager;
     }
 
+    /**
+     * Bytes of the weights held now: the parameters once per dtype held (the loaded weights, and each copy
+     * {@link #transformer(DataType)} made: generation's when its dtype differs, float64 for exact Jacobians).
+     */
+    public long weightBytes() {
+        return weightBytes;
+    }
+
+    /** True once {@link #close()} ran (the model was unloaded; its tensors are gone). */
+    public boolean isClosed() {
+        return closed;
+    }
+
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         if (tokenizer != null) {
             tokenizer.close();
         }

@@ -2,6 +2,7 @@ package lab.steering.service;
 
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.util.IdentityHashMap;
 import java.util.Map;
@@ -21,7 +22,7 @@ import lab.steering.model.LanguageModel;
  * (generate, steer, its streaming, sweeps) runs as rows of its model's decoding steps, so that concurrent requests
  * share one forward pass per token. Requests are bounded ({@code lab.batch.max-rows} decoding,
  * {@code lab.batch.max-waiting} waiting, beyond which {@link WorkLimiter.Busy}, the API's 429); jobs, admitted by the
- * job queue, wait for their places.
+ * job queue, wait for their places. A model's decoder stops when the model is unloaded ({@link ModelRegistry}).
  */
 @ApplicationScoped
 public class Decoders {
@@ -37,6 +38,9 @@ public class Decoders {
 
     /** The model's decoder (started on first use; started again if its thread died on an unexpected error). */
     public synchronized BatchDecoder of(LanguageModel model) {
+        if (model.isClosed()) {
+            throw new IllegalStateException("model '" + model.id() + "' was unloaded");
+        }
         BatchDecoder d = byModel.get(model);
         if (d == null || !d.running()) {
             if (d != null) {
@@ -107,6 +111,27 @@ public class Decoders {
     private static void cancel(Decode[] ds) {
         for (Decode d : ds) {
             d.cancel();
+        }
+    }
+
+    /** Whether the model's decoder has rows decoding or waiting (the model is in use then). */
+    public synchronized boolean busy(LanguageModel model) {
+        BatchDecoder d = byModel.get(model);
+        if (d == null || !d.running()) {
+            return false;
+        }
+        int[] load = d.load();
+        return load[0] + load[1] > 0;
+    }
+
+    /** Stops the decoder of a model being unloaded (its thread and KV cache go; a later use starts another). */
+    void onUnload(@Observes ModelRegistry.Unloaded e) {
+        BatchDecoder d;
+        synchronized (this) {
+            d = byModel.remove(e.model());
+        }
+        if (d != null) {
+            d.close();
         }
     }
 

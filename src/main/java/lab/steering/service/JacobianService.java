@@ -20,7 +20,7 @@ import lab.steering.model.SafetensorsWriter;
 
 /**
  * Detached-Jacobian analyses and exports of validated requests, run through the {@link WorkLimiter}. Keeps one
- * {@link TokenDecoder} per model (its caches are plain arrays).
+ * {@link TokenDecoder} per loaded model (its caches are plain arrays; dropped when the model is unloaded).
  */
 @ApplicationScoped
 public class JacobianService {
@@ -87,6 +87,11 @@ public class JacobianService {
             limiter.checkpoint();
             progress.update(stage, fraction);
         });
+    }
+
+    /** Drops the token decoder of a model being unloaded (a later use of the model makes another). */
+    void onUnload(@jakarta.enterprise.event.Observes ModelRegistry.Unloaded e) {
+        decoders.computeIfPresent(e.id(), (id, d) -> d.model() == e.model() ? null : d);
     }
 
     TokenDecoder decoder(LanguageModel model) {

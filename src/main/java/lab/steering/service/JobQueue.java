@@ -400,8 +400,8 @@ public class JobQueue {
 
     /** Model {@code id}, which the job needs (a job that needs several names them in its request); as above. */
     public LanguageModel model(JobStore.Job job, String id) {
-        return registry.find(id).orElseThrow(() -> registry.unknownModel(id, " on instance " + instanceId() + "; the "
-                + job.kind() + " job cannot run here"));
+        return registry.find(id).orElseThrow(() -> registry.unknownModel(id, " on instance " + instanceId(),
+                "; the " + job.kind() + " job cannot run here"));
     }
 
     private static Optional<UUID> uuid(String id) {

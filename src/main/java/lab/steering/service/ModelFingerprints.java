@@ -3,7 +3,6 @@ package lab.steering.service;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import io.quarkus.runtime.Startup;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -26,7 +25,7 @@ import lab.steering.model.LanguageModel;
 import org.jboss.logging.Logger;
 
 /**
- * A fingerprint per loaded model, computed once at start: the identity an operator is tied to (an operator depends
+ * A fingerprint per model, computed on first need from its folder (the model need not be loaded): the identity an operator is tied to (an operator depends
  * on the config and the weights only, so two folders with the same weights and different tokenizers share one).
  * <p>
  * SHA-256 over: a version tag; config.json in canonical form (keys sorted, no whitespace); then, for each weights
@@ -35,7 +34,6 @@ import org.jboss.logging.Logger;
  * of 1 MiB (first and last included). Sampling keeps large models cheap (64 MiB of reads whatever the size) at the
  * price that a change confined to an unsampled region goes unnoticed.
  */
-@Startup
 @ApplicationScoped
 public class ModelFingerprints {
 
@@ -46,17 +44,19 @@ public class ModelFingerprints {
 
     private final Map<String, String> byModel = new ConcurrentHashMap<>();
 
-    ModelFingerprints(ModelRegistry registry) {
-        for (LanguageModel m : registry.all()) {
-            long t0 = System.nanoTime();
-            byModel.put(m.id(), compute(m.folder()));
-            LOG.infof("fingerprint of %s: %s (%.0f ms)", m.id(), byModel.get(m.id()), (System.nanoTime() - t0) / 1e6);
-        }
-    }
-
     /** The model's fingerprint (64 hex digits). */
     public String of(LanguageModel model) {
-        return byModel.computeIfAbsent(model.id(), id -> compute(model.folder()));
+        return of(model.id(), model.folder());
+    }
+
+    /** The fingerprint of model {@code id} in {@code folder}, loaded or not (computed once, then kept). */
+    public String of(String id, Path folder) {
+        return byModel.computeIfAbsent(id, x -> {
+            long t0 = System.nanoTime();
+            String fp = compute(folder);
+            LOG.infof("fingerprint of %s: %s (%.0f ms)", id, fp, (System.nanoTime() - t0) / 1e6);
+            return fp;
+        });
     }
 
     public static String compute(Path folder) {

@@ -262,8 +262,8 @@ public class SteeringService {
         }
         SteeringOperator op = d.operator();
         String target = modelId == null || modelId.isBlank() ? op.modelId() : modelId;
-        LanguageModel model = registry.find(target).orElseThrow(() -> registry.unknownModel(target, modelId == null
-                ? "; the file names it: pass ?model= to import into a loaded model with the same fingerprint" : ""));
+        LanguageModel model = registry.find(target).orElseThrow(() -> registry.unknownModel(target, "", modelId == null
+                ? "; the file names it: pass ?model= to import into a model with the same fingerprint" : ""));
         checkFingerprint("the file", d.fingerprint(), op.modelId(), model);
         var c = model.config();
         if (op.dim() != c.hiddenSize() || op.layer() > c.numLayers()
@@ -315,7 +315,7 @@ public class SteeringService {
     /** The model to steer with: the requested one, else the operator's; it must have the operator's fingerprint. */
     /**
      * The model a request names (else the operator's own), loaded and with the operator's fingerprint: 404 when it
-     * is not loaded, 409 naming both fingerprints when the operator was built for another model.
+     * is not available, 409 naming both fingerprints when the operator was built for another model.
      */
     public LanguageModel modelFor(OperatorRecord r, String requested) {
         return modelFor("operator " + r.id, r.modelId, r.modelFingerprint, requested);
@@ -324,7 +324,7 @@ public class SteeringService {
     /** As {@link #modelFor(OperatorRecord, String)} for {@code what} (an operator, a vector) built on a model. */
     LanguageModel modelFor(String what, String builtOn, String fingerprint, String requested) {
         String id = requested == null || requested.isBlank() ? builtOn : requested;
-        LanguageModel model = registry.find(id).orElseThrow(() -> registry.unknownModel(id, ""));
+        LanguageModel model = registry.find(id).orElseThrow(() -> registry.unknownModel(id, "", ""));
         checkFingerprint(what, fingerprint, builtOn, model);
         return model;
     }

@@ -156,7 +156,7 @@ public class VectorService {
                     + " (?model=, the loaded model it was made for)");
         }
         String target = given ? modelId : d.vector().modelId();
-        LanguageModel model = registry.find(target).orElseThrow(() -> registry.unknownModel(target, ""));
+        LanguageModel model = registry.find(target).orElseThrow(() -> registry.unknownModel(target, "", ""));
         String fp = fingerprints.of(model);
         if (d.ours()) {
             steering.checkFingerprint("the file", d.provenance().fingerprint(), d.vector().modelId(), model);

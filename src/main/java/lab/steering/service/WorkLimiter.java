@@ -2,6 +2,8 @@ package lab.steering.service;
 
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
@@ -17,6 +19,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import lab.steering.config.LabConfig;
+import lab.steering.model.LanguageModel;
 
 /**
  * The bounded executor every heavy request goes through (synchronous analyses, exports, layer rebuilds, and the
@@ -50,6 +53,9 @@ public class WorkLimiter {
     private volatile double averageMs = -1; // moving average of task durations (the Retry-After estimate)
     private volatile CountDownLatch hold;   // tests: workers wait at their next checkpoint while set
 
+    @Inject
+    ModelRegistry registry;
+
     WorkLimiter(LabConfig config) {
         this.maxRunning = Math.max(1, config.jacobian().maxRunning());
         this.maxQueued = Math.max(0, config.jacobian().maxQueued());
@@ -62,12 +68,18 @@ public class WorkLimiter {
         }, new ThreadPoolExecutor.AbortPolicy());
     }
 
-    /** Queues a task, or throws {@link Busy} when running + queued are at their limits. */
+    /**
+     * Queues a task, or throws {@link Busy} when running + queued are at their limits. The models the submitting
+     * thread holds (its request's) stay pinned while the task runs, and models the task finds are pinned until it
+     * ends ({@link ModelRegistry#openScope}): none is unloaded under it, even when its request is gone.
+     */
     public <T> Future<T> submit(Callable<T> task) {
+        ModelRegistry models = registry;
+        List<LanguageModel> carried = models == null ? List.of() : models.heldHere();
         try {
             return pool.submit(() -> {
                 long t0 = System.nanoTime();
-                try {
+                try (ModelRegistry.Scope scope = models == null ? null : models.openScope(carried)) {
                     return task.call();
                 } finally {
                     double ms = (System.nanoTime() - t0) / 1e6;

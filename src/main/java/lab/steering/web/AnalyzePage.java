@@ -202,7 +202,7 @@ public class AnalyzePage {
             err = new FormErrors(null, "unknown_job", "job '" + jobId + "' does not exist (or was dropped)"
                     + (query.prompt == null ? "" : "; the form below has its prompt and settings: analyze again"));
         }
-        return Templates.index(models.list(), form, err, job.orElse(null),
+        return Templates.index(models.choices(), form, err, job.orElse(null),
                 job.map(AnalysisView::of).orElse(null));
     }
 
@@ -218,8 +218,8 @@ public class AnalyzePage {
             err = FormErrors.of(e);
         }
         AnalysisView a = job == null ? null : AnalysisView.of(job);
-        TemplateInstance t = Forms.htmx(headers) ? Templates.index$panel(models.list(), form, err, job, a)
-                : Templates.index(models.list(), form, err, job, a);
+        TemplateInstance t = Forms.htmx(headers) ? Templates.index$panel(models.choices(), form, err, job, a)
+                : Templates.index(models.choices(), form, err, job, a);
         Response.ResponseBuilder r = Response.status(err.any() ? 200 : 202).entity(t);
         if (job != null && Forms.htmx(headers)) {
             r.header("HX-Push-Url", address(job.id(), form));

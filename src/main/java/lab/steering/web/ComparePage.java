@@ -159,7 +159,7 @@ public class ComparePage {
         } catch (RuntimeException e) {
             recentError = FormErrors.of(e).message();
         }
-        return Templates.index(models.list(), form, err, recent, recentError);
+        return Templates.index(models.choices(), form, err, recent, recentError);
     }
 
     @POST
@@ -173,7 +173,7 @@ public class ComparePage {
                     : Response.seeOther(URI.create(to)).build();
         } catch (RuntimeException e) {
             FormErrors err = FormErrors.of(e);
-            return Response.ok(Forms.htmx(headers) ? Templates.index$form(models.list(), form, err)
+            return Response.ok(Forms.htmx(headers) ? Templates.index$form(models.choices(), form, err)
                     : index(form, err)).build();
         }
     }

@@ -105,8 +105,8 @@ public class CompareResource {
             throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
         if (req.models() == null || req.models().isEmpty()) {
-            throw Refusal.invalidField("models", "name 1 to " + MAX_MODELS + " loaded models to compare (loaded: "
-                    + registry.all().stream().map(LanguageModel::id).toList() + ")");
+            throw Refusal.invalidField("models", "name 1 to " + MAX_MODELS + " models to compare (models: "
+                    + registry.ids() + ")");
         }
         if (req.models().size() > MAX_MODELS) {
             throw Refusal.invalidField("models", "at most " + MAX_MODELS + " models, got " + req.models().size());

@@ -193,7 +193,7 @@ public class EvaluationPage {
     /** The form's defaults, on the app's default model. */
     private Form defaults() {
         Form f = Form.defaults();
-        f.model = registry.resolve(null).map(lab.steering.model.LanguageModel::id).orElse(null);
+        f.model = registry.defaultId();
         return f;
     }
 
@@ -207,7 +207,7 @@ public class EvaluationPage {
         } catch (RuntimeException e) {
             recentError = FormErrors.of(e).message();
         }
-        return Templates.index(models.list(), form, err, suites, suiteText, suiteErr, message, recent, recentError);
+        return Templates.index(models.choices(), form, err, suites, suiteText, suiteErr, message, recent, recentError);
     }
 
     @POST
@@ -228,7 +228,7 @@ public class EvaluationPage {
                 } catch (RuntimeException ignored) {
                     // the form shows the default suite only
                 }
-                return Response.ok(Templates.index$form(models.list(), form, err, suites)).build();
+                return Response.ok(Templates.index$form(models.choices(), form, err, suites)).build();
             }
             return Response.ok(index(form, err, "", FormErrors.NONE, null)).build();
         }

@@ -35,7 +35,7 @@ public class HomePage {
 
     @GET
     public TemplateInstance page() {
-        return Templates.index(models.list(), null, "Once upon a time", null, null);
+        return Templates.index(models.choices(), null, "Once upon a time", null, null);
     }
 
     @POST
@@ -62,6 +62,6 @@ public class HomePage {
         }
         // htmx swaps the result in; a plain form post (no JavaScript) gets the page with its result
         return Forms.htmx(headers) ? Templates.index$result(prompt, gen, error)
-                : Templates.index(models.list(), model, prompt, gen, error);
+                : Templates.index(models.choices(), model, prompt, gen, error);
     }
 }

@@ -11,7 +11,10 @@ import java.util.Collection;
 import java.util.List;
 import lab.steering.service.ModelRegistry;
 
-/** /models: the loaded models with their shapes and device, and the folders that failed to load. */
+/**
+ * /models: every model with its state (available, loading, loaded, failed), shapes, device and memory, the memory
+ * budget, and the folders that failed.
+ */
 @Path("/models")
 @Produces(MediaType.TEXT_HTML)
 public class ModelsPage {
@@ -19,7 +22,7 @@ public class ModelsPage {
     @CheckedTemplate
     static class Templates {
         static native TemplateInstance index(List<ModelsResource.ModelInfo> models,
-                                             Collection<ModelRegistry.Failure> failures);
+                                             Collection<ModelRegistry.Failure> failures, ModelsResource.Memory memory);
     }
 
     @Inject
@@ -27,6 +30,6 @@ public class ModelsPage {
 
     @GET
     public TemplateInstance page() {
-        return Templates.index(models.list(), models.failures());
+        return Templates.index(models.list(), models.failures(), models.memory());
     }
 }

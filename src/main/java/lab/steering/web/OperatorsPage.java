@@ -171,7 +171,7 @@ public class OperatorsPage {
     OperatorsResource operators;
 
     List<LayerOption> layers(String modelId, String chosen) {
-        List<ModelsResource.ModelInfo> all = models.list();
+        List<ModelsResource.ModelInfo> all = models.choices();
         ModelsResource.ModelInfo m = all.stream().filter(i -> modelId == null || modelId.isBlank() ? i.isDefault()
                 : i.id().equals(modelId)).findFirst().orElse(all.isEmpty() ? null : all.get(0));
         List<LayerOption> out = new ArrayList<>();
@@ -255,7 +255,7 @@ public class OperatorsPage {
             return Templates.index$list(ops, err);
         }
         Form f = Form.defaults();
-        return Templates.index(models.list(), ops, model, q, kind, f, layers(null, null), err, FormErrors.NONE,
+        return Templates.index(models.choices(), ops, model, q, kind, f, layers(null, null), err, FormErrors.NONE,
                 FormErrors.NONE, null, null);
     }
 
@@ -278,7 +278,7 @@ public class OperatorsPage {
             } catch (RuntimeException e) {
                 err = FormErrors.of(e);
             }
-            return Response.ok(Templates.index$build(models.list(), form, layers(form.model, form.layer), err, null,
+            return Response.ok(Templates.index$build(models.choices(), form, layers(form.model, form.layer), err, null,
                     job)).build();
         }
         OperatorsResource.OperatorView created = null;
@@ -292,7 +292,7 @@ public class OperatorsPage {
         if (created != null) {
             return Response.seeOther(URI.create("/operators/" + created.id())).build();
         }
-        return Response.ok(Templates.index(models.list(), search(null, null), null, null, null, form,
+        return Response.ok(Templates.index(models.choices(), search(null, null), null, null, null, form,
                 layers(form.model, form.layer), FormErrors.NONE, err, FormErrors.NONE, null, null)).build();
     }
 
@@ -336,7 +336,7 @@ public class OperatorsPage {
                 err = new FormErrors("file", err.code(), err.message());
             }
         }
-        return Response.status(400).entity(Templates.index(models.list(), search(null, null), null, null, null,
+        return Response.status(400).entity(Templates.index(models.choices(), search(null, null), null, null, null,
                 Form.defaults(), layers(null, null), FormErrors.NONE, FormErrors.NONE, err, null, null)).build();
     }
 
@@ -348,7 +348,7 @@ public class OperatorsPage {
         } catch (RuntimeException e) {
             FormErrors err = FormErrors.of(e).unfielded();
             int status = e instanceof Refusal a ? a.kind().status() : 404;
-            return Response.status(status).entity(Templates.index(models.list(), search(null, null), null, null, null,
+            return Response.status(status).entity(Templates.index(models.choices(), search(null, null), null, null, null,
                     Form.defaults(), layers(null, null), err, FormErrors.NONE, FormErrors.NONE, null, null)).build();
         }
     }

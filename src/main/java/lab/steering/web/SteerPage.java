@@ -145,6 +145,8 @@ public class SteerPage {
     @Inject
     ModelsResource models;
     @Inject
+    lab.steering.service.ModelRegistry registry;
+    @Inject
     OperatorsResource operators;
     @Inject
     SteerResource steer;
@@ -202,7 +204,7 @@ public class SteerPage {
         List<Choice> ops = choices();
         f.source = "savedVector".equals(source) || source == null && vectorId != null ? "savedVector"
                 : "vector".equals(source) || ops.isEmpty() && !"operator".equals(source) ? "vector" : "operator";
-        return Templates.index(models.list(), ops, vectorChoices(), f, FormErrors.NONE, null, null);
+        return Templates.index(models.choices(), ops, vectorChoices(), f, FormErrors.NONE, null, null);
     }
 
     /** The address of the form as submitted (see {@link #page}). */
@@ -235,8 +237,8 @@ public class SteerPage {
             err = fieldOf(FormErrors.of(e));
         }
         TemplateInstance t = htmx
-                ? Templates.index$panel(models.list(), choices(), vectorChoices(), form, err, cmp, streamId)
-                : Templates.index(models.list(), choices(), vectorChoices(), form, err, cmp, streamId);
+                ? Templates.index$panel(models.choices(), choices(), vectorChoices(), form, err, cmp, streamId)
+                : Templates.index(models.choices(), choices(), vectorChoices(), form, err, cmp, streamId);
         jakarta.ws.rs.core.Response.ResponseBuilder r = jakarta.ws.rs.core.Response.ok(t);
         if (htmx && !err.any()) {
             r.header("HX-Push-Url", address(form));
@@ -349,7 +351,8 @@ public class SteerPage {
                 return;
             }
             executor.execute(() -> {
-                try {
+                // the models it finds stay loaded until it ends (its request may have ended before)
+                try (var scope = registry.openScope(List.of())) {
                     LiveTokens live = new LiveTokens((side, html) -> em.emit(event(sse, side, html)));
                     SteeringService.SteerResult r = steering.steer(p.spec(), live::accept);
                     live.flush();

@@ -40,6 +40,8 @@ class ApiTest {
                 .body("find { it.id == 'stories260K' }.architecture", equalTo("llama"))
                 .body("find { it.id == 'stories260K' }.dtype", equalTo("float32"))
                 .body("find { it.id == 'stories260K' }.device", startsWith("cpu"))
+                .body("find { it.id == 'stories260K' }.state", org.hamcrest.Matchers.oneOf("available", "loading",
+                        "loaded"))
                 .body("id", not(hasItem("broken-unknown-arch")));
     }
 
@@ -50,9 +52,18 @@ class ApiTest {
                         containsString("config.json: model_type 'mamba' is not supported"))
                 .body("find { it.id == 'broken-no-weights' }.error", containsString("model.safetensors: missing"));
         if (SharedModels.present(SharedModels.STORIES)) {
+            // its config.json scans fine: the shapes are checked when it loads, on its first use
+            String shape = "tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64], expected [100, 64]";
+            given().contentType(ContentType.JSON).body(body("model", "broken-wrong-shape", "prompt", "t1 t2"))
+                    .post("/api/generate").then().statusCode(500)
+                    .body("error", equalTo("model_failed")).body("message", containsString(shape));
             given().get("/api/models/failures").then()
-                    .body("find { it.id == 'broken-wrong-shape' }.error",
-                            containsString("tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64], expected [100, 64]"));
+                    .body("find { it.id == 'broken-wrong-shape' }.error", containsString(shape));
+            given().get("/api/models").then()
+                    .body("find { it.id == 'broken-wrong-shape' }.state", equalTo("failed"))
+                    .body("find { it.id == 'broken-wrong-shape' }.error", containsString(shape));
+            given().contentType(ContentType.JSON).body(body("model", "stories260K", "prompt", "t1 t2",
+                    "maxNewTokens", 2)).post("/api/generate").then().statusCode(200);
         }
     }
 

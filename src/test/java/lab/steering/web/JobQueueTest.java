@@ -387,7 +387,7 @@ class JobQueueTest {
                 new JacobianJobs.Payload("hi", new long[] {1, 2}, "full", "float32", 8, new int[0], "CUMULATIVE",
                         "LAYER", false)), 3, 1_000_000));
         JsonPath failed = JacobianApiTest.awaitStatus(id.toString(), "failed");
-        assertEquals("model 'no-such-model' is not loaded on instance " + queue.instanceId() + " (loaded: "
+        assertEquals("model 'no-such-model' is not available on instance " + queue.instanceId() + " (models: "
                 , failed.getString("error").substring(0, failed.getString("error").indexOf('[')));
         given().get("/api/jacobian/jobs/" + id).then().statusCode(200)
                 .body("error", containsString("the jacobian job cannot run here")).body("model", equalTo("no-such-model"));
