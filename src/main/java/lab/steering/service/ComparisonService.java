@@ -239,7 +239,8 @@ public class ComparisonService {
         java.util.Optional<JobStore.Job> earlier = queue.earlier(KIND, key, "comparison batch");
         if (earlier.isPresent()) {
             long first = queue.request(earlier.get(), Payload.class).comparison();
-            return get(first).orElseThrow(() -> new Refusal(Refusal.Kind.CONFLICT, "idempotency_key_reused", "the comparison of"
+            return get(first).orElseThrow(() -> new Refusal(Refusal.Kind.CONFLICT, "idempotency_key_reused",
+                    "the comparison of"
                     + " Idempotency-Key '" + idempotencyKey + "' was deleted; a new request needs a new key",
                     earlier.get().id()));
         }

@@ -183,7 +183,8 @@ public class EvaluationService {
         Map<String, Object> summary = Map.of("evaluation", p.evaluation(), "outputs", r.outputs().size());
         return () -> {
             if (!store.result(p.evaluation(), text)) {
-                throw new Refusal(Refusal.Kind.NOT_FOUND, "unknown_evaluation", "evaluation " + p.evaluation() + " was deleted");
+                throw new Refusal(Refusal.Kind.NOT_FOUND, "unknown_evaluation",
+                        "evaluation " + p.evaluation() + " was deleted");
             }
             return summary;
         };

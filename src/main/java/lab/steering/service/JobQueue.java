@@ -203,7 +203,8 @@ public class JobQueue {
         }
         return store().findByKey(kind, key.key()).map(k -> {
             if (!key.requestHash().equals(k.requestHash())) {
-                throw new Refusal(Refusal.Kind.UNPROCESSABLE, "idempotency_key_reused", "Idempotency-Key '" + key.key() + "' was used for"
+                throw new Refusal(Refusal.Kind.UNPROCESSABLE, "idempotency_key_reused",
+                        "Idempotency-Key '" + key.key() + "' was used for"
                         + " another " + what + " request (job " + k.job().id() + "); a new request needs a new key",
                         k.job().id());
             }
@@ -229,7 +230,8 @@ public class JobQueue {
             }
             case KEY_TAKEN -> {
                 JobStore.Job other = earlier(kind, key, what).orElseThrow();
-                throw new Refusal(Refusal.Kind.CONFLICT, "idempotency_key_in_use", "another " + what + " request with Idempotency-Key '"
+                throw new Refusal(Refusal.Kind.CONFLICT, "idempotency_key_in_use",
+                        "another " + what + " request with Idempotency-Key '"
                         + key.key() + "' queued job " + other.id() + " at the same moment; retry with the same key"
                         + " to follow it", other.id());
             }
@@ -262,7 +264,8 @@ public class JobQueue {
             ok = c >= 0x20 && c <= 0x7e;
         }
         if (!ok) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable ASCII"
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 printable ASCII"
                     + " characters, got " + (key.isEmpty() ? "an empty value" : key.length() + " characters"));
         }
     }
@@ -324,12 +327,14 @@ public class JobQueue {
             JobStore.Job j;
             try {
                 j = store().find(id, false)
-                        .orElseThrow(() -> new Refusal(Refusal.Kind.FAILED, "job_lost", what + ": job " + id + " was deleted", id));
+                        .orElseThrow(() -> new Refusal(Refusal.Kind.FAILED, "job_lost",
+                                what + ": job " + id + " was deleted", id));
             } catch (IllegalStateException e) {
                 if (!lab.steering.store.DatabaseErrors.unavailable(e)) {
                     throw e;
                 }
-                throw new Refusal(Refusal.Kind.UNAVAILABLE, "database_unavailable", "the database became unavailable while waiting for "
+                throw new Refusal(Refusal.Kind.UNAVAILABLE, "database_unavailable",
+                        "the database became unavailable while waiting for "
                         + what + " (job " + id + "); the job goes on once it is back: follow it at /api/jobs/" + id
                         + ", or retry with the same Idempotency-Key to get its result", id);
             }
@@ -339,7 +344,8 @@ public class JobQueue {
                     case "done" -> {
                         return j;
                     }
-                    case "cancelled" -> throw new Refusal(Refusal.Kind.CONFLICT, "cancelled", what + " (job " + id + ") was cancelled",
+                    case "cancelled" -> throw new Refusal(Refusal.Kind.CONFLICT, "cancelled",
+                            what + " (job " + id + ") was cancelled",
                             id);
                     default -> throw new Refusal(j.errorStatus() == null ? Refusal.Kind.FAILED
                             : Refusal.Kind.of(j.errorStatus()),
@@ -354,7 +360,8 @@ public class JobQueue {
             }
             if (System.nanoTime() - deadline > 0) {
                 cancel(id.toString());
-                throw new Refusal(Refusal.Kind.TIMEOUT, "timeout", String.format(java.util.Locale.ROOT, "%s (job %s) did not finish"
+                throw new Refusal(Refusal.Kind.TIMEOUT, "timeout",
+                        String.format(java.util.Locale.ROOT, "%s (job %s) did not finish"
                         + " within %.0f s (lab.jobs.wait-seconds) and was cancelled", what, id,
                         patience.toMillis() / 1000.0), id);
             }

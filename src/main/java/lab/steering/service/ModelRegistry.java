@@ -583,7 +583,8 @@ public class ModelRegistry {
     // ---------------------------------------------------------------- refusals
 
     private Refusal tooLarge(Entry e) {
-        return new Refusal(Refusal.Kind.TOO_LARGE, "model_too_large", String.format(Locale.ROOT, "model '%s' needs about %.0f MB"
+        return new Refusal(Refusal.Kind.TOO_LARGE, "model_too_large",
+                String.format(Locale.ROOT, "model '%s' needs about %.0f MB"
                         + " (%s parameters held as %s, plus %.0f%% and %.0f MB), more than the model memory budget"
                         + " of %.0f MB (%s)", e.id, ModelMemory.mb(e.needBytes),
                 e.scanned.config().parameterCount(), heldAs(), ModelMemory.MARGIN * 100,
@@ -594,7 +595,8 @@ public class ModelRegistry {
     }
 
     private Refusal tooLargeBeside(Entry e, List<LanguageModel> held, long heldBytes) {
-        return new Refusal(Refusal.Kind.TOO_LARGE, "model_too_large", String.format(Locale.ROOT, "model '%s' needs about %.0f MB;"
+        return new Refusal(Refusal.Kind.TOO_LARGE, "model_too_large",
+                String.format(Locale.ROOT, "model '%s' needs about %.0f MB;"
                         + " with the models this request already holds (%s, %.0f MB) that is more than the model"
                         + " memory budget of %.0f MB (%s)", e.id, ModelMemory.mb(e.needBytes),
                 held.stream().map(LanguageModel::id).toList(), ModelMemory.mb(heldBytes), budget.megabytes(),

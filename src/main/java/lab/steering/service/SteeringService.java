@@ -227,7 +227,7 @@ public class SteeringService {
         Loaded loaded = load(id);
         OperatorRecord r = loaded.record();
         if (!loaded.operator().isLowRank()) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_format", "format: operator " + id + " is stored dense (form \"full\"); "
+            throw Refusal.invalidField("format", "operator " + id + " is stored dense (form \"full\"); "
                     + "format=lowrank exports the factors of a low-rank operator (build one with form \"lowrank\"), "
                     + "the default export has the dense stack");
         }
@@ -258,7 +258,7 @@ public class SteeringService {
         try {
             d = OperatorFile.decode(data);
         } catch (OperatorFile.InvalidException e) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: " + e.getMessage());
+            throw Refusal.invalidField("file", "" + e.getMessage());
         }
         SteeringOperator op = d.operator();
         String target = modelId == null || modelId.isBlank() ? op.modelId() : modelId;
@@ -268,7 +268,7 @@ public class SteeringService {
         var c = model.config();
         if (op.dim() != c.hiddenSize() || op.layer() > c.numLayers()
                 || Arrays.stream(op.conceptIds()).anyMatch(id -> id >= c.vocabSize())) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: dim " + op.dim() + ", layer " + op.layer()
+            throw Refusal.invalidField("file", "dim " + op.dim() + ", layer " + op.layer()
                     + " or concept ids do not fit model '" + model.id() + "' (d = " + c.hiddenSize() + ", "
                     + c.numLayers() + " layers, vocabulary " + c.vocabSize() + ")");
         }
@@ -294,11 +294,11 @@ public class SteeringService {
      */
     static void checkUpload(byte[] data, String sha256, String extension) {
         if (data == null || data.length == 0) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: the request body is empty (send the " + extension
+            throw Refusal.invalidField("file", "the request body is empty (send the " + extension
                     + " bytes)");
         }
         if (sha256 != null && !sha256.equalsIgnoreCase(OperatorFile.sha256(data))) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: its SHA-256 is " + OperatorFile.sha256(data)
+            throw Refusal.invalidField("file", "its SHA-256 is " + OperatorFile.sha256(data)
                     + ", not the " + sha256 + " given (damaged in transit?)");
         }
     }
@@ -411,7 +411,7 @@ public class SteeringService {
             model = mdl;
             int[] own = v.vector().layers();
             if (s.layer() != null && Arrays.stream(own).noneMatch(l -> l == s.layer())) {
-                throw new Refusal(Refusal.Kind.INVALID, "invalid_layer", "layer: vector " + saved.id + " has layers "
+                throw Refusal.invalidField("layer", "vector " + saved.id + " has layers "
                         + Arrays.toString(own) + ", got " + s.layer() + " (leave it out to steer at all of them)");
             }
             layer = s.layer() != null ? s.layer() : own[0];
@@ -427,13 +427,15 @@ public class SteeringService {
             layer = checkLayer(mdl, s.layer(), OperatorBuilder.defaultLayer(mdl.config().numLayers()));
             concept = Texts.tokens(model, s.vectorConcept(), "vector.conceptPrompt");
             if (concept.length == 0 || concept.length > MAX_CONCEPT_TOKENS) {
-                throw new Refusal(Refusal.Kind.INVALID, "invalid_vector.conceptPrompt", "vector.conceptPrompt: encodes to "
+                throw new Refusal(Refusal.Kind.INVALID, "invalid_vector.conceptPrompt",
+                        "vector.conceptPrompt: encodes to "
                         + concept.length + " tokens, expected 1.." + MAX_CONCEPT_TOKENS);
             }
             long[] contrast = Texts.tokens(model, s.vectorContrast() == null ? "" : s.vectorContrast(),
                     "vector.contrastPrompt");
             if (contrast.length > MAX_CONCEPT_TOKENS) {
-                throw new Refusal(Refusal.Kind.INVALID, "invalid_vector.contrastPrompt", "vector.contrastPrompt: encodes to "
+                throw new Refusal(Refusal.Kind.INVALID, "invalid_vector.contrastPrompt",
+                        "vector.contrastPrompt: encodes to "
                         + contrast.length + " tokens, at most " + MAX_CONCEPT_TOKENS);
             }
             SteeringVector v = SteeringVector.build(model, concept, contrast, layer);
@@ -603,7 +605,8 @@ public class SteeringService {
                 .bytes();
         DevicePolicy.Budget b = device.budget();
         if (!b.fits(bytes)) {
-            throw new Refusal(Refusal.Kind.TOO_LARGE, "too_large", String.format(java.util.Locale.ROOT, "%s (%d concept tokens of"
+            throw new Refusal(Refusal.Kind.TOO_LARGE, "too_large",
+                    String.format(java.util.Locale.ROOT, "%s (%d concept tokens of"
                             + " model '%s') needs about %.0f MB, more than the %.0f MB allowed (%s); use a shorter"
                             + " concept prompt", what, tokens, model.id(), bytes / 1048576.0,
                     b.limitBytes() / 1048576.0, b.limitedBy()));
@@ -624,7 +627,7 @@ public class SteeringService {
         int l = layer == null ? dflt : layer;
         int n = model.config().numLayers();
         if (l < 1 || l > n) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": must be between 1 and " + n + " (the layers of"
+            throw Refusal.invalidField(field, "must be between 1 and " + n + " (the layers of"
                     + " model '" + model.id() + "'), got " + l);
         }
         return l;
@@ -632,13 +635,7 @@ public class SteeringService {
 
     /** The prompt's ids: not empty, shorter than the context. */
     public static long[] promptIds(LanguageModel model, String text, String field) {
-        long[] ids = Texts.encode(model, text, field);
-        int context = model.config().maxPositions();
-        if (ids.length >= context) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": is " + ids.length + " tokens; model '" + model.id()
-                    + "' has a context of " + context + " tokens");
-        }
-        return ids;
+        return Texts.encode(model, text, field, 1);
     }
 
     static String abbreviate(String s, int n) {

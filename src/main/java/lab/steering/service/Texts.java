@@ -45,7 +45,7 @@ public final class Texts {
     /** Refuses (400 invalid_{field}) text with the NUL character, which PostgreSQL's text cannot hold. */
     public static void noNul(String field, String text) {
         if (text != null && text.indexOf('\0') >= 0) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": must not contain the NUL character (U+0000)");
+            throw Refusal.invalidField(field, "must not contain the NUL character (U+0000)");
         }
     }
 
@@ -57,7 +57,21 @@ public final class Texts {
     public static long[] encode(LanguageModel model, String text, String field) {
         long[] ids = tokens(model, text, field);
         if (ids.length == 0) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": encodes to no tokens");
+            throw Refusal.invalidField(field, "encodes to no tokens");
+        }
+        return ids;
+    }
+
+    /**
+     * As {@link #encode}, and the ids leave {@code room} positions of the model's context free (0: an analysis of
+     * the prompt; 1: a continuation, at least one new token), else 400 invalid_{field}: the one context check.
+     */
+    public static long[] encode(LanguageModel model, String text, String field, int room) {
+        long[] ids = encode(model, text, field);
+        int context = model.config().maxPositions();
+        if (ids.length + room > context) {
+            throw Refusal.invalidField(field, "is " + ids.length + " tokens; model '" + model.id()
+                    + "' has a context of " + context + " tokens");
         }
         return ids;
     }
@@ -65,13 +79,13 @@ public final class Texts {
     /** As {@link #encode}, but text that encodes to no tokens gives no ids instead of a refusal. */
     public static long[] tokens(LanguageModel model, String text, String field) {
         if (text == null) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": is required");
+            throw Refusal.invalidField(field, "is required");
         }
         noNul(field, text);
         int context = model.config().maxPositions();
         long maxChars = (long) context * MAX_CHARS_PER_TOKEN;
         if (text.length() > maxChars) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": is " + text.length() + " characters; model '"
+            throw Refusal.invalidField(field, "is " + text.length() + " characters; model '"
                     + model.id() + "' has a context of " + context + " tokens (prompts over " + maxChars
                     + " characters are refused before tokenizing)");
         }

@@ -51,11 +51,11 @@ public class VectorService {
     public static int[] checkLayers(LanguageModel model, List<Integer> layers, String field) {
         int n = model.config().numLayers();
         if (layers.isEmpty() || layers.stream().anyMatch(java.util.Objects::isNull) || layers.stream().distinct().count() != layers.size()) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": must be distinct layer numbers, at least one");
+            throw Refusal.invalidField(field, "must be distinct layer numbers, at least one");
         }
         for (int l : layers) {
             if (l < MIN_LAYER || l > n) {
-                throw new Refusal(Refusal.Kind.INVALID, "invalid_" + field, field + ": must be between " + MIN_LAYER + " and " + n
+                throw Refusal.invalidField(field, "must be between " + MIN_LAYER + " and " + n
                         + " for model '" + model.id() + "', got " + l + " (a saved vector is a GGUF control vector,"
                         + " and llama.cpp steers no residual before HF hidden_states[2]: layer " + MIN_LAYER
                         + " is its direction.1)");
@@ -69,13 +69,13 @@ public class VectorService {
                               String conceptPrompt, String contrastPrompt, int[] layers) {
         long[] concept = Texts.tokens(model, conceptPrompt, "conceptPrompt");
         if (concept.length == 0 || concept.length > SteeringService.MAX_CONCEPT_TOKENS) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_conceptPrompt", "conceptPrompt: encodes to " + concept.length
+            throw Refusal.invalidField("conceptPrompt", "encodes to " + concept.length
                     + " tokens, expected 1.." + SteeringService.MAX_CONCEPT_TOKENS);
         }
         String contrastText = contrastPrompt == null ? "" : contrastPrompt;
         long[] contrast = Texts.tokens(model, contrastText, "contrastPrompt");
         if (contrast.length > SteeringService.MAX_CONCEPT_TOKENS) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_contrastPrompt", "contrastPrompt: encodes to " + contrast.length
+            throw Refusal.invalidField("contrastPrompt", "encodes to " + contrast.length
                     + " tokens, at most " + SteeringService.MAX_CONCEPT_TOKENS);
         }
         ControlVector v = ControlVector.of(heavy.run("vector build",
@@ -148,11 +148,11 @@ public class VectorService {
         try {
             d = ControlVectorFile.decode(data);
         } catch (ControlVectorFile.InvalidException e) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: " + e.getMessage());
+            throw Refusal.invalidField("file", "" + e.getMessage());
         }
         boolean given = modelId != null && !modelId.isBlank();
         if (!given && !d.ours()) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_model", "model: is required for a control vector another tool wrote"
+            throw Refusal.invalidField("model", "is required for a control vector another tool wrote"
                     + " (?model=, the loaded model it was made for)");
         }
         String target = given ? modelId : d.vector().modelId();
@@ -163,13 +163,13 @@ public class VectorService {
         }
         var c = model.config();
         if (d.vector().dim() != c.hiddenSize()) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: its directions have width " + d.vector().dim()
+            throw Refusal.invalidField("file", "its directions have width " + d.vector().dim()
                     + ", model '" + model.id() + "' has d = " + c.hiddenSize());
         }
         for (int layer : d.vector().layers()) {
             if (layer > c.numLayers()) {
                 int n = ControlVector.ggufIndex(layer);
-                throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: direction." + n + " is added after llama.cpp's layer "
+                throw Refusal.invalidField("file", "direction." + n + " is added after llama.cpp's layer "
                         + n + " (HF hidden_states[" + (n + 1) + "]); model '" + model.id() + "' has "
                         + c.numLayers() + " layers and the app steers up to hidden_states[" + (c.numLayers() - 1)
                         + "] (direction.1..direction." + ControlVector.ggufIndex(c.numLayers()) + ")");
@@ -177,7 +177,7 @@ public class VectorService {
         }
         ControlVectorFile.Provenance p = d.provenance();
         if (outside(p.conceptIds(), c.vocabSize()) || outside(p.contrastIds(), c.vocabSize())) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_file", "file: concept or contrast ids do not fit the vocabulary of model '"
+            throw Refusal.invalidField("file", "concept or contrast ids do not fit the vocabulary of model '"
                     + model.id() + "' (" + c.vocabSize() + ")");
         }
         String concept = p.conceptPrompt() == null ? "" : p.conceptPrompt();

@@ -69,12 +69,7 @@ public class GenerateResource {
         GenerationParams params = SteeringRequests.params(req.maxNewTokens(), 32, config.maxNewTokens(),
                 req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
                 req.noRepeatNgramSize());
-        long[] ids = Texts.encode(model, req.prompt(), "prompt");
-        int context = model.config().maxPositions();
-        if (ids.length >= context) {
-            throw Refusal.invalidField("prompt", "is " + ids.length + " tokens; model '" + model.id()
-                    + "' has a context of " + context + " tokens");
-        }
+        long[] ids = Texts.encode(model, req.prompt(), "prompt", 1);
         return new Checked(model, req.prompt(), ids, params);
     }
 }

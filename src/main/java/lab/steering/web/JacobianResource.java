@@ -158,12 +158,7 @@ public class JacobianResource {
             layers = new int[0];
         }
         boolean bothSigns = req.bothSigns() != null && req.bothSigns();
-        long[] ids = Texts.encode(model, req.prompt(), "prompt");
-        int context = model.config().maxPositions();
-        if (ids.length > context) {
-            throw Refusal.invalidField("prompt", "is " + ids.length + " tokens; model '" + model.id()
-                    + "' has a context of " + context + " tokens");
-        }
+        long[] ids = Texts.encode(model, req.prompt(), "prompt", 0);
         // the method: "full" while the stack fits, else (auto) the matrix-free low-rank one; each has its own limits
         int maxFull = config.jacobian().maxTokens();
         int maxLowRank = config.jacobian().maxTokensLowRank();
@@ -198,7 +193,8 @@ public class JacobianResource {
         }
         JacobianService.Cost cost = service.cost(model, ids.length, options, export);
         if (cost.tooLarge()) {
-            Refusal e = new Refusal(Refusal.Kind.TOO_LARGE, "too_large", String.format(Locale.ROOT, "the %s analysis of %d"
+            Refusal e = new Refusal(Refusal.Kind.TOO_LARGE, "too_large",
+                    String.format(Locale.ROOT, "the %s analysis of %d"
                             + " tokens of model '%s' in %s needs about %.0f MB (limit %.0f MB, %s) and"
                             + " roughly %.0f s; use a shorter prompt or float32",
                     export ? "export (full method)" : options.method().apiName(), ids.length, model.id(),

@@ -62,7 +62,8 @@ public class SuiteResource {
     /** A suite from JSON, checked: a problem is a 400 naming its field (e.g. concepts[2].words[0]). */
     static EvalSuite parse(JsonNode body, ObjectMapper json) {
         if (body == null || !body.isObject()) {
-            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a suite object {name, concepts, prompts} is required");
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body",
+                    "a suite object {name, concepts, prompts} is required");
         }
         EvalSuite s;
         try {
