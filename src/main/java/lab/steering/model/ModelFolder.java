@@ -1,7 +1,5 @@
 package lab.steering.model;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,7 +21,6 @@ import java.util.stream.Stream;
 public record ModelFolder(Path folder, ModelConfig config, List<Path> weightFiles, long weightBytes,
                           String signature) {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Scans {@code folder}; a {@link ModelLoadException} names the file and the problem. */
     public static ModelFolder scan(Path folder) {
@@ -72,24 +69,11 @@ public record ModelFolder(Path folder, ModelConfig config, List<Path> weightFile
         if (!Files.isRegularFile(index)) {
             throw new ModelLoadException(single, "missing (nor is there a model.safetensors.index.json)");
         }
-        JsonNode map;
-        try {
-            map = JSON.readTree(index.toFile()).get("weight_map");
-        } catch (IOException e) {
-            throw new ModelLoadException(index, "not valid JSON: " + e.getMessage());
-        }
-        if (map == null || !map.isObject()) {
-            throw new ModelLoadException(index, "has no 'weight_map' object");
-        }
         TreeSet<String> shards = new TreeSet<>();
-        map.elements().forEachRemaining(n -> shards.add(n.asText()));
+        SafetensorsReader.weightMap(index).elements().forEachRemaining(n -> shards.add(n.asText()));
         List<Path> out = new ArrayList<>();
         for (String s : shards) {
-            Path p = folder.resolve(s).normalize();
-            if (!p.startsWith(folder.normalize()) || !Files.isRegularFile(p)) {
-                throw new ModelLoadException(index, "names shard '" + s + "', which is missing");
-            }
-            out.add(p);
+            out.add(SafetensorsReader.shard(folder, index, s));
         }
         return out;
     }

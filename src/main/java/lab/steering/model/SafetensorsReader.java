@@ -56,26 +56,13 @@ public final class SafetensorsReader implements AutoCloseable {
         if (Files.isRegularFile(single)) {
             all.putAll(readHeader(single));
         } else if (Files.isRegularFile(index)) {
-            JsonNode map;
-            try {
-                map = JSON.readTree(index.toFile()).get("weight_map");
-            } catch (IOException e) {
-                throw new ModelLoadException(index, "not valid JSON: " + e.getMessage());
-            }
-            if (map == null || !map.isObject()) {
-                throw new ModelLoadException(index, "has no 'weight_map' object");
-            }
+            JsonNode map = weightMap(index);
             Map<String, Map<String, TensorInfo>> shards = new LinkedHashMap<>();
             for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 String shard = e.getValue().asText();
-                Map<String, TensorInfo> header = shards.computeIfAbsent(shard, s -> {
-                    Path p = folder.resolve(s).normalize();
-                    if (!p.startsWith(folder.normalize()) || !Files.isRegularFile(p)) {
-                        throw new ModelLoadException(index, "names shard '" + s + "', which is missing");
-                    }
-                    return readHeader(p);
-                });
+                Map<String, TensorInfo> header = shards.computeIfAbsent(shard,
+                        s -> readHeader(shard(folder, index, s)));
                 TensorInfo info = header.get(e.getKey());
                 if (info == null) {
                     throw new ModelLoadException(folder.resolve(shard), "tensor '" + e.getKey()
@@ -90,6 +77,29 @@ public final class SafetensorsReader implements AutoCloseable {
     }
 
     /** Parses one file's header: 8-byte little-endian length, then a JSON object of tensors. */
+    /** The {@code weight_map} object of a sharded checkpoint's index file (its tensor name -> shard file). */
+    public static JsonNode weightMap(Path index) {
+        JsonNode map;
+        try {
+            map = JSON.readTree(index.toFile()).get("weight_map");
+        } catch (IOException e) {
+            throw new ModelLoadException(index, "not valid JSON: " + e.getMessage());
+        }
+        if (map == null || !map.isObject()) {
+            throw new ModelLoadException(index, "has no 'weight_map' object");
+        }
+        return map;
+    }
+
+    /** A shard the index names: inside the folder and present, else the index is at fault. */
+    public static Path shard(Path folder, Path index, String name) {
+        Path p = folder.resolve(name).normalize();
+        if (!p.startsWith(folder.normalize()) || !Files.isRegularFile(p)) {
+            throw new ModelLoadException(index, "names shard '" + name + "', which is missing");
+        }
+        return p;
+    }
+
     static Map<String, TensorInfo> readHeader(Path file) {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
