@@ -22,8 +22,6 @@ import lab.steering.jacobian.Target;
 import lab.steering.model.LanguageModel;
 import lab.steering.store.ComparisonEntry;
 import lab.steering.store.ComparisonRecord;
-import lab.steering.store.DatabaseErrors;
-import org.jboss.logging.Logger;
 
 /**
  * The architecture comparison (the paper's rank comparison): the detached-Jacobian analysis of each prompt on each
@@ -37,7 +35,6 @@ import org.jboss.logging.Logger;
 @ApplicationScoped
 public class ComparisonService {
 
-    private static final Logger LOG = Logger.getLogger(ComparisonService.class);
 
     /** The default batch: 100 short everyday phrases written for the project. */
     public static final String PHRASES = "/compare/phrases.txt";
@@ -199,24 +196,20 @@ public class ComparisonService {
             }
             return out;
         });
-        Long id = null;
         OffsetDateTime now = OffsetDateTime.now();
         OffsetDateTime[] times = {now, now}; // as stored, so that this answer and GET /api/compare/{id} agree
-        try {
-            id = store.create(ids(s), s.prompts().size(), write(s));
+        Long id = RunRecorder.unlessDatabaseDown("comparison", () -> {
+            long cid = store.create(ids(s), s.prompts().size(), write(s));
             for (Entry e : entries) {
-                store.add(id, e.promptIndex(), e.model(), e.combined().stableRank(), write(e));
+                store.add(cid, e.promptIndex(), e.model(), e.combined().stableRank(), write(e));
             }
-            ComparisonRecord done = store.finish(id, "done", null);
+            ComparisonRecord done = store.finish(cid, "done", null);
             if (done != null) {
-                times = new OffsetDateTime[] {done.createdAt, done.finishedAt};
+                times[0] = done.createdAt;
+                times[1] = done.finishedAt;
             }
-        } catch (RuntimeException e) {
-            if (!DatabaseErrors.unavailable(e)) {
-                throw e;
-            }
-            LOG.warnf("comparison not stored (database unavailable): %s", e.getMessage());
-        }
+            return cid;
+        });
         return view(id, "done", 1, "done", times[0], times[1], null, s, entries);
     }
 

@@ -8,15 +8,15 @@ import jakarta.inject.Inject;
 public class OperatorBuildJobs implements JobKind {
 
     @Inject
-    SteeringService steering;
+    OperatorService operators;
 
     @Override
     public String name() {
-        return SteeringService.BUILD_KIND;
+        return OperatorService.BUILD_KIND;
     }
 
     @Override
     public Outcome run(JobStore.Job job, Progress progress) {
-        return steering.runBuild(job, progress);
+        return operators.runBuild(job, progress);
     }
 }

@@ -23,7 +23,7 @@ public class VectorService {
     public static final int MIN_LAYER = ControlVector.appLayer(1);
 
     @Inject
-    SteeringService steering;
+    OperatorService operators;
     @Inject
     VectorLibrary library;
     @Inject
@@ -68,15 +68,15 @@ public class VectorService {
     public VectorRecord build(LanguageModel model, String name, String description, List<String> tags,
                               String conceptPrompt, String contrastPrompt, int[] layers) {
         long[] concept = Texts.tokens(model, conceptPrompt, "conceptPrompt");
-        if (concept.length == 0 || concept.length > SteeringService.MAX_CONCEPT_TOKENS) {
+        if (concept.length == 0 || concept.length > OperatorService.MAX_CONCEPT_TOKENS) {
             throw Refusal.invalidField("conceptPrompt", "encodes to " + concept.length
-                    + " tokens, expected 1.." + SteeringService.MAX_CONCEPT_TOKENS);
+                    + " tokens, expected 1.." + OperatorService.MAX_CONCEPT_TOKENS);
         }
         String contrastText = contrastPrompt == null ? "" : contrastPrompt;
         long[] contrast = Texts.tokens(model, contrastText, "contrastPrompt");
-        if (contrast.length > SteeringService.MAX_CONCEPT_TOKENS) {
+        if (contrast.length > OperatorService.MAX_CONCEPT_TOKENS) {
             throw Refusal.invalidField("contrastPrompt", "encodes to " + contrast.length
-                    + " tokens, at most " + SteeringService.MAX_CONCEPT_TOKENS);
+                    + " tokens, at most " + OperatorService.MAX_CONCEPT_TOKENS);
         }
         ControlVector v = ControlVector.of(heavy.run("vector build",
                 () -> SteeringVector.build(model, concept, contrast, layers)));
@@ -86,8 +86,8 @@ public class VectorService {
         VectorRecord r = record(name, description, tags, model, fp, v);
         r.conceptPrompt = conceptPrompt;
         r.contrastPrompt = contrastText;
-        r.conceptIds = steering.write(concept);
-        r.contrastIds = steering.write(contrast);
+        r.conceptIds = operators.write(concept);
+        r.contrastIds = operators.write(contrast);
         r.source = "built";
         return library.save(r, data);
     }
@@ -132,7 +132,7 @@ public class VectorService {
 
     /** The model a request names (else the vector's own), loaded and with the vector's fingerprint (404, 409). */
     public LanguageModel modelFor(VectorRecord r, String requested) {
-        return steering.modelFor("vector " + r.id, r.modelId, r.modelFingerprint, requested);
+        return operators.modelFor("vector " + r.id, r.modelId, r.modelFingerprint, requested);
     }
 
     /**
@@ -143,7 +143,7 @@ public class VectorService {
      */
     public VectorRecord importFile(byte[] data, String modelId, String name, String description, List<String> tags,
                                    String sha256) {
-        SteeringService.checkUpload(data, sha256, ".gguf");
+        OperatorService.checkUpload(data, sha256, ".gguf");
         ControlVectorFile.Decoded d;
         try {
             d = ControlVectorFile.decode(data);
@@ -159,7 +159,7 @@ public class VectorService {
         LanguageModel model = registry.find(target).orElseThrow(() -> registry.unknownModel(target, "", ""));
         String fp = fingerprints.of(model);
         if (d.ours()) {
-            steering.checkFingerprint("the file", d.provenance().fingerprint(), d.vector().modelId(), model);
+            operators.checkFingerprint("the file", d.provenance().fingerprint(), d.vector().modelId(), model);
         }
         var c = model.config();
         if (d.vector().dim() != c.hiddenSize()) {
@@ -187,13 +187,13 @@ public class VectorService {
         byte[] stored = ControlVectorFile.encode(v, new ControlVectorFile.Provenance(hint, fp, concept, contrast,
                 p.conceptIds(), p.contrastIds()));
         String label = concept.isEmpty() ? "control vector" + (p.modelHint() == null ? "" : " (" + p.modelHint() + ")")
-                : SteeringService.abbreviate(concept, 60);
+                : OperatorService.abbreviate(concept, 60);
         VectorRecord r = record(name == null || name.isBlank() ? "imported: " + label : name, description, tags,
                 model, fp, v);
         r.conceptPrompt = concept;
         r.contrastPrompt = contrast;
-        r.conceptIds = steering.write(p.conceptIds());
-        r.contrastIds = steering.write(p.contrastIds());
+        r.conceptIds = operators.write(p.conceptIds());
+        r.contrastIds = operators.write(p.contrastIds());
         r.source = "imported";
         return library.save(r, stored);
     }

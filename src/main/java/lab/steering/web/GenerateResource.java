@@ -38,15 +38,9 @@ public class GenerateResource {
     public GenerateResponse generate(GenerateRequest req) {
         Checked c = check(req, registry, config);
         Generation g = generation.generate(c.model(), c.promptIds(), c.params());
-        Long runId = null;
-        try {
-            runId = generation.record(c.model(), c.prompt(), c.params(), g);
-        } catch (RuntimeException e) {
-            if (!lab.steering.store.DatabaseErrors.unavailable(e)) {
-                throw e;
-            }
-            // plain generation keeps working without the database: the run is just not stored (runId null)
-        }
+        // plain generation keeps working without the database: the run is just not stored (runId null)
+        Long runId = lab.steering.service.RunRecorder.unlessDatabaseDown("generation run",
+                () -> generation.record(c.model(), c.prompt(), c.params(), g));
         List<GenerateResponse.PromptToken> prompt = new ArrayList<>();
         for (int i = 0; i < g.promptIds().length; i++) {
             prompt.add(new GenerateResponse.PromptToken(g.promptIds()[i], g.promptPieces()[i]));

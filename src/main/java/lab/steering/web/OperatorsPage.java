@@ -129,7 +129,7 @@ public class OperatorsPage {
         }
         if (j.status().equals("done")) {
             try {
-                return new BuildJob(id, 100, true, operators.view(steering.builtBy(j)), FormErrors.NONE);
+                return new BuildJob(id, 100, true, operators.view(operatorService.builtBy(j)), FormErrors.NONE);
             } catch (RuntimeException e) {
                 return new BuildJob(id, 100, true, null, FormErrors.of(e));
             }
@@ -141,7 +141,7 @@ public class OperatorsPage {
     }
 
     @Inject
-    lab.steering.service.SteeringService steering;
+    lab.steering.service.OperatorService operatorService;
     @Inject
     lab.steering.service.JobQueue jobs;
 
@@ -274,7 +274,7 @@ public class OperatorsPage {
             FormErrors err = FormErrors.NONE;
             try {
                 OperatorsResource.Checked c = operators.check(form.request());
-                job = buildJob(c.submit(steering));
+                job = buildJob(c.submit(operatorService));
             } catch (RuntimeException e) {
                 err = FormErrors.of(e);
             }
@@ -300,7 +300,7 @@ public class OperatorsPage {
     @GET
     @Path("builds/{id}")
     public Response buildJob(@PathParam("id") String id) {
-        BuildJob job = jobs.get(id, false).filter(j -> j.kind().equals(lab.steering.service.SteeringService.BUILD_KIND))
+        BuildJob job = jobs.get(id, false).filter(j -> j.kind().equals(lab.steering.service.OperatorService.BUILD_KIND))
                 .map(j -> buildJob(j.finished() ? jobs.get(id, true).orElse(j) : j)).orElse(null);
         if (job == null) {
             return Response.ok("<div id=\"build-job\"><p class=\"error\" role=\"alert\">build not found (it may have"

@@ -22,6 +22,7 @@ import java.util.Arrays;
 import java.util.List;
 import lab.steering.model.LanguageModel;
 import lab.steering.service.OperatorLibrary;
+import lab.steering.service.OperatorService;
 import lab.steering.service.SteeringService;
 import lab.steering.steer.OperatorBuilder;
 import lab.steering.store.OperatorRecord;
@@ -38,7 +39,9 @@ import org.eclipse.microprofile.openapi.annotations.parameters.RequestBody;
 public class OperatorsResource {
 
     @Inject
-    SteeringService steering;
+    OperatorService steering;
+    @Inject
+    lab.steering.service.ModelRegistry registry;
     @Inject
     OperatorLibrary library;
     @Inject
@@ -65,7 +68,7 @@ public class OperatorsResource {
     @Consumes(MediaType.APPLICATION_JSON)
     public Response build(SteeringRequests.Build req, @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         Checked c = check(req);
-        SteeringService.Built b = c.build(steering, idempotencyKey);
+        OperatorService.Built b = c.build(steering, idempotencyKey);
         return Response.created(URI.create("/api/operators/" + b.operator().id)).entity(view(b.operator()))
                 .header(JobsResource.JOB_ID_HEADER, b.job().id().toString()).build();
     }
@@ -73,13 +76,13 @@ public class OperatorsResource {
     /** A build request whose every field passed its checks. */
     record Checked(LanguageModel model, SteeringRequests.Build req, long[] ids, int layer, String form, double energy) {
         /** Builds it as a job and waits for the stored operator (a retry with the same key: the first one's). */
-        SteeringService.Built build(SteeringService steering, String idempotencyKey) {
+        OperatorService.Built build(OperatorService steering, String idempotencyKey) {
             return steering.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids, layer,
                     form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy, idempotencyKey);
         }
 
         /** Queues the build as a job (the page polls it). */
-        lab.steering.service.JobStore.Job submit(SteeringService steering) {
+        lab.steering.service.JobStore.Job submit(OperatorService steering) {
             return steering.submitBuild(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids,
                     layer, form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy);
         }
@@ -93,7 +96,7 @@ public class OperatorsResource {
         SteeringRequests.name(req.name(), true);
         SteeringRequests.description(req.description());
         SteeringRequests.tags(req.tags());
-        LanguageModel model = steering.resolve(req.model());
+        LanguageModel model = registry.require(req.model());
         SteeringRequests.required(req.conceptPrompt(), "conceptPrompt");
         String form = req.form() == null ? "full" : req.form();
         if (!form.equals("full") && !form.equals("lowrank")) {
@@ -117,13 +120,13 @@ public class OperatorsResource {
         int layer = SteeringService.checkLayer(model, req.layer(),
                 OperatorBuilder.defaultLayer(model.config().numLayers()));
         long[] ids = Texts.tokens(model, req.conceptPrompt(), "conceptPrompt");
-        if (ids.length == 0 || ids.length > SteeringService.MAX_CONCEPT_TOKENS) {
+        if (ids.length == 0 || ids.length > OperatorService.MAX_CONCEPT_TOKENS) {
             throw Refusal.invalidField("conceptPrompt", "encodes to " + ids.length + " tokens, expected 1.."
-                    + SteeringService.MAX_CONCEPT_TOKENS);
+                    + OperatorService.MAX_CONCEPT_TOKENS);
         }
-        if ((long) ids.length * d * d > SteeringService.MAX_DENSE_VALUES) {
+        if ((long) ids.length * d * d > OperatorService.MAX_DENSE_VALUES) {
             throw Refusal.invalidField("conceptPrompt", ids.length + " tokens x d^2 = " + (long) ids.length * d * d
-                    + " values exceeds the dense operator limit of " + SteeringService.MAX_DENSE_VALUES
+                    + " values exceeds the dense operator limit of " + OperatorService.MAX_DENSE_VALUES
                     + "; use a shorter concept prompt");
         }
         return new Checked(model, req, ids, layer, form, energy);

@@ -154,6 +154,8 @@ public class SteerPage {
     VectorsResource vectors;
     @Inject
     lab.steering.service.VectorService vectorService;
+    @Inject
+    lab.steering.service.OperatorService operatorService;
 
     List<Choice> choices() {
         try {
@@ -254,8 +256,8 @@ public class SteerPage {
         lab.steering.model.LanguageModel model;
         int dflt;
         if (spec.operatorId() != null) {
-            var record = steering.record(spec.operatorId());
-            model = steering.modelFor(record, spec.model());
+            var record = operatorService.record(spec.operatorId());
+            model = operatorService.modelFor(record, spec.model());
             dflt = record.layer;
         } else if (spec.vectorId() != null) {
             var record = vectorService.record(spec.vectorId());

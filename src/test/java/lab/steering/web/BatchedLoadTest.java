@@ -27,7 +27,6 @@ import lab.steering.generate.GeneratedToken;
 import lab.steering.generate.GenerationParams;
 import lab.steering.model.LanguageModel;
 import lab.steering.service.ModelRegistry;
-import lab.steering.service.SteeringService;
 import lab.steering.steer.Injector;
 import lab.steering.steer.SteeredRun;
 import lab.steering.steer.SteeringOperator;
@@ -55,7 +54,7 @@ class BatchedLoadTest {
     @Inject
     ModelRegistry registry;
     @Inject
-    SteeringService steering;
+    lab.steering.service.OperatorService steering;
 
     @Test
     void thirtyTwoClientsGetOnly200Or429AndTheirUnbatchedTokens() throws Exception {
