@@ -162,7 +162,8 @@ public class JacobianResource {
             throw ApiException.badField("prompt", "is " + ids.length + " tokens; model '" + model.id()
                     + "' has a context of " + context + " tokens");
         }
-        // the method: "full" while the stack fits, else (auto) the matrix-free low-rank one; each has its own limits
+        // the method: as asked, or (auto) the one estimated to be faster of those that fit (JacobianService.choose);
+        // each has its own token limit
         int maxFull = config.jacobian().maxTokens();
         int maxLowRank = config.jacobian().maxTokensLowRank();
         Analysis.Options full = service.options(Analysis.Method.FULL, dtype, topK, layers, mode, component, bothSigns);
@@ -186,13 +187,12 @@ public class JacobianResource {
                         + maxLowRank + " (lab.jacobian.max-tokens-low-rank)");
             }
             options = lowRank;
-        } else if (ids.length <= maxFull && !service.cost(model, ids.length, full, false).tooLarge()) {
-            options = full;
-        } else if (ids.length <= maxLowRank) {
-            options = lowRank;
+        } else if (ids.length <= maxLowRank || ids.length <= maxFull) { // auto: by estimated memory and time
+            options = service.choose(model, ids.length, ids.length <= maxFull ? full : null,
+                    ids.length <= maxLowRank ? lowRank : null);
         } else {
             throw ApiException.badField("prompt", "is " + ids.length + " tokens; the analysis takes at most "
-                    + maxLowRank + " (lab.jacobian.max-tokens-low-rank)");
+                    + Math.max(maxFull, maxLowRank) + " (lab.jacobian.max-tokens-low-rank)");
         }
         JacobianService.Cost cost = service.cost(model, ids.length, options, export);
         if (cost.tooLarge()) {
