@@ -323,35 +323,34 @@ public final class GpuCheck {
             out.put("jacobian8Float32", Map.of("seconds", round(js, 3), "relativeError", j.relativeError(),
                     "gflops", round(JacobianEngine.transposeFlops(c, 8, DataType.FLOAT32, chunk) / js / 1e9, 1)));
 
-            // matrix-free top-k of a 128-token prompt (32 in the small smoke run), per-token iterations capped:
-            // its cost is O(T^2) full passes, so it runs only when the rate just measured says it fits the budget
+            // matrix-free top-8 of a 128-token prompt (32 in the small smoke run), when the rate just measured says
+            // its planned work fits the budget
             int wanted = small ? 32 : 128;
-            int cap = 1; // one subspace iteration over every token: a timing, the values are not converged
+            LowRank.Settings s = LowRank.Settings.of(8).withChunkBytes(device.isGpu() ? 4L << 30 : 256L << 20);
             // FLOP/s of the frozen network on this device
             double rate = JacobianEngine.transposeFlops(c, 8, DataType.FLOAT32, chunk) / js;
-            // the largest prompt (128, else 64, 32, 16 tokens) whose estimate, tripled (it came out ~2.7x low on the
-            // CPU), fits what is left of the budget
+            // the largest prompt (128, else 64, 32, 16 tokens) whose estimate, tripled, fits what is left of the budget
             int lrTokens = wanted;
-            while (lrTokens > 16 && 3 * lowRankFlops(c, lrTokens, 18, cap) / rate > left(budget, start) - 60) {
+            while (lrTokens > 16 && 3 * LowRank.flops(c, lrTokens, LowRank.plan(c, lrTokens, s)) / rate
+                    > left(budget, start) - 60) {
                 lrTokens /= 2;
             }
-            double lrFlops = lowRankFlops(c, lrTokens, 8 + 10, cap);
+            double lrFlops = LowRank.flops(c, lrTokens, LowRank.plan(c, lrTokens, s));
             double lrGuess = lrFlops / rate;
             Map<String, Object> lr = new LinkedHashMap<>();
             lr.put("requestedTokens", wanted);
             lr.put("tokens", lrTokens);
             lr.put("k", 8);
-            lr.put("iterationCap", cap);
             lr.put("estimatedSeconds", round(lrGuess, 1));
             if (3 * lrGuess < left(budget, start) - 60) {
-                LowRank.Settings s = new LowRank.Settings(8, 10, 1e-4, cap, 1234,
-                        device.isGpu() ? 4L << 30 : 256L << 20);
                 t0 = System.nanoTime();
-                LowRank.Result r = LowRank.topK(m, ids(c, lrTokens), DataType.FLOAT32, target, s, x -> { });
+                LowRank.Result r = LowRank.topK(m, ids(c, lrTokens), DataType.FLOAT32, target, s);
                 double ls = (System.nanoTime() - t0) / 1e9;
                 lr.put("seconds", round(ls, 2));
                 lr.put("gflops", round(lrFlops / ls / 1e9, 1));
-                lr.put("iterations", List.of(r.iterations()[0], r.iterations()[1]));
+                lr.put("rounds", r.stats().rounds());
+                lr.put("basis", r.stats().basis());
+                lr.put("converged", r.stats().converged());
                 lr.put("topCombinedSigma", r.combined().singularValues()[0]);
             } else {
                 lr.put("skipped", "estimated time above the budget left");
@@ -388,15 +387,6 @@ public final class GpuCheck {
      * Floating-point operations of {@link LowRank#topK} with {@code iterations} per-token and combined iterations,
      * p columns (Analysis.estimate's count: J V and J^T U for every token, then the concatenated matrix).
      */
-    static double lowRankFlops(ModelConfig c, int t, int p, int iterations) {
-        double nonEmbedding = c.parameterCount() - (double) c.vocabSize() * c.hiddenSize()
-                * (c.tieWordEmbeddings() ? 1 : 2);
-        double attention = 4.0 * c.numLayers() * c.numHeads() * c.headDim() * (double) t * t;
-        double perIteration = 2 * (2.0 * p * t * t * nonEmbedding + p * t * attention);
-        double combined = 2 * (2.0 * p * t * nonEmbedding + p * attention);
-        return iterations * (perIteration + combined);
-    }
-
     static double left(double budget, long start) {
         return budget - (System.nanoTime() - start) / 1e9;
     }

@@ -67,9 +67,9 @@ public final class Analysis {
 
     /**
      * FULL: materialise every J_i (the transpose pass), exact SVDs. LOW_RANK: {@link LowRank}'s matrix-free top-k
-     * (subspace iteration on J v and J^T u; the API calls it "lanczos"), for prompts whose stacks are too large;
-     * Frobenius norms and stable ranks are then estimates, and the ordinary Jacobian (as large as the full stack) is
-     * not computed.
+     * (a block Krylov method on J v and J^T u with a basis shared by all tokens; the API calls it "lanczos"), for
+     * prompts whose stacks are too large or slow to make; Frobenius norms and stable ranks are then estimates unless
+     * its basis was completed, and the ordinary Jacobian (as large as the full stack) is not computed.
      */
     public enum Method {
         FULL("full"), LOW_RANK("lanczos");
@@ -193,8 +193,22 @@ public final class Analysis {
         }
     }
 
-    /** Iterations assumed by the low-rank estimate (per-token and combined loops each). */
-    static final int ASSUMED_ITERATIONS = 20;
+    /**
+     * Whether the matrix-free method would complete its basis at once for the output (T (k + 2) + k + 2 >= d / 3 with
+     * room for it): it then computes the whole stack, exactly, as the full method does.
+     */
+    public static boolean lowRankCompletesAtOnce(ModelConfig c, int tokens, Options o) {
+        return LowRank.plan(c, tokens, lowRankSettings(o, Math.max(o.topK(), SWEEP_K))).exhaustsAtOnce();
+    }
+
+    /**
+     * LowRank's settings for an analysis: k values and the options' pass chunk; its default tolerances (every top-k
+     * value to 1e-6 relative, residuals within 1e-3 of sigma_1), in float32 as in float64: the bound on a value's
+     * error is the residual squared over the gap, which float32's ~1e-7 rounding of the passes does not limit.
+     */
+    static LowRank.Settings lowRankSettings(Options o, int k) {
+        return LowRank.Settings.of(k).withChunkBytes(o.chunkBytes());
+    }
 
     public static Estimate estimate(ModelConfig c, int tokens, DataType dtype, Options o, boolean export) {
         long t = tokens;
@@ -214,17 +228,19 @@ public final class Analysis {
             sweepShare[i] = output ? 0 : o.mode() == Target.Mode.CUMULATIVE ? (double) l / layers : 1.0 / layers;
         }
         if (o.method() == Method.LOW_RANK && !export) {
-            long p = Math.min(d, Math.max(o.topK(), SWEEP_K) + LowRank.Settings.of(1).oversample());
-            long perToken = p * t * d * b * 6;                          // LowRank.groupSize's bound per token
-            long group = Math.max(perToken, Math.min(o.chunkBytes(), t * perToken));
-            long bytes = recorded + group + group * 8 / (6 * b) + 4 * t * d * p * 8 + t * o.topK() * 2 * d * 8;
-            double perIteration = 2 * (2.0 * p * t * t * nonEmbedding + p * t * attention);   // J V and J^T U
-            double combinedIteration = 2 * (2.0 * p * t * nonEmbedding + p * attention);
-            double one = ASSUMED_ITERATIONS * (perIteration + combinedIteration);
+            // LowRank's plan: the expected passes and Rayleigh-Ritz work of the output target (k = max(topK, 8)),
+            // each swept target its share of the network's passes
+            LowRank.Settings s = lowRankSettings(o, Math.max(o.topK(), SWEEP_K));
+            LowRank.Plan plan = LowRank.plan(c, tokens, s);
+            double one = LowRank.flops(c, tokens, plan);
             double flops = one;
             for (double share : sweepShare) {
-                flops += share * one;
+                flops += share == 0 ? 0 : share * (one - plan.gramFlops()) + plan.gramFlops();
             }
+            long basis = 2L * plan.groupSize() * d * plan.basisMax() * 8;             // Z and its update (double)
+            long gram = (long) plan.groupSize() * plan.basisMax() * plan.basisMax() * 8 * 2; // Grams, engine and Java
+            long passes = Math.min(o.chunkBytes(), t * widest * b * 6 * d);          // one pass's intermediates
+            long bytes = recorded + basis + gram + passes + t * (long) s.k() * 2 * d * 8;
             return new Estimate(bytes, flops);
         }
         long chunk = Math.min(o.chunkBytes(), t * widest * b * 6 * d); // JacobianEngine.chunkSize's bound
@@ -458,20 +474,16 @@ public final class Analysis {
     }
 
     /**
-     * {@link LowRank#topK} with k = max(topK, sweepK), trimmed to topK per token and sweepK combined. Progress: the
-     * iterations fill {@code units} starting at {@code base} (a guess: the iteration count is not known ahead).
+     * {@link LowRank#topK} with k = max(topK, sweepK), trimmed to topK per token and sweepK combined. Progress: its
+     * fraction of the planned passes fills {@code units} starting at {@code base}.
      */
     private static Core lowRankCore(LanguageModel model, long[] ids, Options o, Target target, int topK, int sweepK,
                                     Progress progress, double totalUnits, double base, double units) {
         long start = System.nanoTime();
         progress.update("lanczos", base / totalUnits);
-        LowRank.Settings defaults = LowRank.Settings.of(Math.max(topK, sweepK));
-        LowRank.Settings s = new LowRank.Settings(defaults.k(), defaults.oversample(),
-                o.dtype() == DataType.FLOAT64 ? defaults.tolerance() : 1e-6, // float32 values move at ~1e-7
-                defaults.maxIterations(), defaults.seed(), o.chunkBytes());
-        double cap = 2.0 * s.maxIterations();
+        LowRank.Settings s = lowRankSettings(o, Math.max(topK, sweepK));
         LowRank.Result r = LowRank.topK(model, ids, o.dtype(), target, s,
-                iter -> progress.update("lanczos", (base + units * Math.min(1, iter / cap)) / totalUnits));
+                fraction -> progress.update("lanczos", (base + units * fraction) / totalUnits));
         Spectrum[] perToken = new Spectrum[ids.length];
         for (int i = 0; i < ids.length; i++) {
             perToken[i] = trim(r.perToken().get(i), topK);

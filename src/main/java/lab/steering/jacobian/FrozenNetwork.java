@@ -217,7 +217,9 @@ final class FrozenNetwork {
      * matrices take {@link #mlpMatrixBytes} in all.
      */
     void precomputeMlp() {
-        mlpMatrices = new NDArray[c.numLayers()];
+        if (mlpMatrices == null) {
+            mlpMatrices = new NDArray[c.numLayers()];
+        }
     }
 
     /** Memory of the per-token MLP matrices of every layer ({@link #precomputeMlp}). */
@@ -421,5 +423,108 @@ final class FrozenNetwork {
         }
         NDArray x0 = targetInput(t).zerosLike();
         return apply(t, x0, true).get(0).toType(DataType.FLOAT64, false).toDoubleArray();
+    }
+
+    // ---------------------------------------------------------------- linear part on columns (matrix-free products)
+
+    /*
+     * The forward counterpart of the transpose on columns: inputs travel as (d, T', B) (coordinates, positions from
+     * `from` to T - 1, B inputs), so that J_i v for many (i, v) is one batch of plain matrix products with the norms
+     * folded into the weights exactly as the transpose folds them. Positions before `from` are left out: an input that
+     * is zero there stays zero there in a causal network. The top layer runs at the last position only, which is all
+     * the target reads. Used by LowRank; the row-layout {@link #apply} stays the bit-exact reproduction of the
+     * ordinary pass.
+     */
+
+    /**
+     * The linear part of the frozen map on columns: {@code x} (d, T - from, B) holds the target input at positions
+     * from..T-1 (zero before them); returns (d, B), column b = {@code sum_i J_i x_b[i]}.
+     */
+    NDArray applyColumns(Target t, NDArray x, int from) {
+        int d = c.hiddenSize();
+        long b = x.getShape().get(2);
+        int top = t.layer() - 1;
+        int bottom = t.mode() == Target.Mode.CUMULATIVE ? 0 : top;
+        NDArray h = x;
+        for (int l = bottom; l < top; l++) {
+            h = h.add(attnColumns(l, h, from, false));
+            h = h.add(mlpColumns(l, h, from, false));
+        }
+        NDArray last = switch (t.component()) {
+            case LAYER -> {
+                NDArray mid = h.get(LAST_COLUMN).add(attnColumns(top, h, from, true));
+                yield mid.add(mlpColumns(top, mid, from, true));
+            }
+            case ATTN -> attnColumns(top, h, from, true);
+            case MLP -> mlpColumns(top, h.get(LAST_COLUMN).add(attnColumns(top, h, from, true)), from, true);
+        };
+        // frozen final norm at the last position: y = w * s * x (LayerNorm: centred first)
+        NDArray y = centred(last.reshape(d, b));
+        return y.mul(w.finalNorm().weight().reshape(d, 1)).mul(targetScale(t).reshape(1, 1));
+    }
+
+    private static final NDIndex LAST_COLUMN = new NDIndex(":, -1:, :");
+
+    /**
+     * {@link #attnBranch}'s linear part on columns: (d, Tp, B) at positions from..T-1 -> (d, Tq, B), Tq = Tp, or 1
+     * (the last query) with {@code lastOnly}. The norm's scale goes into the position mixing and its weight into W_v
+     * (W_o for a post-norm), as in {@link #attnBranchT}; V leaves W_v as (kv head, head dim, position, input), so the
+     * mixing is one batched product over (kv head, head dim) and its output rows come out in (kv head, head dim,
+     * group member) order, which W_o's columns are permuted to.
+     */
+    private NDArray attnColumns(int l, NDArray x, int from, boolean lastOnly) {
+        Weights.Layer lw = w.layers().get(l);
+        int d = c.hiddenSize();
+        long tp = x.getShape().get(1);
+        long b = x.getShape().get(2);
+        long tq = lastOnly ? 1 : tp;
+        int hd = c.headDim();
+        int kvh = c.numKvHeads();
+        int g = c.groupSize();
+        NDArray wv = lw.attnNorm() == null ? lw.wv() : lw.wv().mul(lw.attnNorm().weight().reshape(1, d));
+        NDArray in = lw.attnNorm() == null ? x : centred(x);
+        NDArray v = wv.matMul(in.reshape(d, tp * b)).reshape(kvh, hd, tp, b);
+        // mix[kv, 0, (j, q), p] = s1post[q] A_{kv g + j}[q, p] s1[p]
+        NDArray probs = pattern[l].get(lastOnly ? new NDIndex(":, :, -1:, {}:", from)
+                : new NDIndex(":, :, {}:, {}:", from, from)).reshape(kvh, g, tq, tp);
+        if (lw.attnNorm() != null) {
+            probs = probs.mul(ln1[l].get(new NDIndex(":, {}:, :", from)).reshape(1, 1, 1, tp));
+        }
+        if (lw.attnPostNorm() != null) {
+            NDArray post = lastOnly ? ln1Post[l].get(LAST_POSITION) : ln1Post[l].get(new NDIndex(":, {}:", from));
+            probs = probs.mul(post.reshape(1, 1, tq, 1));
+        }
+        NDArray o = probs.reshape(kvh, 1, g * tq, tp).matMul(v).reshape((long) kvh * hd * g, tq * b);
+        NDArray wo = lw.attnPostNorm() == null ? lw.wo() : lw.wo().mul(lw.attnPostNorm().weight().reshape(d, 1));
+        NDArray woCols = wo.reshape(d, kvh, g, hd).transpose(0, 1, 3, 2).reshape(d, (long) kvh * hd * g);
+        return woCols.matMul(o).reshape(d, tq, b);
+    }
+
+    /**
+     * {@link #mlpBranch}'s linear part on columns: (d, Tp, B) at positions from..T-1 (with {@code lastOnly}: its last
+     * position is the network's last) -> (d, Tq, B). Through the per-token matrices once they exist (mat_t x_t, one
+     * batched product over positions), else through the two weights with the folded factor.
+     */
+    private NDArray mlpColumns(int l, NDArray x, int from, boolean lastOnly) {
+        Weights.Layer lw = w.layers().get(l);
+        int d = c.hiddenSize();
+        long ff = c.intermediateSize();
+        NDArray in = lastOnly && x.getShape().get(1) > 1 ? x.get(LAST_COLUMN) : x;
+        if (lw.mlpNorm() != null) {
+            in = centred(in);
+        }
+        long tq = in.getShape().get(1);
+        long b = in.getShape().get(2);
+        if (mlpMatrices != null && mlpMatrices[l] != null) {
+            NDArray mat = lastOnly ? mlpMatrices[l].get(new NDIndex("-1:")) : mlpMatrices[l].get(new NDIndex("{}:", from));
+            return mat.matMul(in.transpose(1, 0, 2)).transpose(1, 0, 2); // (Tq, d, B) seen as (d, Tq, B)
+        }
+        NDArray factor = foldedFactor(l, lastOnly);
+        if (!lastOnly && from > 0) {
+            factor = factor.get(new NDIndex(":, {}:", from));
+        }
+        factor = factor.reshape(tq, ff).transpose().reshape(ff, tq, 1);
+        NDArray hidden = foldedLinear(lw).matMul(in.reshape(d, tq * b)).reshape(ff, tq, b).mul(factor);
+        return foldedDown(lw).matMul(hidden.reshape(ff, tq * b)).reshape(d, tq, b);
     }
 }

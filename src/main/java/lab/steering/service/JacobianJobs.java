@@ -20,22 +20,33 @@ public class JacobianJobs implements JobKind {
 
     public static final String KIND = "jacobian";
 
-    /** What GET /api/jacobian/jobs/{id} shows. {@code worker} is the instance that runs (or ran) it. */
+    /**
+     * What GET /api/jacobian/jobs/{id} shows. {@code worker} is the instance that runs (or ran) it.
+     * {@code estimateSeconds}: the time estimated when it was submitted ({@link JacobianService#cost});
+     * {@code remainingSeconds}: until it is done, from the time it has run and its progress (before any progress,
+     * and while queued, the estimate less the time run); absent once finished.
+     */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record View(String id, String status, double progress, String stage, String model, String method, int tokens,
                        Instant createdAt, Instant finishedAt, Boolean cancelRequested, Analysis.Result result,
-                       String error, Integer attempts, String worker) {
+                       String error, Integer attempts, String worker, Double estimateSeconds,
+                       Double remainingSeconds) {
     }
 
-    /** The validated request as stored in the job table. */
+    /** The validated request as stored in the job table, with the time estimated for it (null in older rows). */
     public record Payload(String prompt, long[] ids, String method, String dtype, int topK, int[] layers, String mode,
-                          String component, boolean bothSigns) {
+                          String component, boolean bothSigns, Double estimateSeconds) {
 
-        static Payload of(JacobianService.Request r) {
+        public Payload(String prompt, long[] ids, String method, String dtype, int topK, int[] layers, String mode,
+                       String component, boolean bothSigns) {
+            this(prompt, ids, method, dtype, topK, layers, mode, component, bothSigns, null);
+        }
+
+        static Payload of(JacobianService.Request r, double estimateSeconds) {
             Analysis.Options o = r.options();
             return new Payload(r.prompt(), r.ids(), o.method().apiName(),
                     o.dtype() == DataType.FLOAT64 ? "float64" : "float32", o.topK(), o.layers(), o.mode().name(),
-                    o.component().name(), o.bothSigns());
+                    o.component().name(), o.bothSigns(), estimateSeconds);
         }
     }
 
@@ -56,7 +67,9 @@ public class JacobianJobs implements JobKind {
 
     /** As above, with the client's Idempotency-Key (null: none): a retry gets the first request's job. */
     public View submit(JacobianService.Request request, String idempotencyKey) {
-        return view(queue.submit(KIND, request.model().id(), Payload.of(request), "Jacobian job", idempotencyKey));
+        double estimate = service.cost(request.model(), request.ids().length, request.options(), false).seconds();
+        return view(queue.submit(KIND, request.model().id(), Payload.of(request, estimate), "Jacobian job",
+                idempotencyKey));
     }
 
     public Optional<View> get(String id) {
@@ -85,7 +98,25 @@ public class JacobianJobs implements JobKind {
         return new View(j.id().toString(), j.status(), j.status().equals("done") ? 1 : j.progress(), j.stage(),
                 j.modelId(), p.method(), p.ids().length, j.createdAt(), j.finishedAt(),
                 j.cancelRequested() && !j.finished() ? Boolean.TRUE : null,
-                queue.result(j, Analysis.Result.class), j.error(), j.attempts() == 0 ? null : j.attempts(), j.owner());
+                queue.result(j, Analysis.Result.class), j.error(), j.attempts() == 0 ? null : j.attempts(), j.owner(),
+                p.estimateSeconds(), remaining(j, p.estimateSeconds()));
+    }
+
+    /**
+     * Seconds left: elapsed * (1 - p) / p once the progress is past 2 % (it is linear in the work done), else the
+     * estimate less the time run; null when finished or when neither is known.
+     */
+    static Double remaining(JobStore.Job j, Double estimate) {
+        if (j.finished()) {
+            return null;
+        }
+        double p = j.progress();
+        double elapsed = j.startedAt() == null || !j.status().equals("running") ? 0
+                : Math.max(0, java.time.Duration.between(j.startedAt(), Instant.now()).toMillis() / 1000.0);
+        if (elapsed > 0 && p >= 0.02) {
+            return elapsed * (1 - p) / p;
+        }
+        return estimate == null ? null : Math.max(0, estimate - elapsed);
     }
 
     @Override

@@ -68,12 +68,41 @@ public class JacobianService {
                 config.jacobian().chunkBytes().asLongValue());
     }
 
+    /**
+     * The estimate of a request: its memory, and its time as its floating-point work over a throughput: the one the
+     * latest analyses of this model with this method achieved ({@link #run} measures it), else lab.jacobian.gflops.
+     */
     public Cost cost(LanguageModel model, int tokens, Analysis.Options options, boolean export) {
         Analysis.Estimate e = Analysis.estimate(model.config(), tokens, options.dtype(), options, export);
         DevicePolicy.Budget b = device.budget(); // on a GPU: also bounded by its free memory now
-        return new Cost(e.megabytes(), e.flops() / (config.jacobian().gflops() * 1e9),
+        return new Cost(e.megabytes(), e.flops() / (gflops(model, options, export) * 1e9),
                 b.limitBytes() / (1024.0 * 1024.0), b.limitedBy(),
                 b.device() == null ? null : b.device().freeBytes() / (1024.0 * 1024.0));
+    }
+
+    /**
+     * The method for "auto": of the candidates (null: over that method's token limit), those whose memory estimate
+     * fits; of two, the full method where the matrix-free one would complete its basis at once (it then computes the
+     * same stack, and the full method adds the ordinary Jacobian's contrast) or is not estimated to need under 4/5 of
+     * the full method's floating-point work, the ordinary Jacobian left out of that comparison; else the matrix-free
+     * one. FLOPs, not seconds: the two methods' measured throughputs need not both be known yet. When neither fits,
+     * the low-rank one if allowed (its refusal then names the smaller need), else the full one.
+     */
+    public Analysis.Options choose(LanguageModel model, int tokens, Analysis.Options full, Analysis.Options lowRank) {
+        boolean fullFits = full != null && !cost(model, tokens, full, false).tooLarge();
+        boolean lowFits = lowRank != null && !cost(model, tokens, lowRank, false).tooLarge();
+        if (fullFits && lowFits) {
+            if (Analysis.lowRankCompletesAtOnce(model.config(), tokens, lowRank)) {
+                return full;
+            }
+            double f = Analysis.estimate(model.config(), tokens, full.dtype(), full.withoutOrdinary(), false).flops();
+            double l = Analysis.estimate(model.config(), tokens, lowRank.dtype(), lowRank, false).flops();
+            return f <= 1.25 * l ? full : lowRank;
+        }
+        if (fullFits) {
+            return full;
+        }
+        return lowRank != null ? lowRank : full;
     }
 
     /** The full analysis, synchronously, through the limiter ({@link WorkLimiter.Busy} when it is full). */
@@ -83,10 +112,31 @@ public class JacobianService {
 
     /** The analysis itself, on the calling thread; {@code progress} may throw a CancellationException. */
     Analysis.Result run(Request r, Analysis.Progress progress) {
-        return Analysis.run(r.model(), r.ids(), r.options(), decoder(r.model()), (stage, fraction) -> {
-            limiter.checkpoint();
-            progress.update(stage, fraction);
-        });
+        long t0 = System.nanoTime();
+        Analysis.Result result = Analysis.run(r.model(), r.ids(), r.options(), decoder(r.model()),
+                (stage, fraction) -> {
+                    limiter.checkpoint();
+                    progress.update(stage, fraction);
+                });
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        if (seconds > 0.05) { // a measurement, not timer noise
+            double flops = Analysis.estimate(r.model().config(), r.ids().length, r.options().dtype(), r.options(),
+                    false).flops();
+            throughput.merge(rateKey(r.model(), r.options(), false), flops / seconds / 1e9,
+                    (old, now) -> 0.5 * old + 0.5 * now);
+        }
+        return result;
+    }
+
+    /** Measured GFLOP/s (of the estimate's FLOPs) by model, method and precision: the latest runs, averaged. */
+    private final Map<String, Double> throughput = new ConcurrentHashMap<>();
+
+    private double gflops(LanguageModel model, Analysis.Options o, boolean export) {
+        return throughput.getOrDefault(rateKey(model, o, export), config.jacobian().gflops());
+    }
+
+    private static String rateKey(LanguageModel model, Analysis.Options o, boolean export) {
+        return model.id() + "/" + (export ? "export" : o.method().apiName()) + "/" + o.dtype();
     }
 
     /** Drops the token decoder of a model being unloaded (a later use of the model makes another). */

@@ -159,7 +159,8 @@ public class JacobianResource {
         }
         boolean bothSigns = req.bothSigns() != null && req.bothSigns();
         long[] ids = Texts.encode(model, req.prompt(), "prompt", 0);
-        // the method: "full" while the stack fits, else (auto) the matrix-free low-rank one; each has its own limits
+        // the method: as asked, or (auto) the one estimated to be faster of those that fit (JacobianService.choose);
+        // each has its own token limit
         int maxFull = config.jacobian().maxTokens();
         int maxLowRank = config.jacobian().maxTokensLowRank();
         Analysis.Options full = service.options(Analysis.Method.FULL, dtype, topK, layers, mode, component, bothSigns);
@@ -183,13 +184,12 @@ public class JacobianResource {
                         + maxLowRank + " (lab.jacobian.max-tokens-low-rank)");
             }
             options = lowRank;
-        } else if (ids.length <= maxFull && !service.cost(model, ids.length, full, false).tooLarge()) {
-            options = full;
-        } else if (ids.length <= maxLowRank) {
-            options = lowRank;
+        } else if (ids.length <= maxLowRank || ids.length <= maxFull) { // auto: by estimated memory and time
+            options = service.choose(model, ids.length, ids.length <= maxFull ? full : null,
+                    ids.length <= maxLowRank ? lowRank : null);
         } else {
             throw Refusal.invalidField("prompt", "is " + ids.length + " tokens; the analysis takes at most "
-                    + maxLowRank + " (lab.jacobian.max-tokens-low-rank)");
+                    + Math.max(maxFull, maxLowRank) + " (lab.jacobian.max-tokens-low-rank)");
         }
         JacobianService.Cost cost = service.cost(model, ids.length, options, export);
         if (cost.tooLarge()) {

@@ -293,6 +293,42 @@ class AnalysisTest {
         assertEquals(before, model.manager().getManagedArrays().size(), "arrays left after cancellation");
     }
 
+    /**
+     * The estimates "auto" compares (JacobianService.choose: full without its ordinary Jacobian against low-rank):
+     * on this model's short prompts the matrix-free method would complete its basis, so the full one is no slower;
+     * on a model in the shape of Llama 3.2 1B the matrix-free top-k is several times cheaper, and a long prompt's
+     * full stack outgrows the memory the low-rank method needs.
+     */
+    @Test
+    void estimatesFavourTheFullMethodOnShortPromptsOfSmallModelsAndTheLowRankOneOnLargeModels(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws java.io.IOException {
+        int[] sweep = Analysis.defaultLayers(model.config().numLayers());
+        Analysis.Options full = options(Analysis.Method.FULL, DataType.FLOAT32, 8, sweep, false).withoutOrdinary();
+        Analysis.Options low = options(Analysis.Method.LOW_RANK, DataType.FLOAT32, 8, sweep, false);
+        double fullSmall = Analysis.estimate(model.config(), 5, DataType.FLOAT32, full, false).flops();
+        double lowSmall = Analysis.estimate(model.config(), 5, DataType.FLOAT32, low, false).flops();
+        assertTrue(fullSmall <= 1.25 * lowSmall, "small model: full " + fullSmall + " vs low-rank " + lowSmall);
+        java.nio.file.Files.writeString(tmp.resolve("config.json"), """
+                {"model_type": "llama", "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
+                 "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64, "vocab_size": 128256,
+                 "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+                 "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                                  "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+                 "tie_word_embeddings": true}""");
+        lab.steering.model.ModelConfig big = lab.steering.model.ModelConfig.read(tmp);
+        int[] bigSweep = Analysis.defaultLayers(16);
+        Analysis.Options bigFull = options(Analysis.Method.FULL, DataType.FLOAT32, 4, bigSweep, false)
+                .withoutOrdinary();
+        Analysis.Options bigLow = options(Analysis.Method.LOW_RANK, DataType.FLOAT32, 4, bigSweep, false);
+        Analysis.Estimate f8 = Analysis.estimate(big, 8, DataType.FLOAT32, bigFull, false);
+        Analysis.Estimate l8 = Analysis.estimate(big, 8, DataType.FLOAT32, bigLow, false);
+        assertTrue(l8.flops() * 2 < f8.flops(), "1B, 8 tokens: low-rank " + l8.flops() + " vs full " + f8.flops());
+        Analysis.Estimate f128 = Analysis.estimate(big, 128, DataType.FLOAT32, bigFull, false);
+        Analysis.Estimate l128 = Analysis.estimate(big, 128, DataType.FLOAT32, bigLow, false);
+        assertTrue(l128.bytes() < f128.bytes(), "1B, 128 tokens: low-rank " + l128.megabytes() + " MB vs full "
+                + f128.megabytes() + " MB");
+    }
+
     @Test
     void estimateGrowsWithTokensAndPrecision() {
         Analysis.Options o32 = options(DataType.FLOAT32, 8, Analysis.defaultLayers(5), false);

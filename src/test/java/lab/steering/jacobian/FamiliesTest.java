@@ -6,9 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
@@ -197,6 +200,59 @@ class FamiliesTest {
         assertArrayEquals(full.constant(), lr.constant(), 1e-12, family + " c");
         double err = JacobianStack.relativeError(lr.output(), lr.reconstruction());
         assertTrue(err <= 1e-12, family + " matrix-free reconstruction " + err);
+    }
+
+    /**
+     * LowRank's forward products on columns (norms folded into the weights, positions before the first nonzero one
+     * left out, the top layer at the last position only) against the row-layout frozen map, on every kind of target,
+     * through the MLP weights and through the per-token MLP matrices; float64, to 1e-12 of the output.
+     */
+    @ParameterizedTest
+    @MethodSource("families")
+    void theLinearMapOnColumnsEqualsTheRowLayoutMap(String family) throws IOException {
+        LanguageModel m = model(family, DataType.FLOAT32);
+        int d = m.config().hiddenSize();
+        int t = PROMPT.length;
+        int layers = m.config().numLayers();
+        Target[] targets = {Target.output(layers), new Target(2, Target.Mode.CUMULATIVE, Target.Component.ATTN),
+            new Target(2, Target.Mode.LAYERWISE, Target.Component.MLP),
+            new Target(1, Target.Mode.LAYERWISE, Target.Component.LAYER)};
+        try (NDManager nd = m.manager().newSubManager(); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            FrozenNetwork f = FrozenNetwork.record(m.transformer(DataType.FLOAT64), nd, PROMPT);
+            for (int pass = 0; pass < 2; pass++) {
+                if (pass == 1) { // the per-token MLP matrices, as a (nearly) complete basis uses them
+                    f.precomputeMlp();
+                    f.transposeColumns(targets[0], nd.eye(d, d, 0, DataType.FLOAT64));
+                }
+                for (Target tg : targets) {
+                    for (int from : new int[] {0, 4}) {
+                        NDArray x = nd.randomNormal(new Shape(3, t, d), DataType.FLOAT64);
+                        if (from > 0) {
+                            x = nd.zeros(new Shape(3, from, d), DataType.FLOAT64)
+                                    .concat(x.get(new NDIndex(":, {}:, :", from)), 1);
+                        }
+                        double[] want = f.apply(tg, x).toDoubleArray();                      // (3, d)
+                        NDArray cols = x.transpose(2, 1, 0).get(new NDIndex(":, {}:, :", from)); // (d, T - from, 3)
+                        double[] got = f.applyColumns(tg, cols, from).transpose().toDoubleArray();
+                        double scale = Arrays.stream(want).map(Math::abs).max().orElse(1);
+                        for (int i = 0; i < want.length; i++) {
+                            assertEquals(want[i], got[i], 1e-12 * scale, family + " " + tg + " from " + from
+                                    + (pass == 1 ? " (MLP matrices)" : "") + " entry " + i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The matrix-free iteration itself (no completed basis) against the full SVD, in every family. */
+    @ParameterizedTest
+    @MethodSource("families")
+    void matrixFreeIterationFindsTheTopValues(String family) throws IOException {
+        LanguageModel m = model(family, DataType.FLOAT32);
+        LowRankTest.check(m, PROMPT, Target.output(m.config().numLayers()),
+                LowRankTest.strict(1).withExtra(1).withCompletion(false));
     }
 
     @ParameterizedTest

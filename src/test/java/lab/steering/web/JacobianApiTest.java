@@ -282,7 +282,10 @@ class JacobianApiTest {
         try (AutoCloseable hold = limiter.hold()) {
             String id = given().contentType(ContentType.JSON)
                     .body(body("model", MODEL, "prompt", prompt, "dtype", "float64")).post("/api/jacobian/jobs")
-                    .then().statusCode(202).body("method", equalTo("lanczos")).extract().path("id");
+                    .then().statusCode(202).body("method", equalTo("lanczos"))
+                    // the estimate before the job starts, and while it waits, the time left (the same)
+                    .body("estimateSeconds", greaterThan(0f)).body("remainingSeconds", greaterThan(0f))
+                    .extract().path("id");
             given().delete("/api/jacobian/jobs/" + id).then().statusCode(202);
         }
     }
@@ -341,6 +344,8 @@ class JacobianApiTest {
                 .extract().path("id");
         JsonPath done = awaitStatus(id, "done");
         assertEquals(1.0, done.getDouble("progress"));
+        assertTrue(done.getDouble("estimateSeconds") > 0, "the estimate stays");
+        assertTrue(done.get("remainingSeconds") == null, "nothing left once done");
         assertEquals(1, done.getInt("attempts"));
         assertTrue(done.getString("worker").length() > 0);
         assertTrue(done.getDouble("result.reconstruction.detachedRelError") <= 1e-5);
