@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks, separate from the tests. Usage:
 #   scripts/bench.sh generation [model folder ...]   (default: the default model and ../shared/models/stories260K)
-#   scripts/bench.sh jacobian [model folder ...]     (same default)
+#   scripts/bench.sh jacobian [model folder ...]     (same default, plus the random Llama 3.2 1B-shaped checkpoint of
+#                                                    scripts/random-checkpoint.sh when it exists: matrix-free only;
+#                                                    LAB_BENCH_FULL_LARGE=1 also runs its full Jacobian, ~6 min)
 #   scripts/bench.sh steering [model folder] [concept prompt]   (default: models/steering-lab-base)
 #   scripts/bench.sh steering-eval [--model DIR] [--concepts N] [--prompts N] [--json OUT] ...   (SteeringEvaluation)
 #   scripts/bench.sh batching [model folder] [--rows 32] [--repeats 2]   (BatchingBench: batched vs one by one)
@@ -29,9 +31,12 @@ case "$what" in
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.GenerationBench "$@" ;;
   jacobian)
     if [ $# -eq 0 ]; then
+      big=${LAB_CHECKPOINT_CACHE:-$HOME/.cache/steering-lab/checkpoints}/llama-3.2-1b-random
       set -- $(ls -d models/*/ 2>/dev/null | head -n 1) ../shared/models/stories260K
+      if [ -s "$big/model.safetensors" ]; then set -- "$@" "$big"; fi
     fi
-    exec java -Xmx8g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.JacobianBench "$@" ;;
+    exec java -Xmx8g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} \
+      ${LAB_BENCH_FULL_LARGE:+-Dbench.fullLarge=true} -cp "$cp" lab.steering.bench.JacobianBench "$@" ;;
   steering)
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.SteeringBench "$@" ;;
   steering-eval)
