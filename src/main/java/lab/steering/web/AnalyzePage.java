@@ -155,6 +155,8 @@ public class AnalyzePage {
     @Inject
     JacobianService service;
     @Inject
+    lab.steering.service.AnalysisPlanner planner;
+    @Inject
     JacobianJobs jobs;
 
     /** The form of each recent job (what the job page and the export button re-use), oldest dropped first. */
@@ -212,7 +214,7 @@ public class AnalyzePage {
         JacobianJobs.View job = null;
         FormErrors err = FormErrors.NONE;
         try {
-            job = jobs.submit(JacobianResource.check(form.request(), false, registry, config, service));
+            job = jobs.submit(planner.plan(form.request().spec(), false));
             forms.put(job.id(), form);
         } catch (RuntimeException e) {
             err = FormErrors.of(e);
@@ -249,9 +251,9 @@ public class AnalyzePage {
     @Produces({MediaType.APPLICATION_OCTET_STREAM, MediaType.TEXT_PLAIN})
     public Response export(@BeanParam Form form) {
         try {
-            JacobianService.Export e = service.export(JacobianResource.check(
+            JacobianService.Export e = service.export(planner.plan(
                     new JacobianRequest(Forms.blankToNull(form.model), form.prompt, Forms.blankToNull(form.dtype),
-                            null, "auto", null, null, null, null), true, registry, config, service));
+                            null, "auto", null, null, null, null).spec(), true));
             return Response.ok((StreamingOutput) out -> e.file().write(out), MediaType.APPLICATION_OCTET_STREAM_TYPE)
                     .header("Content-Disposition", "attachment; filename=\"" + e.filename() + "\"").build();
         } catch (RuntimeException e) {

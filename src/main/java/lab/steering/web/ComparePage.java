@@ -23,7 +23,6 @@ import java.util.List;
 import java.util.Optional;
 import lab.steering.config.LabConfig;
 import lab.steering.service.ComparisonService;
-import lab.steering.service.JacobianService;
 import lab.steering.service.ModelRegistry;
 
 /**
@@ -142,7 +141,7 @@ public class ComparePage {
     @Inject
     LabConfig config;
     @Inject
-    JacobianService jacobian;
+    lab.steering.service.AnalysisPlanner planner;
     @Inject
     ComparisonService service;
 
@@ -166,7 +165,7 @@ public class ComparePage {
     @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
     public Response submit(@BeanParam Form form, @Context HttpHeaders headers) {
         try {
-            ComparisonService.View v = service.submit(CompareResource.check(form.request(), registry, config, jacobian,
+            ComparisonService.View v = service.submit(CompareResource.check(form.request(), registry, config, planner,
                     service));
             String to = "/compare/" + v.id();
             return Forms.htmx(headers) ? Response.ok().header("HX-Redirect", to).build()

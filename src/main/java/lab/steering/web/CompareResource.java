@@ -46,7 +46,7 @@ public class CompareResource {
     @Inject
     LabConfig config;
     @Inject
-    JacobianService jacobian;
+    lab.steering.service.AnalysisPlanner planner;
     @Inject
     ComparisonService service;
 
@@ -95,12 +95,13 @@ public class CompareResource {
     }
 
     ComparisonService.Plan check(CompareRequest req) {
-        return check(req, registry, config, jacobian, service);
+        return check(req, registry, config, planner, service);
     }
 
     /** Checks every field, naming the first bad one; each prompt is checked on each model as /api/jacobian would. */
     public static ComparisonService.Plan check(CompareRequest req, ModelRegistry registry, LabConfig config,
-                                               JacobianService jacobian, ComparisonService service) {
+                                               lab.steering.service.AnalysisPlanner planner,
+                                               ComparisonService service) {
         if (req == null) {
             throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
@@ -169,7 +170,7 @@ public class CompareResource {
                 try {
                     // the comparison shows spectra only: no ordinary Jacobian (3/4 of an analysis' cost), and the
                     // method and memory checks count without it
-                    requests[p][m] = JacobianResource.check(jr, false, registry, config, jacobian, false);
+                    requests[p][m] = planner.plan(jr.spec(), false, false);
                 } catch (Refusal e) {
                     boolean promptField = e.code().equals("invalid_prompt");
                     if (batch.equals("single") || !(promptField || e.code().equals("too_large"))) {

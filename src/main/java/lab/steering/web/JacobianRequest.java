@@ -18,4 +18,10 @@ import com.fasterxml.jackson.databind.JsonNode;
  */
 public record JacobianRequest(String model, String prompt, String dtype, Integer topK, String method, JsonNode layers,
                               String mode, String component, Boolean bothSigns) {
+
+    /** The request as the planner reads it. */
+    public lab.steering.service.AnalysisPlanner.Spec spec() {
+        return new lab.steering.service.AnalysisPlanner.Spec(model, prompt, dtype, topK, method, layers, mode,
+                component, bothSigns);
+    }
 }
