@@ -25,7 +25,7 @@ What it writes:
   src/test/resources/reference/detached/steer-<name>.safetensors   float64 logits (steps, vocab) of the paper's
       re-encoding steering algorithm (METHOD.md section 5) at every greedy step; for the tiny model also operator
       (T_c, d, d), its J_C at the split layer.
-  src/test/resources/reference/detached/hidden-stories260K.safetensors   HF's hidden_states (L + 1, T, d) of
+  src/test/resources/reference/detached/hidden-tinystories-shared.safetensors   HF's hidden_states (L + 1, T, d) of
       stories260K for one prompt: where the app's residual hook sites must read (HooksTest).
   src/test/resources/reference/detached/index.json   prompts, ids, figures and versions for all of them.
 
@@ -508,15 +508,15 @@ def main(argv):
     stories = Path(args.stories)
     ids = [1, 403, 407, 261]
     stats = {}
-    save("stories260K.safetensors", detached_case("stories260K", stories, ids, False, stats))
-    index["jacobians"].append(dict(name="stories260K", file="stories260K.safetensors",
+    save("tinystories-shared.safetensors", detached_case("stories260K", stories, ids, False, stats))
+    index["jacobians"].append(dict(name="stories260K", file="tinystories-shared.safetensors",
                                    modelPath="../shared/models/stories260K", ids=ids, **stats))
     # HF hidden_states of stories260K (float64 ops): what the app's residual hook sites must see (HooksTest)
     hidden_ids = [1, 403, 20]
     with torch.no_grad():
         hs = base(load(stories))(torch.tensor([hidden_ids]), output_hidden_states=True, use_cache=False).hidden_states
-    save("hidden-stories260K.safetensors", {"hidden_states": torch.stack([h[0] for h in hs])})
-    index["hiddenStates"] = dict(name="stories260K", file="hidden-stories260K.safetensors",
+    save("hidden-tinystories-shared.safetensors", {"hidden_states": torch.stack([h[0] for h in hs])})
+    index["hiddenStates"] = dict(name="stories260K", file="hidden-tinystories-shared.safetensors",
                                  modelPath="../shared/models/stories260K", ids=hidden_ids,
                                  meaning="hidden_states[l] (l = 0..L) of HF's forward, [L + 1, T, d]: l < L the "
                                          "residual after l decoder layers, l = L after the final norm")
@@ -533,7 +533,7 @@ def main(argv):
     model = load(stories)
     for i, run in enumerate(STORIES_STEER):
         index["steering"].append(dict(modelPath="../shared/models/stories260K",
-                                      **steering_case(model, run, "stories260K", i)))
+                                      **steering_case(model, run, "tinystories-shared", i)))
     model = load(CKPT_DIR / "dj-gemma3")
     for i, run in enumerate(TINY_STEER):
         index["steering"].append(dict(modelPath="src/test/resources/checkpoints/dj-gemma3",

@@ -79,7 +79,7 @@ class HooksTest {
     @Test
     void residualHooksSeeHuggingFaceHiddenStates() throws java.io.IOException {
         java.nio.file.Path dir = java.nio.file.Path.of("src", "test", "resources", "reference", "detached");
-        SafetensorsTestReader.Tensor hf = SafetensorsTestReader.readFile(dir.resolve("hidden-stories260K.safetensors"))
+        SafetensorsTestReader.Tensor hf = SafetensorsTestReader.readFile(dir.resolve("hidden-tinystories-shared.safetensors"))
                 .get("hidden_states");
         int layers = model.config().numLayers();
         int t = hf.dim(1);
