@@ -27,13 +27,18 @@ public class TestModels implements QuarkusTestResourceLifecycleManager {
         return Map.of();
     }
 
-    static void write() throws IOException {
-        if (Files.exists(DIR)) {
-            try (var walk = Files.walk(DIR)) {
+    /** Deletes {@code dir} with everything in it (if it is there) and creates it empty. */
+    public static void emptyFolder(Path dir) throws IOException {
+        if (Files.exists(dir)) {
+            try (var walk = Files.walk(dir)) {
                 walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
-        Files.createDirectories(DIR);
+        Files.createDirectories(dir);
+    }
+
+    static void write() throws IOException {
+        emptyFolder(DIR);
         Path unknown = Files.createDirectories(DIR.resolve("broken-unknown-arch"));
         Files.writeString(unknown.resolve("config.json"), "{\"model_type\": \"mamba\", \"hidden_size\": 8}");
         Path noWeights = Files.createDirectories(DIR.resolve("broken-no-weights"));

@@ -19,7 +19,7 @@ import lab.steering.model.LanguageModel;
 @ApplicationScoped
 public class AnalysisPlanner {
 
-    /** Largest top-k (also bounded by d). */
+    /** Largest topK the API accepts (bounded further by the model's hidden size). */
     public static final int MAX_TOP_K = 64;
 
     /**

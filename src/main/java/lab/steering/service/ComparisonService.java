@@ -229,13 +229,10 @@ public class ComparisonService {
         Settings s = plan.settings();
         String settings = write(s);
         JobQueue.Key key = queue.key(idempotencyKey, KIND, settings);
-        java.util.Optional<JobStore.Job> earlier = queue.earlier(KIND, key, "comparison batch");
-        if (earlier.isPresent()) {
-            long first = queue.request(earlier.get(), Payload.class).comparison();
-            return get(first).orElseThrow(() -> new Refusal(Refusal.Kind.CONFLICT, "idempotency_key_reused",
-                    "the comparison of"
-                    + " Idempotency-Key '" + idempotencyKey + "' was deleted; a new request needs a new key",
-                    earlier.get().id()));
+        java.util.Optional<View> first = queue.earlierRow(KIND, key, "comparison batch",
+                job -> queue.request(job, Payload.class).comparison(), this::get);
+        if (first.isPresent()) {
+            return first.get();
         }
         long id = store.createBatch(ids(s), s.prompts().size(), settings,
                 cid -> queue.submit(KIND, null, write(Payload.of(cid, plan)), "comparison batch", key).id());
@@ -269,7 +266,8 @@ public class ComparisonService {
     JobKind.Outcome runJob(JobStore.Job job, JobKind.Progress progress) {
         Payload p = queue.request(job, Payload.class);
         long id = p.comparison();
-        ComparisonRecord rec = store.record(id).orElseThrow(() -> new Refusal(Refusal.Kind.NOT_FOUND, "unknown_comparison",
+        ComparisonRecord rec = store.record(id).orElseThrow(
+                () -> new Refusal(Refusal.Kind.NOT_FOUND, "unknown_comparison",
                 "comparison " + id + " was deleted before its job ran"));
         Settings s = read(rec.request, Settings.class);
         int models = p.models().size();

@@ -116,11 +116,10 @@ public class EvaluationService {
     public View submit(Plan plan, String idempotencyKey) {
         String stored = write(new Stored(plan.model(), plan.suiteId(), plan.suite(), plan.settings()));
         JobQueue.Key key = queue.key(idempotencyKey, KIND, plan.model() + "\n" + stored);
-        java.util.Optional<JobStore.Job> earlier = queue.earlier(KIND, key, "evaluation");
-        if (earlier.isPresent()) {
-            return get(queue.request(earlier.get(), Payload.class).evaluation()).orElseThrow(() -> new Refusal(Refusal.Kind.CONFLICT,
-                    "idempotency_key_reused", "the evaluation of Idempotency-Key '" + idempotencyKey
-                    + "' was deleted; a new request needs a new key", earlier.get().id()));
+        Optional<View> first = queue.earlierRow(KIND, key, "evaluation",
+                job -> queue.request(job, Payload.class).evaluation(), this::get);
+        if (first.isPresent()) {
+            return first.get();
         }
         long id = store.create(plan.model(), plan.suiteId(), plan.suite().name(), stored,
                 eid -> queue.submit(KIND, plan.model(), write(new Payload(eid)), "evaluation", key).id());
@@ -157,7 +156,8 @@ public class EvaluationService {
     /** The job, on a worker of any replica that has the model: the whole benchmark, then the result stored. */
     JobKind.Outcome runJob(JobStore.Job job, JobKind.Progress progress) {
         Payload p = queue.request(job, Payload.class);
-        EvaluationRecord rec = store.find(p.evaluation()).orElseThrow(() -> new Refusal(Refusal.Kind.NOT_FOUND, "unknown_evaluation",
+        EvaluationRecord rec = store.find(p.evaluation()).orElseThrow(
+                () -> new Refusal(Refusal.Kind.NOT_FOUND, "unknown_evaluation",
                 "evaluation " + p.evaluation() + " was deleted before its job ran"));
         Stored s = read(rec.request, Stored.class);
         LanguageModel model = queue.model(job, s.model());

@@ -189,7 +189,8 @@ public class JobQueue {
         }
         checkKey(idempotencyKey);
         String text = identity instanceof String t ? t : write(kind, identity);
-        return new Key(idempotencyKey, sha256(kind + "\n" + text));
+        return new Key(idempotencyKey, lab.steering.steer.OperatorFile.sha256(
+                (kind + "\n" + text).getBytes(java.nio.charset.StandardCharsets.UTF_8)));
     }
 
     /**
@@ -210,6 +211,20 @@ public class JobQueue {
             }
             return k.job();
         });
+    }
+
+    /**
+     * For submissions that create a row before their job (comparisons, evaluations): the row an earlier request
+     * with this key created, {@code rowOf} reading its id from that job's request and {@code get} the row; 409
+     * idempotency_key_reused when the row was deleted since. Empty when the key is new (or there is none).
+     */
+    public <T> Optional<T> earlierRow(String kind, Key key, String what,
+                                      java.util.function.ToLongFunction<JobStore.Job> rowOf,
+                                      java.util.function.LongFunction<Optional<T>> get) {
+        return earlier(kind, key, what).map(job -> get.apply(rowOf.applyAsLong(job)).orElseThrow(
+                () -> new Refusal(Refusal.Kind.CONFLICT, "idempotency_key_reused", "the " + what
+                        + " of Idempotency-Key '" + key.key() + "' was deleted; a new request needs a new key",
+                        job.id())));
     }
 
     /**
@@ -254,7 +269,7 @@ public class JobQueue {
     }
 
     /** An Idempotency-Key header's value: null (none) or 1..255 printable ASCII characters. */
-    public static void checkKey(String key) {
+    private static void checkKey(String key) {
         if (key == null) {
             return;
         }
@@ -267,15 +282,6 @@ public class JobQueue {
             throw new Refusal(Refusal.Kind.INVALID, "invalid_idempotency_key",
                     "Idempotency-Key must be 1 to 255 printable ASCII"
                     + " characters, got " + (key.isEmpty() ? "an empty value" : key.length() + " characters"));
-        }
-    }
-
-    private static String sha256(String text) {
-        try {
-            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
-                    .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 
@@ -327,7 +333,8 @@ public class JobQueue {
             JobStore.Job j;
             try {
                 j = store().find(id, false)
-                        .orElseThrow(() -> new Refusal(Refusal.Kind.FAILED, "job_lost",
+                        .orElseThrow(
+                () -> new Refusal(Refusal.Kind.FAILED, "job_lost",
                                 what + ": job " + id + " was deleted", id));
             } catch (IllegalStateException e) {
                 if (!lab.steering.store.DatabaseErrors.unavailable(e)) {

@@ -51,7 +51,8 @@ public class CompareResource {
     ComparisonService service;
 
     @POST
-    public Response compare(CompareRequest req, @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
+    public Response compare(CompareRequest req,
+            @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         ComparisonService.Plan plan = check(req);
         if (req.prompt() != null) {
             ComparisonService.View v = service.runNow(plan);

@@ -54,7 +54,8 @@ public class EvaluationResource {
     ObjectMapper json;
 
     @POST
-    public Response start(EvaluationRequest req, @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
+    public Response start(EvaluationRequest req,
+            @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         EvaluationService.View v = service.submit(check(req, registry, service, json), idempotencyKey);
         return Response.status(202).entity(v).header("Location", "/api/evaluations/" + v.id()).build();
     }

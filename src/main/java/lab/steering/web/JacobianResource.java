@@ -28,9 +28,6 @@ import lab.steering.service.ModelRegistry;
 @Produces(MediaType.APPLICATION_JSON)
 public class JacobianResource {
 
-    /** Largest topK the API accepts (bounded further by the model's hidden size). */
-    public static final int MAX_TOP_K = lab.steering.service.AnalysisPlanner.MAX_TOP_K;
-
     @Inject
     ModelRegistry registry;
     @Inject
@@ -59,7 +56,8 @@ public class JacobianResource {
 
     @POST
     @Path("jobs")
-    public Response submit(JacobianRequest req, @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
+    public Response submit(JacobianRequest req,
+            @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         JacobianJobs.View v = jobs.submit(check(req, false), idempotencyKey);
         return Response.status(202).entity(v).header("Location", "/api/jacobian/jobs/" + v.id())
                 .header(JobsResource.JOB_ID_HEADER, v.id()).build();

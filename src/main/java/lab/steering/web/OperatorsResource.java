@@ -66,7 +66,8 @@ public class OperatorsResource {
 
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
-    public Response build(SteeringRequests.Build req, @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
+    public Response build(SteeringRequests.Build req,
+            @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         Checked c = check(req);
         OperatorService.Built b = c.build(steering, idempotencyKey);
         return Response.created(URI.create("/api/operators/" + b.operator().id)).entity(view(b.operator()))

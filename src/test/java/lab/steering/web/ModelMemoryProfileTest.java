@@ -89,11 +89,7 @@ class ModelMemoryProfileTest {
     }
 
     static void write() throws IOException {
-        if (Files.exists(DIR)) {
-            try (var walk = Files.walk(DIR)) {
-                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        }
+        lab.steering.TestModels.emptyFolder(DIR);
         for (String id : List.of("mem-a", "mem-b", "mem-c", "mem-first")) {
             tiny(id.hashCode()).writeTo(DIR.resolve(id));
         }
