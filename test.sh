@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Same set-up as ./run.sh (build tools, PostgreSQL), plus Chromium for the browser
-# tests, then the whole test suite: ./mvnw -B verify [extra Maven arguments].
+# tests, then the whole test suite: ./mvnw -B -f tools/pom.xml verify [extra Maven arguments] (the app and the tools).
 set -euo pipefail
 cd "$(dirname "$0")"
 # OpenMP threads of PyTorch sleep instead of spinning while waiting (much faster on a shared or busy machine).
@@ -19,4 +19,5 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
   apt-get install -y -q chromium chromium-driver >/dev/null
 fi
 
-exec ./mvnw -B verify "$@"
+# The app and the tools (tools/train, tools/bench) in one Maven reactor: tools/pom.xml aggregates all three.
+exec ./mvnw -B -f tools/pom.xml verify "$@"

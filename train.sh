@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole training pipeline of the default model, from raw corpus to the published folder models/$MODEL_NAME:
-#   1. corpus      train/corpus.sh (npm + Debian packages -> $CORPUS_DIR/train.txt, valid.txt)   [skipped if built]
-#   2. tokenizer   train/tokenizer.sh (BpeTrainer) -> $CORPUS_DIR/tokenizer/tokenizer.json        [skipped if built]
+#   1. corpus      tools/train/corpus.sh (npm + Debian packages -> $CORPUS_DIR/train.txt, valid.txt)   [skipped if built]
+#   2. tokenizer   tools/train/tokenizer.sh (BpeTrainer) -> $CORPUS_DIR/tokenizer/tokenizer.json        [skipped if built]
 #   3. token ids   TokenData -> $TRAIN_OUT/tokens-*.i32 (cached; checked against the corpus by SHA-256)
 #   4. baselines   NgramBaseline -> $TRAIN_OUT/baselines.json (unigram and bigram perplexities)
 #   5. training    Trainer --resume: continues from $TRAIN_OUT/checkpoint when there is one
@@ -10,11 +10,12 @@
 #                  directions -> models/$MODEL_NAME/README.md and report.json
 # Rerunning continues where it stopped. Environment (defaults in brackets):
 #   CORPUS_DIR [target/corpus]   TRAIN_OUT [target/train]   MODEL_NAME [steering-lab-base]   MODELS_DIR [models]
-#   VOCAB_SIZE [8192] (tokenizer)   TRAIN_CONFIG [train/steering-lab-base.properties]   TRAIN_STEPS (overrides steps= of the config)
+#   VOCAB_SIZE [8192] (tokenizer)   TRAIN_CONFIG [tools/train/steering-lab-base.properties]   TRAIN_STEPS (overrides steps= of the config)
 #   TRAIN_HOURS (stop this invocation, with a checkpoint, after that many hours; rerun to continue)
 #   INIT_FROM (a new run starts from this model folder's weights: a warm restart, fresh optimizer and schedule)
 #   COMPARE_MODEL (an earlier model folder for the card's comparison)   COMPARE_EVAL (its steering-eval JSON)
 #   TRAIN_THREADS [2]   JAVA_OPTS [-Xmx4g -XX:MaxDirectMemorySize=512m]   SKIP_COMPILE=1 (use the classes already built)
+# The Java code is the Maven project tools/train (built on the app's core classes by tools/classpath.sh).
 # Logs go to stdout; $TRAIN_OUT/metrics.jsonl keeps every progress and validation line. See docs/training.md.
 set -euo pipefail
 
@@ -26,7 +27,7 @@ CORPUS_DIR="${CORPUS_DIR:-target/corpus}"
 TRAIN_OUT="${TRAIN_OUT:-target/train}"
 MODEL_NAME="${MODEL_NAME:-steering-lab-base}"
 MODELS_DIR="${MODELS_DIR:-models}"
-TRAIN_CONFIG="${TRAIN_CONFIG:-train/steering-lab-base.properties}"
+TRAIN_CONFIG="${TRAIN_CONFIG:-tools/train/steering-lab-base.properties}"
 TRAIN_THREADS="${TRAIN_THREADS:-2}"
 # MaxDirectMemorySize: DJL copies every array it creates from Java (ids, RoPE tables, masks) through a direct
 # ByteBuffer that is only freed when the GC collects it; without a cap (default: the heap size) those buffers piled
@@ -38,19 +39,20 @@ export OMP_NUM_THREADS="$TRAIN_THREADS" MKL_NUM_THREADS="$TRAIN_THREADS" OMP_WAI
 
 log() { echo "[train.sh $(date '+%F %T')] $*"; }
 
-if [[ "${SKIP_COMPILE:-0}" != 1 ]]; then
-  log "compiling"
-  ./mvnw -B -q compile
-fi
-if [[ ! -s target/cp.txt || pom.xml -nt target/cp.txt ]]; then
-  ./mvnw -B -q dependency:build-classpath -Dmdep.outputFile=target/cp.txt >/dev/null
-fi
-# The JVMs run from a snapshot of the classes inside the run folder, so that rebuilding (or cleaning) the project
-# while a long run is going cannot change code under it.
+# The training tool (tools/train, its own Maven project on the app's core classes) and its classpath.
+log "building tools/train"
+tool_cp=$(tools/classpath.sh train)
+# The JVMs run from a snapshot of the classes (the tool's and the app's) inside the run folder, so that rebuilding
+# (or cleaning) the project while a long run is going cannot change code under it.
 mkdir -p "$TRAIN_OUT"
-rm -rf "$TRAIN_OUT/classes.tmp" && cp -r target/classes "$TRAIN_OUT/classes.tmp"
+rm -rf "$TRAIN_OUT/classes.tmp" && mkdir "$TRAIN_OUT/classes.tmp"
+jars=()
+IFS=: read -ra entries <<< "$tool_cp"
+for e in "${entries[@]}"; do
+  if [[ -d $e ]]; then cp -r "$e/." "$TRAIN_OUT/classes.tmp/"; else jars+=("$e"); fi
+done
 rm -rf "$TRAIN_OUT/classes" && mv "$TRAIN_OUT/classes.tmp" "$TRAIN_OUT/classes"
-CP="$TRAIN_OUT/classes:$(cat target/cp.txt)"
+CP="$TRAIN_OUT/classes:$(IFS=:; echo "${jars[*]}")"
 
 # Runs a main class of lab.steering.train; SIGTERM/SIGINT are passed on so that the trainer can checkpoint.
 run_java() {
@@ -67,25 +69,25 @@ run_java() {
 
 # 1. corpus
 if [[ ! -s "$CORPUS_DIR/train.txt" || ! -s "$CORPUS_DIR/valid.txt" ]]; then
-  if [[ ! -x train/corpus.sh ]]; then
-    echo "train.sh: $CORPUS_DIR/train.txt is missing and train/corpus.sh (the corpus script) is not in this" \
+  if [[ ! -x tools/train/corpus.sh ]]; then
+    echo "train.sh: $CORPUS_DIR/train.txt is missing and tools/train/corpus.sh (the corpus script) is not in this" \
          "checkout; build the corpus with it and set CORPUS_DIR to its folder" >&2
     exit 1
   fi
   log "building the corpus into $CORPUS_DIR"
-  CORPUS_DIR="$CORPUS_DIR" SKIP_COMPILE=1 train/corpus.sh
+  CORPUS_DIR="$CORPUS_DIR" SKIP_COMPILE=1 tools/train/corpus.sh
 fi
 
 # 2. tokenizer
 TOKENIZER="$CORPUS_DIR/tokenizer"
 if [[ ! -s "$TOKENIZER/tokenizer.json" ]]; then
-  if [[ ! -x train/tokenizer.sh ]]; then
-    echo "train.sh: $TOKENIZER/tokenizer.json is missing and train/tokenizer.sh (BpeTrainer + TokenizerCheck) is" \
+  if [[ ! -x tools/train/tokenizer.sh ]]; then
+    echo "train.sh: $TOKENIZER/tokenizer.json is missing and tools/train/tokenizer.sh (BpeTrainer + TokenizerCheck) is" \
          "not in this checkout" >&2
     exit 1
   fi
   log "training the BPE tokenizer into $TOKENIZER"
-  CORPUS_DIR="$CORPUS_DIR" train/tokenizer.sh --vocab-size "${VOCAB_SIZE:-8192}"
+  CORPUS_DIR="$CORPUS_DIR" tools/train/tokenizer.sh --vocab-size "${VOCAB_SIZE:-8192}"
 fi
 
 # 3. token ids (a no-op when the cache matches the corpus and tokenizer)

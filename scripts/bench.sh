@@ -10,19 +10,14 @@
 #   scripts/bench.sh steering-benchmark [--model DIR] [--concepts N] [--prompts N] [--strengths 1,2,4] [--json OUT] ...
 #                                                    (issue 14's benchmark, SteeringBenchmarkRun; docs/evaluation.md)
 #   scripts/bench.sh ops                             (one decoding step's ops on the engine's threads and on one)
-# Builds the classes if needed, then runs the benchmark's main class on the CPU.
+# Builds the benchmarks (the Maven project tools/bench, on the app's core classes) when their sources changed, then
+# runs the benchmark's main class on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/native-env.sh # as run.sh: the benchmarks measure the app as it runs
 what=${1:-generation}
 shift || true
-if [ ! -f target/classes/lab/steering/bench/JacobianBench.class ] || [ -n "$(find src/main -newer target/classes/lab/steering/bench/JacobianBench.class -print -quit)" ]; then
-  ./mvnw -B -q compile
-fi
-if [ ! -f target/bench-classpath.txt ] || [ pom.xml -nt target/bench-classpath.txt ]; then
-  ./mvnw -B -q dependency:build-classpath -Dmdep.outputFile=target/bench-classpath.txt -Dmdep.includeScope=runtime
-fi
-cp="target/classes:$(cat target/bench-classpath.txt)"
+cp=$(tools/classpath.sh bench)
 case "$what" in
   generation)
     if [ $# -eq 0 ]; then

@@ -22,14 +22,14 @@ case "${1:-}" in
 esac
 log() { echo "gpu-check: $*" >&2; }
 start=$(date +%s)
-mvn=(./mvnw -B -q)
-[[ ${LAB_MVN_OFFLINE:-0} == 1 ]] && mvn+=(-o)
+extra=() # Maven arguments of this mode (also given to tools/classpath.sh)
+[[ ${LAB_MVN_OFFLINE:-0} == 1 ]] && extra+=(-o)
 if [[ $mode == gpu ]]; then
   if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >&2; then
     echo '{"error": "no NVIDIA GPU visible (nvidia-smi -L failed); use --cpu-smoke"}'
     exit 2
   fi
-  mvn+=(-Pgpu)
+  extra+=(-Pgpu)
   java_args=(${JAVA_OPTS:--Xmx24g})
   check_args=(--dtype "${LAB_GPU_DTYPE:-bf16}")
 else
@@ -37,32 +37,28 @@ else
   check_args=(--cpu --small --dtype "${LAB_GPU_DTYPE:-bf16}")
 fi
 
-log "build ($mode): ${mvn[*]} test-compile"
-"${mvn[@]}" test-compile >&2
-log "gpu-tagged tests"
-rm -f target/surefire-reports/TEST-*Gpu*.xml
+# the app and the benchmarks (tools/bench, where GpuCheck and GpuParityTest live): one Maven reactor
+mvn=(./mvnw -B -q "${extra[@]}" -f tools/pom.xml -pl bench -am)
+log "build ($mode) and gpu-tagged tests: ${mvn[*]} test"
+rm -f target/surefire-reports/TEST-*Gpu*.xml tools/bench/target/surefire-reports/TEST-*Gpu*.xml
 tests_rc=0
-"${mvn[@]}" surefire:test@default-test -Dgroups=gpu -Dlab.excludedTags=bench -Dsurefire.failIfNoSpecifiedTests=false >&2 \
-  || tests_rc=$?
+"${mvn[@]}" test -Dgroups=gpu -Dlab.excludedTags=bench -Dsurefire.failIfNoSpecifiedTests=false >&2 || tests_rc=$?
 # totals of the gpu-tagged test classes (surefire's XML reports)
 tests_json=$(awk 'BEGIN { t = f = e = s = 0 }
   /<testsuite / { for (i = 1; i <= NF; i++) { split($i, kv, "=\""); sub(/".*/, "", kv[2]);
       if (kv[1] == "tests") t += kv[2]; if (kv[1] == "failures") f += kv[2];
       if (kv[1] == "errors") e += kv[2]; if (kv[1] == "skipped") s += kv[2] } }
   END { printf "{\"run\": %d, \"failures\": %d, \"errors\": %d, \"skipped\": %d", t, f, e, s }' \
-  target/surefire-reports/TEST-*Gpu*.xml 2>/dev/null || echo '{"run": 0, "failures": 0, "errors": 0, "skipped": 0')
+  target/surefire-reports/TEST-*Gpu*.xml tools/bench/target/surefire-reports/TEST-*Gpu*.xml 2>/dev/null || echo '{"run": 0, "failures": 0, "errors": 0, "skipped": 0')
 tests_json="$tests_json, \"mavenExit\": $tests_rc}"
 
-cp_file=target/gpu-check-classpath-$mode.txt
-if [[ ! -f $cp_file || pom.xml -nt $cp_file ]]; then
-  "${mvn[@]}" dependency:build-classpath -Dmdep.outputFile="$cp_file" -Dmdep.includeScope=runtime >&2
-fi
+cp=$(SKIP_COMPILE=1 LAB_TOOLS_MAVEN_ARGS="${extra[*]}" tools/classpath.sh bench)
 models=(../shared/models/stories260K-text "$(ls -d models/*/ 2>/dev/null | head -n 1)")
 used=$(( $(date +%s) - start ))
 budget=${LAB_GPU_CHECK_SECONDS:-$(( 450 - used ))}
 log "GpuCheck (${budget}s left of its budget) on ${models[*]}"
 java "${java_args[@]}" ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} \
-  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "target/classes:$(cat "$cp_file")" \
+  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$cp" \
   lab.steering.bench.GpuCheck "${check_args[@]}" --budget-seconds "$budget" --tests "$tests_json" "${models[@]}" \
   > target/gpu-check.json
 cat target/gpu-check.json

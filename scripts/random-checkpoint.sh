@@ -20,12 +20,7 @@ if [[ ! -s $tokenizers/llama3/tokenizer.json ]]; then
   echo "random-checkpoint: no Llama 3 tokenizer in $tokenizers/llama3 (scripts/fetch-tokenizers.sh could not fetch it)" >&2
   exit 1
 fi
-if [ ! -f target/classes/lab/steering/bench/RandomCheckpoint.class ] || [ -n "$(find src/main -newer target/classes/lab/steering/bench/RandomCheckpoint.class -print -quit)" ]; then
-  ./mvnw -B -q compile >&2
-fi
-if [ ! -f target/bench-classpath.txt ] || [ pom.xml -nt target/bench-classpath.txt ]; then
-  ./mvnw -B -q dependency:build-classpath -Dmdep.outputFile=target/bench-classpath.txt -Dmdep.includeScope=runtime >&2
-fi
-java -Xmx512m -cp "target/classes:$(cat target/bench-classpath.txt)" lab.steering.bench.RandomCheckpoint \
+cp=$(tools/classpath.sh bench)
+java -Xmx512m -cp "$cp" lab.steering.bench.RandomCheckpoint \
   "$out" "$tokenizers/llama3" >&2
 echo "$out"

@@ -14,6 +14,7 @@ import java.util.function.IntConsumer;
 import lab.steering.hook.Hooks;
 import lab.steering.hook.Site;
 import lab.steering.model.LanguageModel;
+import lab.steering.model.ModelConfig;
 import lab.steering.model.Threads;
 import lab.steering.model.Transformer;
 
@@ -263,21 +264,11 @@ public final class JacobianEngine {
     }
 
     /**
-     * Floating-point operations of one full transpose pass (d cotangents) for the model output target, as
-     * {@link #full} runs it with {@code chunkBytes}: below the top layer with the per-token MLP matrices when they
-     * fit, else through the two MLP weights; the top layer's MLP and W_o at the last position only.
+     * Whether {@link #full} with {@code chunkBytes} forms the per-token MLP matrices below the top layer (when they fit)
+     * rather than passing every cotangent through the two MLP weights: the two ways cost different work.
      */
-    public static double transposeFlops(lab.steering.model.ModelConfig c, int t, DataType dtype, long chunkBytes) {
-        double d = c.hiddenSize();
-        double ff = c.intermediateSize();
-        double q = (double) c.numHeads() * c.headDim();
-        double kv = (double) c.numKvHeads() * c.headDim();
-        double mixing = 2.0 * c.numHeads() * t * c.headDim(); // per cotangent and query position
-        double attention = d * t * (2 * d * q + 2 * d * kv + mixing);
-        boolean matrices = FrozenNetwork.mlpMatricesFit(c, t, dtype, chunkBytes);
-        double mlp = matrices ? 2 * t * d * d * ff + 2 * t * d * d * d : d * t * 4 * d * ff;
-        double top = d * (4 * d * ff + 2 * d * q + mixing) + d * t * 2 * d * kv;
-        return (attention + mlp) * (c.numLayers() - 1) + top;
+    public static boolean formsMlpMatrices(ModelConfig c, int tokens, DataType dtype, long chunkBytes) {
+        return FrozenNetwork.mlpMatricesFit(c, tokens, dtype, chunkBytes);
     }
 
     /** The detached Jacobian by autograd through the frozen network's forward (the slow test oracle). */

@@ -59,17 +59,6 @@ public record ModelConfig(
         double localRopeTheta,
         double attentionScale) {
 
-    /** A Llama config (the trainer's): no window, the usual attention scale. */
-    public ModelConfig(String modelType, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
-                       int numKvHeads, int headDim, int vocabSize, int maxPositions, double rmsNormEps,
-                       double ropeTheta, RopeScaling ropeScaling, boolean tieWordEmbeddings, int bosTokenId,
-                       List<Integer> eosTokenIds, String torchDtype) {
-        this(modelType, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize,
-                maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, bosTokenId, eosTokenIds,
-                torchDtype, Family.of("llama"), 0, java.util.Collections.nCopies(numLayers, false), ropeTheta,
-                1.0 / Math.sqrt(headDim));
-    }
-
     /** The attention window of a layer, or 0 for full causal attention. */
     public int window(int layer) {
         return slidingLayers.get(layer) ? slidingWindow : 0;

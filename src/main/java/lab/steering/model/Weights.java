@@ -24,11 +24,6 @@ import java.util.function.Function;
  */
 public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm finalNorm, NDArray lmHead) {
 
-    /** A Llama model's weights (the trainer's). */
-    public Weights(NDArray embed, List<Layer> layers, NDArray finalNorm, NDArray lmHead) {
-        this(embed, null, layers, new Norm(finalNorm, null), lmHead);
-    }
-
     /**
      * A norm's parameters.
      *
@@ -88,13 +83,6 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
     public record Layer(Norm attnNorm, NDArray wq, NDArray bq, NDArray wk, NDArray bk, NDArray wv, NDArray bv,
                         NDArray wo, NDArray bo, Norm qNorm, Norm kNorm, Norm attnPostNorm, Norm mlpNorm,
                         NDArray gate, NDArray up, NDArray bUp, NDArray down, NDArray bDown, Norm mlpPostNorm) {
-
-        /** A Llama layer. */
-        public Layer(NDArray attnNorm, NDArray wq, NDArray wk, NDArray wv, NDArray wo, NDArray mlpNorm, NDArray gate,
-                     NDArray up, NDArray down) {
-            this(new Norm(attnNorm, null), wq, null, wk, null, wv, null, wo, null, null, null, null,
-                    new Norm(mlpNorm, null), gate, up, null, down, null, null);
-        }
 
         List<NDArray> all() {
             List<NDArray> out = new ArrayList<>();

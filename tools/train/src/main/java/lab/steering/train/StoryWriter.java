@@ -13,7 +13,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Writes simple stories from a hand-written grammar and lexicon (train/stories.grammar): the project's own
+ * Writes simple stories from a hand-written grammar and lexicon (tools/train/stories.grammar): the project's own
  * program-generated part of the training mix, as TinyStories was written by a larger model for small ones. The
  * stories are everyday narrative in plain words, so that a small model learns coherent sentences and clear topics;
  * they go to the training split only (validation stays natural text). See docs/corpus.md.
@@ -244,7 +244,7 @@ public final class StoryWriter {
     /** Prints a few stories: {@code java lab.steering.train.StoryWriter --grammar F [--count 5] [--seed S]}. */
     public static void main(String[] args) {
         Map<String, String> a = Args.parse(args);
-        StoryWriter w = load(Path.of(a.getOrDefault("grammar", "train/stories.grammar")));
+        StoryWriter w = load(Path.of(a.getOrDefault("grammar", "tools/train/stories.grammar")));
         long seed = Long.parseLong(a.getOrDefault("seed", "1"));
         int count = Integer.parseInt(a.getOrDefault("count", "5"));
         for (int n = 0; n < count; n++) {

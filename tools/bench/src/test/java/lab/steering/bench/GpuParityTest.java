@@ -1,4 +1,4 @@
-package lab.steering;
+package lab.steering.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -9,7 +9,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.types.DataType;
 import java.nio.file.Path;
 import java.util.Map;
-import lab.steering.bench.GpuCheck;
+import lab.steering.SharedModels;
 import lab.steering.service.DevicePolicy;
 import lab.steering.service.DeviceProbe;
 import lab.steering.service.DeviceStatus;

@@ -114,7 +114,7 @@ class TokenizerRoundTripTest {
         }
     }
 
-    /** Runs on the real validation set when train/corpus.sh and train/tokenizer.sh have been run. */
+    /** Runs on the real validation set when tools/train/corpus.sh and tools/train/tokenizer.sh have been run. */
     @Test
     void wholeValidationSetRoundTrips() throws IOException {
         Path corpus = Path.of(System.getProperty("corpus.dir", "target/corpus"));

@@ -113,8 +113,8 @@ public record TrainingConfig(
         if (vocabSize <= 0) {
             throw new IllegalStateException("vocab size not resolved");
         }
-        return new ModelConfig("llama", hidden, intermediate, layers, heads, kvHeads, headDim(), vocabSize, context,
-                rmsNormEps, ropeTheta, null, true, bos, List.of(eos), "float32");
+        return Llama.config(hidden, intermediate, layers, heads, kvHeads, headDim(), vocabSize, context, rmsNormEps,
+                ropeTheta, null, true, bos, List.of(eos), "float32");
     }
 
     public TrainingConfig withVocabSize(int v) {

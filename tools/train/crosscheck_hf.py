@@ -3,10 +3,10 @@
 
 Loads the trained tokenizer with Hugging Face's own libraries and checks, on every validation document, that
 `tokenizers` and `transformers.AutoTokenizer` give the same ids (BOS once, first) and decode the text back exactly.
-Compare the printed ids of the sample sentence with `train/java.sh TokenizerCheck --show "..."` (DJL).
+Compare the printed ids of the sample sentence with `tools/train/java.sh TokenizerCheck --show "..."` (DJL).
 
     python3 -m venv /tmp/hfvenv && /tmp/hfvenv/bin/pip install tokenizers transformers
-    /tmp/hfvenv/bin/python train/crosscheck_hf.py [target/corpus]
+    /tmp/hfvenv/bin/python tools/train/crosscheck_hf.py [target/corpus]
 
 Last run (see docs/corpus.md): tokenizers 0.23.2, transformers 5.18.0: 297 documents, 0 mismatches.
 """

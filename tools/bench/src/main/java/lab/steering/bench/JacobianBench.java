@@ -19,6 +19,7 @@ import lab.steering.jacobian.Svd;
 import lab.steering.jacobian.Target;
 import lab.steering.jacobian.TokenDecoder;
 import lab.steering.model.LanguageModel;
+import lab.steering.model.ModelConfig;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
 import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
@@ -126,7 +127,7 @@ public final class JacobianBench {
             reforward[round] = (System.nanoTime() - t0) / 1e6;
             reforwardRatios[round] = reforward[round] / median(inRound);
         }
-        double flops = JacobianEngine.transposeFlops(m.config(), t, DataType.FLOAT32, 256L << 20);
+        double flops = transposeFlops(m.config(), t, DataType.FLOAT32, 256L << 20);
         double gflops = flops / (full / 1000) / 1e9;
         double fullMedian = median(passes);
         double perRow = median(rows);
@@ -221,7 +222,7 @@ public final class JacobianBench {
             double passFlops = LowRank.flops(m.config(), t, new LowRank.Plan(t, d, st.backward(), st.forward(),
                     false, 0));
             double rate = passFlops / (st.passMs() / 1000);
-            double fullFlops = JacobianEngine.transposeFlops(m.config(), t, DataType.FLOAT32, 256L << 20);
+            double fullFlops = transposeFlops(m.config(), t, DataType.FLOAT32, 256L << 20);
             full = String.format(Locale.ROOT, "not run (~%.0f s at the passes' %.0f GFLOP/s)", fullFlops / rate,
                     rate / 1e9);
             errors = "– (full stack not computed)";
@@ -344,4 +345,22 @@ public final class JacobianBench {
         }
     }
 
+
+    /**
+     * Floating-point operations of one full transpose pass (d cotangents) for the model output target, as
+     * {@link JacobianEngine#full} runs it with {@code chunkBytes}: below the top layer with the per-token MLP matrices
+     * when it forms them, else through the two MLP weights; the top layer's MLP and W_o at the last position only.
+     */
+    static double transposeFlops(ModelConfig c, int t, DataType dtype, long chunkBytes) {
+        double d = c.hiddenSize();
+        double ff = c.intermediateSize();
+        double q = (double) c.numHeads() * c.headDim();
+        double kv = (double) c.numKvHeads() * c.headDim();
+        double mixing = 2.0 * c.numHeads() * t * c.headDim(); // per cotangent and query position
+        double attention = d * t * (2 * d * q + 2 * d * kv + mixing);
+        boolean matrices = JacobianEngine.formsMlpMatrices(c, t, dtype, chunkBytes);
+        double mlp = matrices ? 2 * t * d * d * ff + 2 * t * d * d * d : d * t * 4 * d * ff;
+        double top = d * (4 * d * ff + 2 * d * q + mixing) + d * t * 2 * d * kv;
+        return (attention + mlp) * (c.numLayers() - 1) + top;
+    }
 }

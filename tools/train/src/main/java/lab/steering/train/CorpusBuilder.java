@@ -22,7 +22,7 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * Builds the training corpus from the raw sources that {@code train/corpus.sh} fetched.
+ * Builds the training corpus from the raw sources that {@code tools/train/corpus.sh} fetched.
  *
  * <pre>
  * java lab.steering.train.CorpusBuilder --raw target/corpus/raw --out target/corpus [--seed 20261126]
@@ -120,7 +120,7 @@ public final class CorpusBuilder {
         }
         if (sources.contains("stories")) {
             int count = Integer.parseInt(a.getOrDefault("stories", Integer.toString(DEFAULT_STORIES)));
-            Path grammar = Path.of(a.getOrDefault("stories-grammar", "train/stories.grammar"));
+            Path grammar = Path.of(a.getOrDefault("stories-grammar", "tools/train/stories.grammar"));
             bySource.put("stories", StoryWriter.documents(grammar, seed, count));
         }
 

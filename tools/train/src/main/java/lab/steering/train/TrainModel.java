@@ -46,14 +46,14 @@ public final class TrainModel implements AutoCloseable {
         List<Weights.Layer> layers = new ArrayList<>();
         for (int i = 0; i < config.numLayers(); i++) {
             String p = "model.layers." + i + ".";
-            layers.add(new Weights.Layer(params.get(p + "input_layernorm.weight"),
+            layers.add(Llama.layer(params.get(p + "input_layernorm.weight"),
                     params.get(p + "self_attn.q_proj.weight"), params.get(p + "self_attn.k_proj.weight"),
                     params.get(p + "self_attn.v_proj.weight"), params.get(p + "self_attn.o_proj.weight"),
                     params.get(p + "post_attention_layernorm.weight"), params.get(p + "mlp.gate_proj.weight"),
                     params.get(p + "mlp.up_proj.weight"), params.get(p + "mlp.down_proj.weight")));
         }
         NDArray embed = params.get("model.embed_tokens.weight");
-        this.weights = new Weights(embed, List.copyOf(layers), params.get("model.norm.weight"), embed);
+        this.weights = Llama.weights(embed, List.copyOf(layers), params.get("model.norm.weight"), embed);
         this.transformer = new Transformer(config, weights, manager);
     }
 

