@@ -62,6 +62,11 @@ class ArchitectureTest {
         slices().matching("lab.steering.(*)..").should().beFreeOfCycles().check(classes);
     }
 
+    @Test
+    void serviceFeaturesHaveNoCycles() {
+        slices().matching("lab.steering.service.(*)..").should().beFreeOfCycles().check(classes);
+    }
+
     private static void layer(String pkg, String... forbidden) {
         String[] packages = new String[forbidden.length];
         for (int i = 0; i < forbidden.length; i++) {

@@ -3,6 +3,7 @@ package lab.steering.service;
 import io.quarkus.arc.Arc;
 import io.vertx.core.http.HttpServerRequest;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
 import java.util.function.BooleanSupplier;
 import org.jboss.resteasy.reactive.server.core.CurrentRequestManager;
 import org.jboss.resteasy.reactive.server.core.ResteasyReactiveRequestContext;
@@ -41,5 +42,20 @@ public final class ClientGone {
         }
         HttpServerRequest request = context.serverRequest().unwrap(HttpServerRequest.class);
         return request == null ? NEVER : request.response()::closed;
+    }
+
+    /**
+     * What the waiting thread throws for a task that failed: the task's own exception as it was thrown (an Error is
+     * thrown from here), anything else wrapped.
+     */
+    public static RuntimeException rethrown(ExecutionException e) {
+        Throwable cause = e.getCause();
+        if (cause instanceof RuntimeException re) {
+            return re;
+        }
+        if (cause instanceof Error err) {
+            throw err;
+        }
+        return new IllegalStateException(cause);
     }
 }

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.TextNode;
@@ -26,9 +25,10 @@ import java.util.List;
 import java.util.Optional;
 import lab.steering.config.LabConfig;
 import lab.steering.jacobian.Analysis;
-import lab.steering.service.JacobianJobs;
-import lab.steering.service.JacobianService;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.Refusal;
+import lab.steering.service.analysis.JacobianJobs;
+import lab.steering.service.analysis.JacobianService;
+import lab.steering.service.models.ModelRegistry;
 
 /**
  * /analyze: a prompt's detached-Jacobian analysis. The form submits a job (POST /analyze); the job fragment polls
@@ -155,7 +155,7 @@ public class AnalyzePage {
     @Inject
     JacobianService service;
     @Inject
-    lab.steering.service.AnalysisPlanner planner;
+    lab.steering.service.analysis.AnalysisPlanner planner;
     @Inject
     JacobianJobs jobs;
 

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import io.quarkus.qute.CheckedTemplate;
 import io.quarkus.qute.TemplateInstance;
 import jakarta.inject.Inject;
@@ -22,8 +21,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import lab.steering.config.LabConfig;
-import lab.steering.service.ComparisonService;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.Refusal;
+import lab.steering.service.comparison.ComparisonService;
+import lab.steering.service.models.ModelRegistry;
 
 /**
  * /compare: the architecture comparison. The form submits a batch (POST /compare) and goes to the comparison's own
@@ -141,7 +141,7 @@ public class ComparePage {
     @Inject
     LabConfig config;
     @Inject
-    lab.steering.service.AnalysisPlanner planner;
+    lab.steering.service.analysis.AnalysisPlanner planner;
     @Inject
     ComparisonService service;
 

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import jakarta.inject.Inject;
@@ -20,9 +19,10 @@ import java.util.List;
 import java.util.Set;
 import lab.steering.config.LabConfig;
 import lab.steering.model.LanguageModel;
-import lab.steering.service.ComparisonService;
-import lab.steering.service.JacobianService;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.Refusal;
+import lab.steering.service.analysis.JacobianService;
+import lab.steering.service.comparison.ComparisonService;
+import lab.steering.service.models.ModelRegistry;
 import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
@@ -46,7 +46,7 @@ public class CompareResource {
     @Inject
     LabConfig config;
     @Inject
-    lab.steering.service.AnalysisPlanner planner;
+    lab.steering.service.analysis.AnalysisPlanner planner;
     @Inject
     ComparisonService service;
 
@@ -101,7 +101,7 @@ public class CompareResource {
 
     /** Checks every field, naming the first bad one; each prompt is checked on each model as /api/jacobian would. */
     public static ComparisonService.Plan check(CompareRequest req, ModelRegistry registry, LabConfig config,
-                                               lab.steering.service.AnalysisPlanner planner,
+                                               lab.steering.service.analysis.AnalysisPlanner planner,
                                                ComparisonService service) {
         if (req == null) {
             throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");

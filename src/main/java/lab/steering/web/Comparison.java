@@ -3,7 +3,7 @@ package lab.steering.web;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import lab.steering.service.SteeringService;
+import lab.steering.service.steering.SteeringService;
 import lab.steering.steer.SteeredRun;
 
 /**

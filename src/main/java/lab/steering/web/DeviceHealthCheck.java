@@ -1,8 +1,8 @@
 package lab.steering.web;
 
 import jakarta.inject.Inject;
-import lab.steering.service.DevicePolicy;
-import lab.steering.service.DeviceStatus;
+import lab.steering.service.device.DevicePolicy;
+import lab.steering.service.models.DeviceStatus;
 import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.HealthCheckResponseBuilder;

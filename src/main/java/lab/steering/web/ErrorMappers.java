@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.exc.InputCoercionException;
@@ -12,6 +11,7 @@ import jakarta.ws.rs.core.Response;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.stream.Collectors;
+import lab.steering.service.Refusal;
 import org.jboss.logging.Logger;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
@@ -50,7 +50,7 @@ public class ErrorMappers {
 
     /** The heavy-work limiter is full (analyses, exports, jobs, operator builds, sweeps): 429 with Retry-After. */
     @ServerExceptionMapper
-    public Response busy(lab.steering.service.WorkLimiter.Busy e) {
+    public Response busy(lab.steering.service.Busy e) {
         return refusal(new Refusal(Refusal.Kind.BUSY, "busy", e.getMessage())
                 .detail("retryAfterSeconds", e.retryAfterSeconds()));
     }

@@ -3,7 +3,7 @@ package lab.steering.web;
 import java.util.List;
 import java.util.Locale;
 import lab.steering.eval.OutputScores;
-import lab.steering.service.EvaluationService;
+import lab.steering.service.evaluation.EvaluationService;
 
 /** An evaluation's outputs as CSV (RFC 4180: fields with commas, quotes or line breaks quoted, quotes doubled). */
 final class EvaluationCsv {

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quarkus.qute.CheckedTemplate;
 import io.quarkus.qute.TemplateInstance;
@@ -24,10 +23,11 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import lab.steering.eval.SteeringBenchmark;
-import lab.steering.service.EvaluationService;
-import lab.steering.service.EvaluationStore;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.Refusal;
+import lab.steering.service.evaluation.EvaluationService;
+import lab.steering.service.models.ModelRegistry;
 import lab.steering.steer.TextScores;
+import lab.steering.store.EvaluationStore;
 
 /**
  * /evaluations: the steering benchmark. The form starts a run (POST /evaluations) and goes to its page,

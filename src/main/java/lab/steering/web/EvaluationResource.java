@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Inject;
@@ -20,10 +19,11 @@ import lab.steering.eval.InvalidSetting;
 import lab.steering.eval.SteeringBenchmark;
 import lab.steering.eval.SuiteCheck;
 import lab.steering.model.LanguageModel;
-import lab.steering.service.EvaluationService;
-import lab.steering.service.EvaluationStore;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.Refusal;
+import lab.steering.service.evaluation.EvaluationService;
+import lab.steering.service.models.ModelRegistry;
 import lab.steering.steer.EvalSuite;
+import lab.steering.store.EvaluationStore;
 import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;

@@ -1,7 +1,8 @@
 package lab.steering.web;
 
+import lab.steering.service.Busy;
 import lab.steering.service.Refusal;
-import lab.steering.service.WorkLimiter;
+import lab.steering.service.jobs.WorkLimiter;
 import lab.steering.store.DatabaseErrors;
 
 /**
@@ -41,7 +42,7 @@ public record FormErrors(String field, String code, String message) {
         if (e instanceof Refusal r) {
             return from(r.code(), r.getMessage());
         }
-        if (e instanceof WorkLimiter.Busy b) {
+        if (e instanceof Busy b) {
             return new FormErrors(null, "busy", b.getMessage() + " (try again in " + b.retryAfterSeconds() + " s)");
         }
         if (DatabaseErrors.unavailable(e)) {

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
@@ -13,9 +12,10 @@ import lab.steering.config.LabConfig;
 import lab.steering.generate.Generation;
 import lab.steering.generate.GenerationParams;
 import lab.steering.model.LanguageModel;
-import lab.steering.service.GenerationService;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.Refusal;
 import lab.steering.service.Texts;
+import lab.steering.service.generation.GenerationService;
+import lab.steering.service.models.ModelRegistry;
 
 /** POST /api/generate: validate, delegate, shape the answer. */
 @Path("/api/generate")
@@ -39,7 +39,7 @@ public class GenerateResource {
         Checked c = check(req, registry, config);
         Generation g = generation.generate(c.model(), c.promptIds(), c.params());
         // plain generation keeps working without the database: the run is just not stored (runId null)
-        Long runId = lab.steering.service.RunRecorder.unlessDatabaseDown("generation run",
+        Long runId = lab.steering.service.steering.RunRecorder.unlessDatabaseDown("generation run",
                 () -> generation.record(c.model(), c.prompt(), c.params(), g));
         List<GenerateResponse.PromptToken> prompt = new ArrayList<>();
         for (int i = 0; i < g.promptIds().length; i++) {

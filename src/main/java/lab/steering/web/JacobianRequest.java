@@ -20,8 +20,8 @@ public record JacobianRequest(String model, String prompt, String dtype, Integer
                               String mode, String component, Boolean bothSigns) {
 
     /** The request as the planner reads it. */
-    public lab.steering.service.AnalysisPlanner.Spec spec() {
-        return new lab.steering.service.AnalysisPlanner.Spec(model, prompt, dtype, topK, method, layers, mode,
+    public lab.steering.service.analysis.AnalysisPlanner.Spec spec() {
+        return new lab.steering.service.analysis.AnalysisPlanner.Spec(model, prompt, dtype, topK, method, layers, mode,
                 component, bothSigns);
     }
 }

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
@@ -14,9 +13,10 @@ import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.core.StreamingOutput;
 import lab.steering.config.LabConfig;
 import lab.steering.jacobian.Analysis;
-import lab.steering.service.JacobianJobs;
-import lab.steering.service.JacobianService;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.Refusal;
+import lab.steering.service.analysis.JacobianJobs;
+import lab.steering.service.analysis.JacobianService;
+import lab.steering.service.models.ModelRegistry;
 
 /**
  * The detached Jacobian of a prompt: POST /api/jacobian (the analysis), /api/jacobian/export (the stack as a
@@ -37,7 +37,7 @@ public class JacobianResource {
     @Inject
     LabConfig config;
     @Inject
-    lab.steering.service.AnalysisPlanner planner;
+    lab.steering.service.analysis.AnalysisPlanner planner;
 
     @POST
     public Analysis.Result analyze(JacobianRequest req) {

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -11,8 +10,9 @@ import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import java.time.Instant;
-import lab.steering.service.JobQueue;
-import lab.steering.service.JobStore;
+import lab.steering.service.Refusal;
+import lab.steering.service.jobs.JobQueue;
+import lab.steering.store.JobStore;
 
 /**
  * GET /api/jobs/{id}: any job of the queue, whatever its kind (an analysis, an operator build, a sweep, a comparison

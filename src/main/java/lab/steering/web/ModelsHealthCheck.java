@@ -1,11 +1,11 @@
 package lab.steering.web;
 
 import jakarta.inject.Inject;
+import lab.steering.service.models.ModelRegistry;
 import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.HealthCheckResponseBuilder;
 import org.eclipse.microprofile.health.Readiness;
-import lab.steering.service.ModelRegistry;
 
 /**
  * Ready when at least one model can be used (scanned and not failed; models load on first use); reports the

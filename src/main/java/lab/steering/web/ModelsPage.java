@@ -9,7 +9,7 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import java.util.Collection;
 import java.util.List;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.models.ModelRegistry;
 
 /**
  * /models: every model with its state (available, loading, loaded, failed), shapes, device and memory, the memory

@@ -8,8 +8,8 @@ import jakarta.ws.rs.core.MediaType;
 import java.util.Collection;
 import java.util.List;
 import lab.steering.model.ModelConfig;
-import lab.steering.service.ModelFingerprints;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.models.ModelFingerprints;
+import lab.steering.service.models.ModelRegistry;
 
 /**
  * GET /api/models: every model whose config.json could be read, with its state (available, loading, loaded,

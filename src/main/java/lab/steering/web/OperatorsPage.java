@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import io.quarkus.qute.CheckedTemplate;
 import io.quarkus.qute.TemplateInstance;
 import jakarta.inject.Inject;
@@ -22,6 +21,7 @@ import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import lab.steering.service.Refusal;
 import lab.steering.steer.OperatorBuilder;
 import org.jboss.resteasy.reactive.RestForm;
 import org.jboss.resteasy.reactive.multipart.FileUpload;
@@ -122,7 +122,7 @@ public class OperatorsPage {
     }
 
     /** The page's view of a build job. */
-    BuildJob buildJob(lab.steering.service.JobStore.Job j) {
+    BuildJob buildJob(lab.steering.store.JobStore.Job j) {
         String id = j.id().toString();
         if (!j.finished()) {
             return new BuildJob(id, (int) Math.min(99, Math.round(100 * j.progress())), false, null, FormErrors.NONE);
@@ -141,9 +141,9 @@ public class OperatorsPage {
     }
 
     @Inject
-    lab.steering.service.OperatorService operatorService;
+    lab.steering.service.steering.OperatorService operatorService;
     @Inject
-    lab.steering.service.JobQueue jobs;
+    lab.steering.service.jobs.JobQueue jobs;
 
     @CheckedTemplate
     static class Templates {
@@ -300,7 +300,7 @@ public class OperatorsPage {
     @GET
     @Path("builds/{id}")
     public Response buildJob(@PathParam("id") String id) {
-        BuildJob job = jobs.get(id, false).filter(j -> j.kind().equals(lab.steering.service.OperatorService.BUILD_KIND))
+        BuildJob job = jobs.get(id, false).filter(j -> j.kind().equals(lab.steering.service.steering.OperatorService.BUILD_KIND))
                 .map(j -> buildJob(j.finished() ? jobs.get(id, true).orElse(j) : j)).orElse(null);
         if (job == null) {
             return Response.ok("<div id=\"build-job\"><p class=\"error\" role=\"alert\">build not found (it may have"

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Inject;
@@ -21,12 +20,13 @@ import java.time.OffsetDateTime;
 import java.util.Arrays;
 import java.util.List;
 import lab.steering.model.LanguageModel;
-import lab.steering.service.OperatorLibrary;
-import lab.steering.service.OperatorService;
-import lab.steering.service.SteeringService;
-import lab.steering.steer.OperatorBuilder;
-import lab.steering.store.OperatorRecord;
+import lab.steering.service.Refusal;
 import lab.steering.service.Texts;
+import lab.steering.service.steering.OperatorService;
+import lab.steering.service.steering.SteeringService;
+import lab.steering.steer.OperatorBuilder;
+import lab.steering.store.OperatorLibrary;
+import lab.steering.store.OperatorRecord;
 import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
 import org.eclipse.microprofile.openapi.annotations.media.Content;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
@@ -41,7 +41,7 @@ public class OperatorsResource {
     @Inject
     OperatorService steering;
     @Inject
-    lab.steering.service.ModelRegistry registry;
+    lab.steering.service.models.ModelRegistry registry;
     @Inject
     OperatorLibrary library;
     @Inject
@@ -83,7 +83,7 @@ public class OperatorsResource {
         }
 
         /** Queues the build as a job (the page polls it). */
-        lab.steering.service.JobStore.Job submit(OperatorService steering) {
+        lab.steering.store.JobStore.Job submit(OperatorService steering) {
             return steering.submitBuild(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids,
                     layer, form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy);
         }

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quarkus.qute.CheckedTemplate;
@@ -14,7 +13,8 @@ import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import java.util.List;
-import lab.steering.service.SteeringService;
+import lab.steering.service.Refusal;
+import lab.steering.service.steering.SteeringService;
 
 /** /runs (history, filter by model), /runs/{id} (one run), /runs/compare?a=&b= (two runs side by side). */
 @Path("/runs")

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Inject;
@@ -13,7 +12,8 @@ import jakarta.ws.rs.core.MediaType;
 import java.io.IOException;
 import java.time.OffsetDateTime;
 import java.util.List;
-import lab.steering.service.OperatorLibrary;
+import lab.steering.service.Refusal;
+import lab.steering.store.OperatorLibrary;
 import lab.steering.store.SteeringRun;
 import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import io.quarkus.qute.CheckedTemplate;
 import io.quarkus.qute.TemplateInstance;
 import jakarta.inject.Inject;
@@ -16,7 +15,8 @@ import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import java.util.List;
-import lab.steering.service.SteeringService;
+import lab.steering.service.Refusal;
+import lab.steering.service.steering.SteeringService;
 import lab.steering.steer.SteeredRun;
 
 /**
@@ -145,7 +145,7 @@ public class SteerPage {
     @Inject
     ModelsResource models;
     @Inject
-    lab.steering.service.ModelRegistry registry;
+    lab.steering.service.models.ModelRegistry registry;
     @Inject
     OperatorsResource operators;
     @Inject
@@ -153,9 +153,9 @@ public class SteerPage {
     @Inject
     VectorsResource vectors;
     @Inject
-    lab.steering.service.VectorService vectorService;
+    lab.steering.service.steering.VectorService vectorService;
     @Inject
-    lab.steering.service.OperatorService operatorService;
+    lab.steering.service.steering.OperatorService operatorService;
 
     List<Choice> choices() {
         try {

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
@@ -11,7 +10,8 @@ import java.util.HashSet;
 import java.util.List;
 import lab.steering.config.LabConfig;
 import lab.steering.generate.GenerationParams;
-import lab.steering.service.SteeringService;
+import lab.steering.service.Refusal;
+import lab.steering.service.steering.SteeringService;
 
 /** POST /api/steer (unsteered and steered side by side, with diagnostics) and POST /api/steer/sweep. */
 @Path("/api/steer")

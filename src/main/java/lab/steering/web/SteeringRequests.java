@@ -1,11 +1,11 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import lab.steering.generate.GenerationParams;
-import lab.steering.service.SteeringService;
+import lab.steering.service.Refusal;
 import lab.steering.service.Texts;
+import lab.steering.service.steering.SteeringService;
 
 /** Request bodies of the steering API and the field checks they share (each error names its field). */
 public final class SteeringRequests {

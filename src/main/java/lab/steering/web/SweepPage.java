@@ -16,7 +16,7 @@ import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import java.util.ArrayList;
 import java.util.List;
-import lab.steering.service.SteeringService;
+import lab.steering.service.steering.SteeringService;
 
 /**
  * /sweep: a grid of strengths x layers for one operator, each cell's continuation with its concept score and

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import lab.steering.service.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Inject;
@@ -21,10 +20,11 @@ import java.time.OffsetDateTime;
 import java.util.Arrays;
 import java.util.List;
 import lab.steering.model.LanguageModel;
-import lab.steering.service.SteeringService;
-import lab.steering.service.VectorLibrary;
-import lab.steering.service.VectorService;
+import lab.steering.service.Refusal;
+import lab.steering.service.steering.SteeringService;
+import lab.steering.service.steering.VectorService;
 import lab.steering.steer.ControlVector;
+import lab.steering.store.VectorLibrary;
 import lab.steering.store.VectorRecord;
 import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
 import org.eclipse.microprofile.openapi.annotations.media.Content;

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import lab.steering.store.Columns;
 import org.junit.jupiter.api.Test;
 
 /** What the database is given: NUL, which a model may generate but PostgreSQL's text and jsonb refuse, as U+FFFD. */
@@ -16,16 +17,16 @@ class TextsTest {
 
     @Test
     void textLosesOnlyItsNulCharacters() {
-        assertEquals("a\uFFFDb\uFFFD", Texts.storable("a\0b\0"));
+        assertEquals("a\uFFFDb\uFFFD", Columns.storable("a\0b\0"));
         String clean = "no NUL here \\u0000";
-        assertSame(clean, Texts.storable(clean));
+        assertSame(clean, Columns.storable(clean));
     }
 
     @Test
     void tagsAreKeptOnceInTheirOrder() {
         org.junit.jupiter.api.Assertions.assertArrayEquals(new String[] {"b", "a"},
-                Texts.tags(List.of("b", "a", "b", "a")));
-        assertEquals(0, Texts.tags(null).length);
+                Columns.tags(List.of("b", "a", "b", "a")));
+        assertEquals(0, Columns.tags(null).length);
     }
 
     /** Jackson's own reading is the reference: only the NUL characters change, every other string stays as it was. */
@@ -38,7 +39,7 @@ class TextsTest {
         value.put("backslashThenNul", "\\\0");
         value.put("list", List.of("\0", "plain", "\\\\u0000"));
         String json = JSON.writeValueAsString(value);
-        Object read = JSON.readValue(Texts.storableJson(json), Object.class);
+        Object read = JSON.readValue(Columns.storableJson(json), Object.class);
 
         Map<String, Object> expected = new LinkedHashMap<>();
         expected.put("nul", "x\uFFFDy");
@@ -48,6 +49,6 @@ class TextsTest {
         expected.put("list", List.of("\uFFFD", "plain", "\\\\u0000"));
         assertEquals(expected, read);
         String clean = JSON.writeValueAsString(Map.of("a", "\\u0000"));
-        assertEquals(clean, Texts.storableJson(clean));
+        assertEquals(clean, Columns.storableJson(clean));
     }
 }

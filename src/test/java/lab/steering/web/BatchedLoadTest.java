@@ -26,7 +26,7 @@ import lab.steering.TestModels;
 import lab.steering.generate.GeneratedToken;
 import lab.steering.generate.GenerationParams;
 import lab.steering.model.LanguageModel;
-import lab.steering.service.ModelRegistry;
+import lab.steering.service.models.ModelRegistry;
 import lab.steering.steer.Injector;
 import lab.steering.steer.SteeredRun;
 import lab.steering.steer.SteeringOperator;
@@ -54,7 +54,7 @@ class BatchedLoadTest {
     @Inject
     ModelRegistry registry;
     @Inject
-    lab.steering.service.OperatorService steering;
+    lab.steering.service.steering.OperatorService steering;
 
     @Test
     void thirtyTwoClientsGetOnly200Or429AndTheirUnbatchedTokens() throws Exception {

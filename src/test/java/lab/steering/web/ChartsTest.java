@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
-import lab.steering.service.SteeringService;
+import lab.steering.service.steering.SteeringService;
 import org.junit.jupiter.api.Test;
 
 /** The SVG geometry and the sweep's suggestion, without the app. */

@@ -23,7 +23,7 @@ import java.util.function.BooleanSupplier;
 import javax.sql.DataSource;
 import lab.steering.SharedModels;
 import lab.steering.TestModels;
-import lab.steering.service.WorkLimiter;
+import lab.steering.service.jobs.WorkLimiter;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -87,7 +87,7 @@ class ClientGoneTest {
         try (Connection c = dataSource.getConnection();
              PreparedStatement ps = c.prepareStatement("SELECT id, status FROM job WHERE kind = ?"
                      + " ORDER BY seq DESC LIMIT 1")) {
-            ps.setString(1, lab.steering.service.OperatorService.BUILD_KIND);
+            ps.setString(1, lab.steering.service.steering.OperatorService.BUILD_KIND);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() ? rs.getString(1) + " " + rs.getString(2) : null;
             }

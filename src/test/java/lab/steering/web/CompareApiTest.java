@@ -23,7 +23,7 @@ import java.util.List;
 import java.util.Map;
 import javax.sql.DataSource;
 import lab.steering.TestModels;
-import lab.steering.service.WorkLimiter;
+import lab.steering.service.jobs.WorkLimiter;
 import org.junit.jupiter.api.Test;
 
 /**

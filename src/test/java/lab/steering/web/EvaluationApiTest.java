@@ -18,7 +18,7 @@ import java.util.List;
 import java.util.Map;
 import lab.steering.SharedModels;
 import lab.steering.TestModels;
-import lab.steering.service.WorkLimiter;
+import lab.steering.service.jobs.WorkLimiter;
 import lab.steering.steer.EvalSuite;
 import org.junit.jupiter.api.Test;
 

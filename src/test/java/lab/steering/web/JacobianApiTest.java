@@ -37,7 +37,7 @@ import lab.steering.TestModels;
 import lab.steering.jacobian.Spectrum;
 import lab.steering.jacobian.Svd;
 import lab.steering.model.SafetensorsReader;
-import lab.steering.service.WorkLimiter;
+import lab.steering.service.jobs.WorkLimiter;
 import org.junit.jupiter.api.Test;
 
 /**

@@ -35,8 +35,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import lab.steering.model.LanguageModel;
-import lab.steering.service.ModelRegistry;
-import lab.steering.service.WorkLimiter;
+import lab.steering.service.jobs.WorkLimiter;
+import lab.steering.service.models.ModelRegistry;
 import lab.steering.testing.TinyCheckpoint;
 import org.junit.jupiter.api.Test;
 

@@ -3,7 +3,7 @@ package lab.steering.web;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.List;
-import lab.steering.service.SteeringService;
+import lab.steering.service.steering.SteeringService;
 import org.junit.jupiter.api.Test;
 
 /** The sweep grid's suggestion, as the Sweep page links it. */
