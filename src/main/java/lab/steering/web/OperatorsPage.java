@@ -273,8 +273,8 @@ public class OperatorsPage {
             BuildJob job = null;
             FormErrors err = FormErrors.NONE;
             try {
-                OperatorsResource.Checked c = operators.check(form.request());
-                job = buildJob(c.submit(operatorService));
+                job = buildJob(operatorService.submitBuild(
+                        operatorService.plan(SteeringRequests.build(form.request())), null));
             } catch (RuntimeException e) {
                 err = FormErrors.of(e);
             }
@@ -284,8 +284,8 @@ public class OperatorsPage {
         OperatorsResource.OperatorView created = null;
         FormErrors err = FormErrors.NONE;
         try {
-            Response r = operators.build(form.request(), null);
-            created = (OperatorsResource.OperatorView) r.getEntity();
+            created = operators.view(operatorService.build(
+                    operatorService.plan(SteeringRequests.build(form.request())), null).operator());
         } catch (RuntimeException e) {
             err = FormErrors.of(e);
         }

@@ -19,12 +19,8 @@ import java.net.URI;
 import java.time.OffsetDateTime;
 import java.util.Arrays;
 import java.util.List;
-import lab.steering.model.LanguageModel;
 import lab.steering.service.Refusal;
-import lab.steering.service.Texts;
 import lab.steering.service.steering.OperatorService;
-import lab.steering.service.steering.SteeringService;
-import lab.steering.steer.OperatorBuilder;
 import lab.steering.store.OperatorLibrary;
 import lab.steering.store.OperatorRecord;
 import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
@@ -68,69 +64,9 @@ public class OperatorsResource {
     @Consumes(MediaType.APPLICATION_JSON)
     public Response build(SteeringRequests.Build req,
             @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
-        Checked c = check(req);
-        OperatorService.Built b = c.build(steering, idempotencyKey);
+        OperatorService.Built b = steering.build(steering.plan(SteeringRequests.build(req)), idempotencyKey);
         return Response.created(URI.create("/api/operators/" + b.operator().id)).entity(view(b.operator()))
                 .header(JobsResource.JOB_ID_HEADER, b.job().id().toString()).build();
-    }
-
-    /** A build request whose every field passed its checks. */
-    record Checked(LanguageModel model, SteeringRequests.Build req, long[] ids, int layer, String form, double energy) {
-        /** Builds it as a job and waits for the stored operator (a retry with the same key: the first one's). */
-        OperatorService.Built build(OperatorService steering, String idempotencyKey) {
-            return steering.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids, layer,
-                    form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy, idempotencyKey);
-        }
-
-        /** Queues the build as a job (the page polls it). */
-        lab.steering.store.JobStore.Job submit(OperatorService steering) {
-            return steering.submitBuild(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids,
-                    layer, form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy);
-        }
-    }
-
-    /** The build's field checks (400 invalid_FIELD, 404 unknown_model). */
-    Checked check(SteeringRequests.Build req) {
-        if (req == null) {
-            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
-        }
-        SteeringRequests.name(req.name(), true);
-        SteeringRequests.description(req.description());
-        SteeringRequests.tags(req.tags());
-        LanguageModel model = registry.require(req.model());
-        SteeringRequests.required(req.conceptPrompt(), "conceptPrompt");
-        String form = req.form() == null ? "full" : req.form();
-        if (!form.equals("full") && !form.equals("lowrank")) {
-            throw Refusal.invalidField("form", "must be \"full\" or \"lowrank\", got \"" + form + "\"");
-        }
-        int d = model.config().hiddenSize();
-        if (form.equals("full") && (req.rank() != null || req.energy() != null)) {
-            throw Refusal.invalidField(req.rank() != null ? "rank" : "energy", "applies to form \"lowrank\" only");
-        }
-        if (req.rank() != null && req.energy() != null) {
-            throw Refusal.invalidField("rank", "give rank or energy, not both");
-        }
-        if (req.rank() != null && (req.rank() < 1 || req.rank() > d)) {
-            throw Refusal.invalidField("rank", "must be between 1 and " + d + " (d of model '" + model.id()
-                    + "'), got " + req.rank());
-        }
-        double energy = req.energy() == null ? 0.99 : req.energy();
-        if (!(energy > 0 && energy <= 1)) {
-            throw Refusal.invalidField("energy", "must be in (0, 1], got " + req.energy());
-        }
-        int layer = SteeringService.checkLayer(model, req.layer(),
-                OperatorBuilder.defaultLayer(model.config().numLayers()));
-        long[] ids = Texts.tokens(model, req.conceptPrompt(), "conceptPrompt");
-        if (ids.length == 0 || ids.length > OperatorService.MAX_CONCEPT_TOKENS) {
-            throw Refusal.invalidField("conceptPrompt", "encodes to " + ids.length + " tokens, expected 1.."
-                    + OperatorService.MAX_CONCEPT_TOKENS);
-        }
-        if ((long) ids.length * d * d > OperatorService.MAX_DENSE_VALUES) {
-            throw Refusal.invalidField("conceptPrompt", ids.length + " tokens x d^2 = " + (long) ids.length * d * d
-                    + " values exceeds the dense operator limit of " + OperatorService.MAX_DENSE_VALUES
-                    + "; use a shorter concept prompt");
-        }
-        return new Checked(model, req, ids, layer, form, energy);
     }
 
     @GET

@@ -140,6 +140,8 @@ public class SteerPage {
     @Inject
     SteeringService steering;
     @Inject
+    lab.steering.config.LabConfig config;
+    @Inject
     org.eclipse.microprofile.context.ManagedExecutor executor;
 
     @Inject
@@ -148,8 +150,6 @@ public class SteerPage {
     lab.steering.service.models.ModelRegistry registry;
     @Inject
     OperatorsResource operators;
-    @Inject
-    SteerResource steer;
     @Inject
     VectorsResource vectors;
     @Inject
@@ -226,7 +226,7 @@ public class SteerPage {
         String streamId = null;
         boolean htmx = Forms.htmx(headers);
         try {
-            SteeringService.SteerSpec spec = steer.spec(form.request());
+            SteeringService.SteerSpec spec = SteeringRequests.steer(form.request(), config.maxNewTokens());
             if (htmx && form.streaming()) {
                 precheck(spec);
                 streamId = java.util.UUID.randomUUID().toString();

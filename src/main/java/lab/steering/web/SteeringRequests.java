@@ -1,10 +1,12 @@
 package lab.steering.web;
 
+import java.util.HashSet;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import lab.steering.generate.GenerationParams;
 import lab.steering.service.Refusal;
 import lab.steering.service.Texts;
+import lab.steering.service.steering.OperatorService;
 import lab.steering.service.steering.SteeringService;
 
 /** Request bodies of the steering API and the field checks they share (each error names its field). */
@@ -114,6 +116,80 @@ public final class SteeringRequests {
             throw Refusal.invalidField("limit", "must be between 1 and 500, got " + n);
         }
         return n;
+    }
+
+    /** A steer request's field checks (400 invalid_FIELD), as the service's spec; at most {@code maxNewTokens}. */
+    static SteeringService.SteerSpec steer(Steer req, int maxNewTokens) {
+        if (req == null) {
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
+        }
+        int sources = (req.operatorId() == null ? 0 : 1) + (req.vectorId() == null ? 0 : 1)
+                + (req.vector() == null ? 0 : 1);
+        if (sources != 1) {
+            throw Refusal.invalidField("operatorId", "give one of operatorId, vectorId (a saved vector) or vector"
+                    + " (not several, not none)");
+        }
+        if (req.vector() != null) {
+            required(req.vector().conceptPrompt(), "vector.conceptPrompt");
+        }
+        required(req.prompt(), "prompt");
+        double strength = strength(req.strength(), "strength");
+        GenerationParams params = params(req.maxNewTokens(), 32, maxNewTokens,
+                req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
+                req.noRepeatNgramSize());
+        return new SteeringService.SteerSpec(req.model(), req.operatorId(), req.vectorId(),
+                req.vector() == null ? null : req.vector().conceptPrompt(),
+                req.vector() == null ? null : req.vector().contrastPrompt(), req.prompt(), strength, req.layer(),
+                params);
+    }
+
+    /** A sweep request's field checks (400 invalid_FIELD: strengths, layers, cells), as the service's spec. */
+    static SteeringService.SweepSpec sweep(Sweep req) {
+        if (req == null) {
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
+        }
+        required(req.operatorId(), "operatorId");
+        required(req.prompt(), "prompt");
+        List<Double> strengths = req.strengths();
+        if (strengths == null || strengths.isEmpty() || strengths.size() > MAX_SWEEP_STRENGTHS) {
+            throw Refusal.invalidField("strengths", "must list 1.." + MAX_SWEEP_STRENGTHS
+                    + " values");
+        }
+        for (Double s : strengths) {
+            strength(s == null ? Double.NaN : s, "strengths");
+        }
+        List<Integer> layers = req.layers();
+        if (layers != null) {
+            if (layers.contains(null) || new HashSet<>(layers).size() != layers.size()) {
+                throw Refusal.invalidField("layers", "must be distinct layer numbers");
+            }
+            int cells = strengths.size() * Math.max(1, layers.size());
+            if (cells > MAX_SWEEP_CELLS) {
+                throw Refusal.invalidField("layers", strengths.size() + " strengths x " + layers.size()
+                        + " layers = " + cells + " cells, at most " + MAX_SWEEP_CELLS);
+            }
+        }
+        GenerationParams params = params(req.maxNewTokens(), 24, MAX_SWEEP_TOKENS,
+                req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
+                req.noRepeatNgramSize());
+        return new SteeringService.SweepSpec(req.operatorId(), req.model(), req.prompt(), strengths,
+                layers, params);
+    }
+
+    /**
+     * A build request's shape (400 missing_body, invalid_FIELD: name, description, tags, a concept prompt) as the
+     * service's request; {@link OperatorService#plan} checks the rest against the model and its limits.
+     */
+    static OperatorService.BuildRequest build(Build req) {
+        if (req == null) {
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
+        }
+        name(req.name(), true);
+        description(req.description());
+        tags(req.tags());
+        required(req.conceptPrompt(), "conceptPrompt");
+        return new OperatorService.BuildRequest(req.model(), req.name(), req.description(), req.tags(),
+                req.conceptPrompt(), req.layer(), req.form(), req.rank(), req.energy());
     }
 
     /** An import's optional name, description and tags (comma separated), checked; the tags as a list. */

@@ -137,7 +137,7 @@ public class SweepPage {
     @Inject
     SteerPage steerPage;
     @Inject
-    SteerResource steer;
+    SteeringService steering;
 
     /** The form, filled from the query's fields (the address a submitted form pushes: bookmarkable). */
     @GET
@@ -171,7 +171,7 @@ public class SweepPage {
         Grid grid = null;
         FormErrors err = FormErrors.NONE;
         try {
-            grid = grid(steer.sweep(form.request(), null));
+            grid = grid(steering.sweep(SteeringRequests.sweep(form.request()), null));
         } catch (RuntimeException e) {
             err = FormErrors.of(e);
         }

@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import lab.steering.model.LanguageModel;
 import lab.steering.service.Refusal;
+import lab.steering.service.Texts;
 import lab.steering.service.device.DevicePolicy;
 import lab.steering.service.jobs.JobKind;
 import lab.steering.service.jobs.JobQueue;
@@ -79,22 +80,69 @@ public class OperatorService {
     }
 
     /**
-     * Queues the build of the operator of {@code conceptPrompt} as a job (any replica runs it and stores the
-     * operator); the caller checked every field. {@link Busy} when the job queue is full.
+     * An operator build as a client asks for it, its shape already checked by the caller (name, description and tags
+     * within their limits, a concept prompt); null means the default: layer {@link OperatorBuilder#defaultLayer},
+     * form "full", energy 0.99 for a low-rank form without a rank.
      */
-    public JobStore.Job submitBuild(LanguageModel model, String name, String description, List<String> tags,
-                                    String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
-                                    double energy) {
-        return submitBuild(model, name, description, tags, conceptPrompt, ids, layer, lowRank, rank, energy, null);
+    public record BuildRequest(String model, String name, String description, List<String> tags,
+                               String conceptPrompt, Integer layer, String form, Integer rank, Double energy) {
     }
 
-    /** As above, with the client's Idempotency-Key (null: none): a retry gets the first request's job. */
-    public JobStore.Job submitBuild(LanguageModel model, String name, String description, List<String> tags,
-                                    String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
-                                    double energy, String idempotencyKey) {
-        checkDeviceMemory(model, ids.length, "the operator build");
-        return jobs.submit(BUILD_KIND, model.id(), new BuildPayload(name, description, tags, conceptPrompt, ids,
-                layer, lowRank, rank, energy), "operator build", idempotencyKey);
+    /** A build whose every field passed {@link #plan}: what {@link #submitBuild} and {@link #build} take. */
+    public record BuildPlan(LanguageModel model, String name, String description, List<String> tags,
+                            String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank, double energy) {
+    }
+
+    /**
+     * The build's checks against the model and this service's limits (400 invalid_FIELD naming the field, 404
+     * unknown_model): the form and its rank or energy, the layer, the concept prompt's tokens and the dense size.
+     */
+    public BuildPlan plan(BuildRequest req) {
+        LanguageModel model = registry.require(req.model());
+        String form = req.form() == null ? "full" : req.form();
+        if (!form.equals("full") && !form.equals("lowrank")) {
+            throw Refusal.invalidField("form", "must be \"full\" or \"lowrank\", got \"" + form + "\"");
+        }
+        int d = model.config().hiddenSize();
+        if (form.equals("full") && (req.rank() != null || req.energy() != null)) {
+            throw Refusal.invalidField(req.rank() != null ? "rank" : "energy", "applies to form \"lowrank\" only");
+        }
+        if (req.rank() != null && req.energy() != null) {
+            throw Refusal.invalidField("rank", "give rank or energy, not both");
+        }
+        if (req.rank() != null && (req.rank() < 1 || req.rank() > d)) {
+            throw Refusal.invalidField("rank", "must be between 1 and " + d + " (d of model '" + model.id()
+                    + "'), got " + req.rank());
+        }
+        double energy = req.energy() == null ? 0.99 : req.energy();
+        if (!(energy > 0 && energy <= 1)) {
+            throw Refusal.invalidField("energy", "must be in (0, 1], got " + req.energy());
+        }
+        int layer = SteeringService.checkLayer(model, req.layer(),
+                OperatorBuilder.defaultLayer(model.config().numLayers()));
+        long[] ids = Texts.tokens(model, req.conceptPrompt(), "conceptPrompt");
+        if (ids.length == 0 || ids.length > MAX_CONCEPT_TOKENS) {
+            throw Refusal.invalidField("conceptPrompt", "encodes to " + ids.length + " tokens, expected 1.."
+                    + MAX_CONCEPT_TOKENS);
+        }
+        if ((long) ids.length * d * d > MAX_DENSE_VALUES) {
+            throw Refusal.invalidField("conceptPrompt", ids.length + " tokens x d^2 = " + (long) ids.length * d * d
+                    + " values exceeds the dense operator limit of " + MAX_DENSE_VALUES
+                    + "; use a shorter concept prompt");
+        }
+        return new BuildPlan(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), ids, layer,
+                form.equals("lowrank"), req.rank() == null ? 0 : req.rank(), energy);
+    }
+
+    /**
+     * Queues the planned build as a job (any replica runs it and stores the operator), with the client's
+     * Idempotency-Key (null: none): a retry gets the first request's job. {@code Busy} when the job queue is full.
+     */
+    public JobStore.Job submitBuild(BuildPlan p, String idempotencyKey) {
+        checkDeviceMemory(p.model(), p.ids().length, "the operator build");
+        return jobs.submit(BUILD_KIND, p.model().id(), new BuildPayload(p.name(), p.description(), p.tags(),
+                p.conceptPrompt(), p.ids(), p.layer(), p.lowRank(), p.rank(), p.energy()), "operator build",
+                idempotencyKey);
     }
 
     /** A finished build: its job and the operator it stored. */
@@ -105,22 +153,9 @@ public class OperatorService {
      * Builds the operator as a job with the client's Idempotency-Key (null: none) and waits for it: a retried
      * request with the same key follows the first one's job and gets the operator it stored, never a second one.
      */
-    public Built build(LanguageModel model, String name, String description, List<String> tags,
-                       String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank, double energy,
-                       String idempotencyKey) {
-        JobStore.Job job = submitBuild(model, name, description, tags, conceptPrompt, ids, layer, lowRank, rank,
-                energy, idempotencyKey);
-        JobStore.Job done = jobs.await(job.id(), "operator build");
+    public Built build(BuildPlan p, String idempotencyKey) {
+        JobStore.Job done = jobs.await(submitBuild(p, idempotencyKey).id(), "operator build");
         return new Built(done, builtBy(done));
-    }
-
-    /** Builds the operator of {@code conceptPrompt} (as a job, waiting for it) and returns it stored. */
-    public OperatorRecord build(LanguageModel model, String name, String description, List<String> tags,
-                                String conceptPrompt, long[] ids, int layer, boolean lowRank, int rank,
-                                double energy) {
-        JobStore.Job job = submitBuild(model, name, description, tags, conceptPrompt, ids, layer, lowRank, rank,
-                energy);
-        return builtBy(jobs.await(job.id(), "operator build"));
     }
 
     /** The operator a finished build job stored. */
