@@ -137,17 +137,17 @@ public class AnalyzePage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, Form form, FormErrors err,
+        static native TemplateInstance index(List<ModelViews.ModelInfo> models, Form form, FormErrors err,
                                              JacobianJobs.View job, AnalysisView a);
 
-        static native TemplateInstance index$panel(List<ModelsResource.ModelInfo> models, Form form, FormErrors err,
+        static native TemplateInstance index$panel(List<ModelViews.ModelInfo> models, Form form, FormErrors err,
                                                    JacobianJobs.View job, AnalysisView a);
 
         static native TemplateInstance index$job(Form form, JacobianJobs.View job, AnalysisView a);
     }
 
     @Inject
-    ModelsResource models;
+    ModelViews models;
     @Inject
     ModelRegistry registry;
     @Inject

@@ -124,10 +124,10 @@ public class ComparePage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, Form form, FormErrors err,
+        static native TemplateInstance index(List<ModelViews.ModelInfo> models, Form form, FormErrors err,
                                              List<ComparisonService.Listed> recent, String recentError);
 
-        static native TemplateInstance index$form(List<ModelsResource.ModelInfo> models, Form form, FormErrors err);
+        static native TemplateInstance index$form(List<ModelViews.ModelInfo> models, Form form, FormErrors err);
 
         static native TemplateInstance one(PageView page, String error);
 
@@ -135,7 +135,7 @@ public class ComparePage {
     }
 
     @Inject
-    ModelsResource models;
+    ModelViews models;
     @Inject
     ModelRegistry registry;
     @Inject

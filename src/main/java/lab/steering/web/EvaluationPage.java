@@ -163,12 +163,12 @@ public class EvaluationPage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, Form form, FormErrors err,
+        static native TemplateInstance index(List<ModelViews.ModelInfo> models, Form form, FormErrors err,
                                              List<EvaluationService.SuiteInfo> suites, String suiteText,
                                              FormErrors suiteErr, String suiteMessage,
                                              List<EvaluationStore.Listed> recent, String recentError);
 
-        static native TemplateInstance index$form(List<ModelsResource.ModelInfo> models, Form form, FormErrors err,
+        static native TemplateInstance index$form(List<ModelViews.ModelInfo> models, Form form, FormErrors err,
                                                   List<EvaluationService.SuiteInfo> suites);
 
         static native TemplateInstance one(PageView page, String error);
@@ -177,7 +177,7 @@ public class EvaluationPage {
     }
 
     @Inject
-    ModelsResource models;
+    ModelViews models;
     @Inject
     ModelRegistry registry;
     @Inject

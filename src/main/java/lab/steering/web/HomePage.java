@@ -22,14 +22,14 @@ public class HomePage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, String model, String prompt,
+        static native TemplateInstance index(List<ModelViews.ModelInfo> models, String model, String prompt,
                                              GenerateResponse gen, String error);
 
         static native TemplateInstance index$result(String prompt, GenerateResponse gen, String error);
     }
 
     @Inject
-    ModelsResource models;
+    ModelViews models;
     @Inject
     GenerateResource generate;
 

@@ -21,12 +21,12 @@ public class ModelsPage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models,
-                                             Collection<ModelRegistry.Failure> failures, ModelsResource.Memory memory);
+        static native TemplateInstance index(List<ModelViews.ModelInfo> models,
+                                             Collection<ModelRegistry.Failure> failures, ModelViews.Memory memory);
     }
 
     @Inject
-    ModelsResource models;
+    ModelViews models;
 
     @GET
     public TemplateInstance page() {

@@ -147,14 +147,14 @@ public class OperatorsPage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<LibraryItem> items,
+        static native TemplateInstance index(List<ModelViews.ModelInfo> models, List<LibraryItem> items,
                                              String model, String q, String kind, Form form, List<LayerOption> layers,
                                              FormErrors listErr, FormErrors err, FormErrors importErr,
                                              OperatorsResource.OperatorView created, BuildJob job);
 
         static native TemplateInstance index$list(List<LibraryItem> items, FormErrors listErr);
 
-        static native TemplateInstance index$build(List<ModelsResource.ModelInfo> models, Form form,
+        static native TemplateInstance index$build(List<ModelViews.ModelInfo> models, Form form,
                                                    List<LayerOption> layers, FormErrors err,
                                                    OperatorsResource.OperatorView created, BuildJob job);
 
@@ -166,13 +166,13 @@ public class OperatorsPage {
     }
 
     @Inject
-    ModelsResource models;
+    ModelViews models;
     @Inject
     OperatorsResource operators;
 
     List<LayerOption> layers(String modelId, String chosen) {
-        List<ModelsResource.ModelInfo> all = models.choices();
-        ModelsResource.ModelInfo m = all.stream().filter(i -> modelId == null || modelId.isBlank() ? i.isDefault()
+        List<ModelViews.ModelInfo> all = models.choices();
+        ModelViews.ModelInfo m = all.stream().filter(i -> modelId == null || modelId.isBlank() ? i.isDefault()
                 : i.id().equals(modelId)).findFirst().orElse(all.isEmpty() ? null : all.get(0));
         List<LayerOption> out = new ArrayList<>();
         if (m == null) {

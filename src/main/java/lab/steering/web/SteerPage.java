@@ -118,11 +118,11 @@ public class SteerPage {
 
     @CheckedTemplate
     static class Templates {
-        static native TemplateInstance index$panel(List<ModelsResource.ModelInfo> models, List<Choice> operators,
+        static native TemplateInstance index$panel(List<ModelViews.ModelInfo> models, List<Choice> operators,
                                                    List<VectorChoice> vectors, Form form, FormErrors err,
                                                    Comparison cmp, String streamId);
 
-        static native TemplateInstance index(List<ModelsResource.ModelInfo> models, List<Choice> operators,
+        static native TemplateInstance index(List<ModelViews.ModelInfo> models, List<Choice> operators,
                                              List<VectorChoice> vectors, Form form, FormErrors err, Comparison cmp,
                                              String streamId);
 
@@ -145,7 +145,7 @@ public class SteerPage {
     org.eclipse.microprofile.context.ManagedExecutor executor;
 
     @Inject
-    ModelsResource models;
+    ModelViews models;
     @Inject
     lab.steering.service.models.ModelRegistry registry;
     @Inject
