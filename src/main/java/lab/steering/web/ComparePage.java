@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Optional;
 import lab.steering.config.LabConfig;
 import lab.steering.service.Refusal;
+import lab.steering.service.comparison.CompareRequest;
 import lab.steering.service.comparison.ComparisonService;
 import lab.steering.service.models.ModelRegistry;
 
@@ -165,8 +166,7 @@ public class ComparePage {
     @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
     public Response submit(@BeanParam Form form, @Context HttpHeaders headers) {
         try {
-            ComparisonService.View v = service.submit(CompareResource.check(form.request(), registry, config, planner,
-                    service));
+            ComparisonService.View v = service.submit(service.plan(form.request()));
             String to = "/compare/" + v.id();
             return Forms.htmx(headers) ? Response.ok().header("HX-Redirect", to).build()
                     : Response.seeOther(URI.create(to)).build();
@@ -201,7 +201,7 @@ public class ComparePage {
     @Path("{id}/cancel")
     public Response cancel(@PathParam("id") String id) {
         try {
-            service.cancel(CompareResource.id(id));
+            service.cancel(Forms.id(id, "a comparison"));
         } catch (Refusal e) {
             // an id that is not a number: the status fragment says it does not exist
         }
@@ -210,7 +210,7 @@ public class ComparePage {
 
     private Optional<ComparisonService.View> find(String id) {
         try {
-            return service.get(CompareResource.id(id));
+            return service.get(Forms.id(id, "a comparison"));
         } catch (Refusal e) {
             return Optional.empty();
         }

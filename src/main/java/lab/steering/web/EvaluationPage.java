@@ -24,6 +24,7 @@ import java.util.Locale;
 import java.util.Optional;
 import lab.steering.eval.SteeringBenchmark;
 import lab.steering.service.Refusal;
+import lab.steering.service.evaluation.EvaluationRequest;
 import lab.steering.service.evaluation.EvaluationService;
 import lab.steering.service.models.ModelRegistry;
 import lab.steering.steer.TextScores;
@@ -214,8 +215,7 @@ public class EvaluationPage {
     @Consumes(MediaType.APPLICATION_FORM_URLENCODED)
     public Response submit(@BeanParam Form form, @Context HttpHeaders headers) {
         try {
-            EvaluationService.View v = service.submit(EvaluationResource.check(form.request(), registry, service,
-                    json));
+            EvaluationService.View v = service.submit(service.plan(form.request()));
             String to = "/evaluations/" + v.id();
             return Forms.htmx(headers) ? Response.ok().header("HX-Redirect", to).build()
                     : Response.seeOther(URI.create(to)).build();
@@ -246,7 +246,7 @@ public class EvaluationPage {
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
                 throw new Refusal(Refusal.Kind.INVALID, "invalid_suite", "not JSON: " + e.getOriginalMessage());
             }
-            EvaluationService.SuiteInfo s = service.createSuite(SuiteResource.parse(node, json));
+            EvaluationService.SuiteInfo s = service.createSuite(service.parseSuite(node));
             Form f = defaults();
             f.suiteId = String.valueOf(s.id());
             return Response.ok(index(f, FormErrors.NONE, "", FormErrors.NONE, "suite #" + s.id() + " “" + s.name()
@@ -281,7 +281,7 @@ public class EvaluationPage {
     @Path("{id}/cancel")
     public Response cancel(@PathParam("id") String id) {
         try {
-            service.cancel(EvaluationResource.id(id));
+            service.cancel(Forms.id(id, "an evaluation"));
         } catch (Refusal e) {
             // an id that is not a number: the status fragment says it does not exist
         }
@@ -291,7 +291,7 @@ public class EvaluationPage {
     private Optional<PageView> find(String id, String c, String p) {
         long n;
         try {
-            n = EvaluationResource.id(id);
+            n = Forms.id(id, "an evaluation");
         } catch (Refusal e) {
             return Optional.empty();
         }

@@ -1,5 +1,8 @@
 package lab.steering.web;
 
+import lab.steering.service.Refusal;
+import lab.steering.service.generation.GenerationService;
+
 /**
  * Body of POST /api/generate. Absent fields take their defaults.
  *
@@ -20,5 +23,18 @@ public record GenerateRequest(String model, String prompt, Integer maxNewTokens,
     public GenerateRequest(String model, String prompt, Integer maxNewTokens, Double temperature, Integer topK,
                            Double topP, Long seed) {
         this(model, prompt, maxNewTokens, temperature, topK, topP, seed, null, null);
+    }
+
+    /** The request's shape (400 missing_body, invalid_FIELD) as the service's spec; at most {@code maxNewTokens}. */
+    static GenerationService.Spec spec(GenerateRequest req, int maxNewTokens) {
+        if (req == null) {
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
+        }
+        if (req.prompt() == null || req.prompt().isEmpty()) {
+            throw Refusal.invalidField("prompt", "must not be empty");
+        }
+        return new GenerationService.Spec(req.model(), req.prompt(), SteeringRequests.params(req.maxNewTokens(), 32,
+                maxNewTokens, req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
+                req.noRepeatNgramSize()));
     }
 }

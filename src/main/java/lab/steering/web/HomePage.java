@@ -13,7 +13,9 @@ import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import java.util.List;
+import lab.steering.config.LabConfig;
 import lab.steering.service.Refusal;
+import lab.steering.service.generation.GenerationService;
 
 /** The home page: generate text with htmx (the seed of the UI). Errors come back inline as a fragment. */
 @Path("/")
@@ -31,7 +33,9 @@ public class HomePage {
     @Inject
     ModelViews models;
     @Inject
-    GenerateResource generate;
+    GenerationService generation;
+    @Inject
+    LabConfig config;
 
     @GET
     public TemplateInstance page() {
@@ -56,7 +60,8 @@ public class HomePage {
                     Forms.parse(topP, "topP", Double::valueOf), Forms.parse(seed, "seed", Long::valueOf),
                     Forms.number(repetitionPenalty, "repetitionPenalty"),
                     Forms.integer(noRepeatNgramSize, "noRepeatNgramSize"));
-            gen = generate.generate(req);
+            GenerationService.Spec spec = GenerateRequest.spec(req, config.maxNewTokens());
+            gen = GenerateResponse.of(generation.generate(spec), spec.params().seed());
         } catch (Refusal e) {
             error = e.getMessage();
         }

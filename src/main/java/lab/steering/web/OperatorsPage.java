@@ -88,10 +88,10 @@ public class OperatorsPage {
         private final String id;
         private final int percent;
         private final boolean done;
-        private final OperatorsResource.OperatorView created;
+        private final LibraryViews.OperatorView created;
         private final FormErrors error;
 
-        BuildJob(String id, int percent, boolean done, OperatorsResource.OperatorView created, FormErrors error) {
+        BuildJob(String id, int percent, boolean done, LibraryViews.OperatorView created, FormErrors error) {
             this.id = id;
             this.percent = percent;
             this.done = done;
@@ -112,7 +112,7 @@ public class OperatorsPage {
             return done;
         }
 
-        public OperatorsResource.OperatorView created() {
+        public LibraryViews.OperatorView created() {
             return created;
         }
 
@@ -129,7 +129,7 @@ public class OperatorsPage {
         }
         if (j.status().equals("done")) {
             try {
-                return new BuildJob(id, 100, true, operators.view(operatorService.builtBy(j)), FormErrors.NONE);
+                return new BuildJob(id, 100, true, views.operator(operatorService.builtBy(j)), FormErrors.NONE);
             } catch (RuntimeException e) {
                 return new BuildJob(id, 100, true, null, FormErrors.of(e));
             }
@@ -150,25 +150,25 @@ public class OperatorsPage {
         static native TemplateInstance index(List<ModelViews.ModelInfo> models, List<LibraryItem> items,
                                              String model, String q, String kind, Form form, List<LayerOption> layers,
                                              FormErrors listErr, FormErrors err, FormErrors importErr,
-                                             OperatorsResource.OperatorView created, BuildJob job);
+                                             LibraryViews.OperatorView created, BuildJob job);
 
         static native TemplateInstance index$list(List<LibraryItem> items, FormErrors listErr);
 
         static native TemplateInstance index$build(List<ModelViews.ModelInfo> models, Form form,
                                                    List<LayerOption> layers, FormErrors err,
-                                                   OperatorsResource.OperatorView created, BuildJob job);
+                                                   LibraryViews.OperatorView created, BuildJob job);
 
         static native TemplateInstance index$buildJob(BuildJob job);
 
         static native TemplateInstance index$layers(List<LayerOption> layers);
 
-        static native TemplateInstance one(OperatorsResource.OperatorView op, FormErrors err, String saved);
+        static native TemplateInstance one(LibraryViews.OperatorView op, FormErrors err, String saved);
     }
 
     @Inject
     ModelViews models;
     @Inject
-    OperatorsResource operators;
+    LibraryViews views;
 
     List<LayerOption> layers(String modelId, String chosen) {
         List<ModelViews.ModelInfo> all = models.choices();
@@ -200,13 +200,13 @@ public class OperatorsPage {
         }
     }
 
-    static LibraryItem item(OperatorsResource.OperatorView o) {
+    static LibraryItem item(LibraryViews.OperatorView o) {
         return new LibraryItem("operator", o.id(), o.name(), o.model(), o.conceptPrompt(), Integer.toString(o.layer()),
                 o.rank() == null ? o.form() : o.form() + " r=" + o.rank(), o.tags(), o.sizeBytes(), o.createdAt(),
                 "/operators/" + o.id(), "/steer?operator=" + o.id(), "/api/operators/" + o.id() + "/export");
     }
 
-    static LibraryItem item(VectorsResource.VectorView v) {
+    static LibraryItem item(LibraryViews.VectorView v) {
         String layers = java.util.Arrays.stream(v.layers()).mapToObj(Integer::toString)
                 .collect(java.util.stream.Collectors.joining(", "));
         String concept = v.conceptPrompt().isEmpty() ? "(imported control vector)" : v.conceptPrompt()
@@ -217,7 +217,7 @@ public class OperatorsPage {
     }
 
     @Inject
-    VectorsResource vectors;
+    lab.steering.service.steering.VectorService vectors;
 
     /** Both kinds, newest first; {@code kind} "operator" or "vector" keeps one (blank: both). */
     List<LibraryItem> search(String model, String q, String kind) {
@@ -228,10 +228,12 @@ public class OperatorsPage {
         }
         List<LibraryItem> out = new ArrayList<>();
         if (k == null || k.equals("operator")) {
-            operators.list(Forms.blankToNull(model), Forms.blankToNull(q), "200").forEach(o -> out.add(item(o)));
+            operatorService.search(Forms.blankToNull(model), Forms.blankToNull(q), 200)
+                    .forEach(o -> out.add(item(views.operator(o))));
         }
         if (k == null || k.equals("vector")) {
-            vectors.list(Forms.blankToNull(model), Forms.blankToNull(q), "200").forEach(v -> out.add(item(v)));
+            vectors.search(Forms.blankToNull(model), Forms.blankToNull(q), 200)
+                    .forEach(v -> out.add(item(views.vector(v))));
         }
         out.sort(java.util.Comparator.comparing(LibraryItem::createdAt).reversed());
         return out;
@@ -281,10 +283,10 @@ public class OperatorsPage {
             return Response.ok(Templates.index$build(models.choices(), form, layers(form.model, form.layer), err, null,
                     job)).build();
         }
-        OperatorsResource.OperatorView created = null;
+        LibraryViews.OperatorView created = null;
         FormErrors err = FormErrors.NONE;
         try {
-            created = operators.view(operatorService.build(
+            created = views.operator(operatorService.build(
                     operatorService.plan(SteeringRequests.build(form.request())), null).operator());
         } catch (RuntimeException e) {
             err = FormErrors.of(e);
@@ -324,10 +326,11 @@ public class OperatorsPage {
                 throw Refusal.invalidField("file", "choose an exported operator file");
             }
             byte[] data = Files.readAllBytes(file.uploadedFile());
-            Response r = operators.importFile(data, Forms.blankToNull(model), Forms.blankToNull(name), null,
-                    Forms.blankToNull(tags), null);
-            OperatorsResource.OperatorView v = (OperatorsResource.OperatorView) r.getEntity();
-            return Response.seeOther(URI.create("/operators/" + v.id())).build();
+            List<String> tagList = SteeringRequests.importFields(Forms.blankToNull(name), null,
+                    Forms.blankToNull(tags));
+            long created = operatorService.importFile(data, Forms.blankToNull(model), Forms.blankToNull(name), null,
+                    tagList, null).id;
+            return Response.seeOther(URI.create("/operators/" + created)).build();
         } catch (java.io.IOException e) {
             err = new FormErrors("file", "invalid_file", "file: cannot read the upload: " + e.getMessage());
         } catch (RuntimeException e) {
@@ -344,7 +347,8 @@ public class OperatorsPage {
     @Path("{id}")
     public Response one(@PathParam("id") String id) {
         try {
-            return Response.ok(Templates.one(operators.get(id), FormErrors.NONE, null)).build();
+            LibraryViews.OperatorView v = views.operator(operatorService.record(Forms.id(id, "an operator")));
+            return Response.ok(Templates.one(v, FormErrors.NONE, null)).build();
         } catch (RuntimeException e) {
             FormErrors err = FormErrors.of(e).unfielded();
             int status = e instanceof Refusal a ? a.kind().status() : 404;
@@ -361,12 +365,14 @@ public class OperatorsPage {
                          @FormParam("description") String description, @FormParam("tags") String tags) {
         long id = Forms.id(given, "an operator");
         try {
-            OperatorsResource.OperatorView v = operators.patch(id, new SteeringRequests.Patch(name, description,
+            SteeringRequests.Patch req = SteeringRequests.checked(new SteeringRequests.Patch(name, description,
                     tags == null ? null : tagList(tags) == null ? List.of() : tagList(tags)));
+            LibraryViews.OperatorView v = views.operator(operatorService.patch(id, req.name(), req.description(),
+                    req.tags()));
             return Response.ok(Templates.one(v, FormErrors.NONE, "saved")).build();
         } catch (RuntimeException e) {
             FormErrors err = FormErrors.of(e);
-            OperatorsResource.OperatorView v = operators.get(id);
+            LibraryViews.OperatorView v = views.operator(operatorService.record(id));
             return Response.ok(Templates.one(v, err, null)).build();
         }
     }
@@ -376,7 +382,7 @@ public class OperatorsPage {
     @Path("{id}/delete")
     public Response delete(@PathParam("id") String id, @Context HttpHeaders headers) {
         try {
-            operators.delete(id);
+            operatorService.delete(Forms.id(id, "an operator"));
         } catch (Refusal e) {
             if (e.kind() != Refusal.Kind.NOT_FOUND) {
                 throw e;

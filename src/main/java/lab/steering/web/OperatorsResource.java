@@ -14,14 +14,10 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import java.io.IOException;
 import java.net.URI;
-import java.time.OffsetDateTime;
-import java.util.Arrays;
 import java.util.List;
 import lab.steering.service.Refusal;
 import lab.steering.service.steering.OperatorService;
-import lab.steering.store.OperatorLibrary;
 import lab.steering.store.OperatorRecord;
 import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
 import org.eclipse.microprofile.openapi.annotations.media.Content;
@@ -39,58 +35,41 @@ public class OperatorsResource {
     @Inject
     lab.steering.service.models.ModelRegistry registry;
     @Inject
-    OperatorLibrary library;
+    LibraryViews views;
     @Inject
     ObjectMapper json;
-
-    /** An operator as the API shows it (never its tensors: see export). */
-    public record OperatorView(long id, String name, String description, List<String> tags, String model,
-                               String fingerprint, String conceptPrompt, long[] conceptIds, int layer, String form,
-                               Integer rank, String dtype, long sizeBytes, String sha256, OffsetDateTime createdAt,
-                               JsonNode build) {
-    }
-
-    OperatorView view(OperatorRecord r) {
-        try {
-            return new OperatorView(r.id, r.name, r.description, Arrays.asList(r.tags), r.modelId,
-                    r.modelFingerprint, r.conceptPrompt, json.readValue(r.conceptIds, long[].class), r.layer, r.form,
-                    r.rank, r.dtype, r.sizeBytes, r.sha256, r.createdAt, r.build == null ? null : json.readTree(r.build));
-        } catch (IOException e) {
-            throw new IllegalStateException("operator " + r.id + ": stored JSON is not readable", e);
-        }
-    }
 
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     public Response build(SteeringRequests.Build req,
             @jakarta.ws.rs.HeaderParam(JobsResource.IDEMPOTENCY_KEY) String idempotencyKey) {
         OperatorService.Built b = steering.build(steering.plan(SteeringRequests.build(req)), idempotencyKey);
-        return Response.created(URI.create("/api/operators/" + b.operator().id)).entity(view(b.operator()))
+        return Response.created(URI.create("/api/operators/" + b.operator().id)).entity(views.operator(b.operator()))
                 .header(JobsResource.JOB_ID_HEADER, b.job().id().toString()).build();
     }
 
     @GET
-    public List<OperatorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
+    public List<LibraryViews.OperatorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
                                    @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
                                    String limit) {
-        return library.search(model, q, SteeringRequests.limit(limit)).stream().map(this::view).toList();
+        return steering.search(model, q, SteeringRequests.limit(limit)).stream().map(views::operator).toList();
     }
 
     @GET
     @Path("/{id}")
-    public OperatorView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
+    public LibraryViews.OperatorView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
                             String id) {
         return get(Forms.id(id, "an operator"));
     }
 
-    OperatorView get(long id) {
-        return view(steering.record(id));
+    LibraryViews.OperatorView get(long id) {
+        return views.operator(steering.record(id));
     }
 
     @PATCH
     @Path("/{id}")
     @Consumes(MediaType.APPLICATION_JSON)
-    public OperatorView patch(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
+    public LibraryViews.OperatorView patch(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
                               @RequestBody(content = @Content(schema = @Schema(
                                       implementation = SteeringRequests.Patch.class)))
                               com.fasterxml.jackson.databind.JsonNode body)
@@ -99,10 +78,9 @@ public class OperatorsResource {
         return patch(n, SteeringRequests.patch(body, json, "operator"));
     }
 
-    OperatorView patch(long id, SteeringRequests.Patch given) {
+    LibraryViews.OperatorView patch(long id, SteeringRequests.Patch given) {
         SteeringRequests.Patch req = SteeringRequests.checked(given);
-        return view(library.patch(id, req.name(), req.description(), req.tags())
-                .orElseThrow(() -> Refusal.notFound("unknown_operator", "operator " + id + " does not exist")));
+        return views.operator(steering.patch(id, req.name(), req.description(), req.tags()));
     }
 
     @DELETE
@@ -113,9 +91,7 @@ public class OperatorsResource {
     }
 
     Response delete(long id) {
-        if (!library.delete(id)) {
-            throw Refusal.notFound("unknown_operator", "operator " + id + " does not exist");
-        }
+        steering.delete(id);
         return Response.noContent().build();
     }
 
@@ -154,6 +130,6 @@ public class OperatorsResource {
                                @QueryParam("sha256") String sha256) {
         List<String> tagList = SteeringRequests.importFields(name, description, tags);
         OperatorRecord r = steering.importFile(body, model, name, description, tagList, sha256);
-        return Response.created(URI.create("/api/operators/" + r.id)).entity(view(r)).build();
+        return Response.created(URI.create("/api/operators/" + r.id)).entity(views.operator(r)).build();
     }
 }

@@ -36,7 +36,9 @@ public class RunsPage {
     }
 
     @Inject
-    RunsResource runs;
+    SteeringService steering;
+    @Inject
+    LibraryViews views;
     @Inject
     ObjectMapper json;
 
@@ -48,7 +50,8 @@ public class RunsPage {
     /** The list page with {@code err} above it (the runs still listed: an error is about a request, not them). */
     private TemplateInstance withRuns(String model, FormErrors err) {
         try {
-            List<Row> rows = runs.list(Forms.blankToNull(model), null, "200").stream().map(r -> new Row(r.id(),
+            List<Row> rows = steering.runs(Forms.blankToNull(model), null, 200).stream().map(views::summary)
+                    .map(r -> new Row(r.id(),
                     r.createdAt().toString(), r.model(), r.operatorId(), r.kind(), r.request().path("prompt").asText(),
                     r.request().path("strength").asDouble(), r.request().path("layer").asInt(), r.normalCompletion(),
                     r.steeredCompletion())).toList();
@@ -62,7 +65,7 @@ public class RunsPage {
     @Path("{id}")
     public Response one(@PathParam("id") String id) {
         try {
-            RunsResource.RunView v = runs.get(id);
+            LibraryViews.RunView v = views.run(steering.run(Forms.id(id, "a run")));
             return Response.ok(Templates.run(comparison(v), v.createdAt().toString())).build();
         } catch (Refusal e) {
             return Response.status(e.kind().status()).entity(withRuns(null, FormErrors.of(e).unfielded())).build();
@@ -78,8 +81,8 @@ public class RunsPage {
             if (ia == null || ib == null) {
                 throw Refusal.invalidField(ia == null ? "a" : "b", "pick two runs to compare");
             }
-            RunsResource.RunView va = runs.get(ia);
-            RunsResource.RunView vb = runs.get(ib);
+            LibraryViews.RunView va = views.run(steering.run(ia));
+            LibraryViews.RunView vb = views.run(steering.run(ib));
             return Response.ok(Templates.compare(comparison(va), comparison(vb), va.createdAt().toString(),
                     vb.createdAt().toString())).build();
         } catch (Refusal e) {
@@ -87,7 +90,7 @@ public class RunsPage {
         }
     }
 
-    Comparison comparison(RunsResource.RunView v) {
+    Comparison comparison(LibraryViews.RunView v) {
         try {
             JsonNode req = v.request();
             String concept = req.has("vector") ? req.path("vector").path("conceptPrompt").asText()

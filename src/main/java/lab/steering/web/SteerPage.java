@@ -149,18 +149,14 @@ public class SteerPage {
     @Inject
     lab.steering.service.models.ModelRegistry registry;
     @Inject
-    OperatorsResource operators;
-    @Inject
-    VectorsResource vectors;
-    @Inject
     lab.steering.service.steering.VectorService vectorService;
     @Inject
     lab.steering.service.steering.OperatorService operatorService;
 
     List<Choice> choices() {
         try {
-            return operators.list(null, null, "200").stream()
-                    .map(o -> new Choice(o.id(), o.name(), o.model(), o.layer(), o.form())).toList();
+            return operatorService.search(null, null, 200).stream()
+                    .map(o -> new Choice(o.id, o.name, o.modelId, o.layer, o.form)).toList();
         } catch (RuntimeException e) {
             FormErrors.of(e); // the database may be down: steer with a vector still works
             return List.of();
@@ -169,8 +165,8 @@ public class SteerPage {
 
     List<VectorChoice> vectorChoices() {
         try {
-            return vectors.list(null, null, "200").stream().map(v -> new VectorChoice(v.id(), v.name(), v.model(),
-                    java.util.Arrays.toString(v.layers()))).toList();
+            return vectorService.search(null, null, 200).stream().map(v -> new VectorChoice(v.id, v.name, v.modelId,
+                    java.util.Arrays.toString(v.layers))).toList();
         } catch (RuntimeException e) {
             FormErrors.of(e); // the database may be down: steer with a vector built for the request still works
             return List.of();

@@ -1,6 +1,5 @@
 package lab.steering.web;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Inject;
@@ -35,7 +34,7 @@ public class SuiteResource {
 
     @POST
     public Response create(JsonNode body) {
-        EvaluationService.SuiteInfo s = service.createSuite(parse(body, json));
+        EvaluationService.SuiteInfo s = service.createSuite(service.parseSuite(body));
         return Response.status(201).entity(s).header("Location", "/api/suites/" + s.id()).build();
     }
 
@@ -57,20 +56,5 @@ public class SuiteResource {
         EvalSuite s = service.suite(n).orElseThrow(() -> Refusal.notFound("unknown_suite", "suite " + id
                 + " does not exist"));
         return Response.ok(s).header("Content-Disposition", "attachment; filename=\"suite-" + n + ".json\"").build();
-    }
-
-    /** A suite from JSON, checked: a problem is a 400 naming its field (e.g. concepts[2].words[0]). */
-    static EvalSuite parse(JsonNode body, ObjectMapper json) {
-        if (body == null || !body.isObject()) {
-            throw new Refusal(Refusal.Kind.INVALID, "missing_body",
-                    "a suite object {name, concepts, prompts} is required");
-        }
-        EvalSuite s;
-        try {
-            s = json.treeToValue(body, EvalSuite.class);
-        } catch (JsonProcessingException e) {
-            throw new Refusal(Refusal.Kind.INVALID, "invalid_suite", "not a suite: " + e.getOriginalMessage());
-        }
-        return EvaluationResource.suite(s, "");
     }
 }

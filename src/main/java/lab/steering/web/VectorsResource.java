@@ -14,17 +14,12 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import java.io.IOException;
 import java.net.URI;
-import java.time.OffsetDateTime;
-import java.util.Arrays;
 import java.util.List;
 import lab.steering.model.LanguageModel;
 import lab.steering.service.Refusal;
 import lab.steering.service.steering.SteeringService;
 import lab.steering.service.steering.VectorService;
-import lab.steering.steer.ControlVector;
-import lab.steering.store.VectorLibrary;
 import lab.steering.store.VectorRecord;
 import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
 import org.eclipse.microprofile.openapi.annotations.media.Content;
@@ -43,36 +38,11 @@ public class VectorsResource {
     @Inject
     VectorService vectors;
     @Inject
-    VectorLibrary library;
+    LibraryViews views;
     @Inject
     SteeringService steering;
     @Inject
     ObjectMapper json;
-
-    /**
-     * A vector as the API shows it (never its values: see export).
-     *
-     * @param layers          the app's layers (as an operator's split layer)
-     * @param ggufDirections  the same layers as llama.cpp numbers them: the GGUF tensor direction.N of each
-     * @param source          "built" or "imported"
-     */
-    public record VectorView(String kind, long id, String name, String description, List<String> tags, String model,
-                             String fingerprint, String conceptPrompt, String contrastPrompt, long[] conceptIds,
-                             long[] contrastIds, int[] layers, int[] ggufDirections, int dim, String dtype,
-                             String source, long sizeBytes, String sha256, OffsetDateTime createdAt) {
-    }
-
-    VectorView view(VectorRecord r) {
-        try {
-            return new VectorView("vector", r.id, r.name, r.description, Arrays.asList(r.tags), r.modelId,
-                    r.modelFingerprint, r.conceptPrompt, r.contrastPrompt, json.readValue(r.conceptIds, long[].class),
-                    json.readValue(r.contrastIds, long[].class), r.layers,
-                    Arrays.stream(r.layers).map(ControlVector::ggufIndex).toArray(), r.dim, r.dtype, r.source,
-                    r.sizeBytes, r.sha256, r.createdAt);
-        } catch (IOException e) {
-            throw new IllegalStateException("vector " + r.id + ": stored JSON is not readable", e);
-        }
-    }
 
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
@@ -94,42 +64,39 @@ public class VectorsResource {
                 : VectorService.defaultLayer(model)), "layer");
         VectorRecord r = vectors.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(),
                 req.contrastPrompt(), layers);
-        return Response.created(URI.create("/api/vectors/" + r.id)).entity(view(r)).build();
+        return Response.created(URI.create("/api/vectors/" + r.id)).entity(views.vector(r)).build();
     }
 
     @GET
-    public List<VectorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
+    public List<LibraryViews.VectorView> list(@QueryParam("model") String model, @QueryParam("q") String q,
                                  @QueryParam("limit") @Parameter(schema = @Schema(type = SchemaType.INTEGER))
                                  String limit) {
-        return library.search(model, q, SteeringRequests.limit(limit)).stream().map(this::view).toList();
+        return vectors.search(model, q, SteeringRequests.limit(limit)).stream().map(views::vector).toList();
     }
 
     @GET
     @Path("/{id}")
-    public VectorView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
-        return view(vectors.record(Forms.id(id, "a vector")));
+    public LibraryViews.VectorView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
+        return views.vector(vectors.record(Forms.id(id, "a vector")));
     }
 
     @PATCH
     @Path("/{id}")
     @Consumes(MediaType.APPLICATION_JSON)
-    public VectorView patch(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
+    public LibraryViews.VectorView patch(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
                             @RequestBody(content = @Content(schema = @Schema(
                                     implementation = SteeringRequests.Patch.class))) JsonNode body)
             throws com.fasterxml.jackson.core.JsonProcessingException {
         long n = Forms.id(id, "a vector");
         SteeringRequests.Patch req = SteeringRequests.patch(body, json, "vector");
-        return view(library.patch(n, req.name(), req.description(), req.tags())
-                .orElseThrow(() -> VectorService.unknownVector(n)));
+        return views.vector(vectors.patch(n, req.name(), req.description(), req.tags()));
     }
 
     @DELETE
     @Path("/{id}")
     public Response delete(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
         long n = Forms.id(id, "a vector");
-        if (!library.delete(n)) {
-            throw VectorService.unknownVector(n);
-        }
+        vectors.delete(n);
         return Response.noContent().build();
     }
 
@@ -162,6 +129,6 @@ public class VectorsResource {
                                @QueryParam("sha256") String sha256) {
         List<String> tagList = SteeringRequests.importFields(name, description, tags);
         VectorRecord r = vectors.importFile(body, model, name, description, tagList, sha256);
-        return Response.created(URI.create("/api/vectors/" + r.id)).entity(view(r)).build();
+        return Response.created(URI.create("/api/vectors/" + r.id)).entity(views.vector(r)).build();
     }
 }

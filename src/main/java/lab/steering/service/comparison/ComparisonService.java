@@ -3,7 +3,9 @@ package lab.steering.service.comparison;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.io.IOException;
@@ -14,6 +16,7 @@ import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -21,11 +24,13 @@ import lab.steering.jacobian.Analysis;
 import lab.steering.jacobian.Target;
 import lab.steering.model.LanguageModel;
 import lab.steering.service.Refusal;
+import lab.steering.service.RunRecorder;
+import lab.steering.service.analysis.AnalysisPlanner;
 import lab.steering.service.analysis.JacobianService;
 import lab.steering.service.jobs.JobKind;
 import lab.steering.service.jobs.JobQueue;
 import lab.steering.service.jobs.WorkLimiter;
-import lab.steering.service.steering.RunRecorder;
+import lab.steering.service.models.ModelRegistry;
 import lab.steering.store.ComparisonEntry;
 import lab.steering.store.ComparisonRecord;
 import lab.steering.store.ComparisonStore;
@@ -51,6 +56,14 @@ public class ComparisonService {
     /** The job kind of a batch. */
     public static final String KIND = "comparison";
 
+    public static final int MAX_MODELS = 8;
+    public static final int MAX_PROMPTS = 500;
+    public static final int DEFAULT_VECTORS = 3;
+
+    @Inject
+    ModelRegistry registry;
+    @Inject
+    AnalysisPlanner planner;
     @Inject
     JacobianService jacobian;
     @Inject
@@ -436,5 +449,98 @@ public class ComparisonService {
         } catch (IOException e) {
             throw new IllegalStateException("stored comparison JSON cannot be read: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * A comparison request checked against the models and this service's limits (400 invalid_FIELD naming the field,
+     * 404 unknown_model): each prompt on each model planned as the analysis it runs (spectra only).
+     */
+    public Plan plan(CompareRequest req) {
+        if (req == null) {
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
+        }
+        if (req.models() == null || req.models().isEmpty()) {
+            throw Refusal.invalidField("models", "name 1 to " + MAX_MODELS + " models to compare (models: "
+                    + registry.ids() + ")");
+        }
+        if (req.models().size() > MAX_MODELS) {
+            throw Refusal.invalidField("models", "at most " + MAX_MODELS + " models, got " + req.models().size());
+        }
+        Set<String> seen = new HashSet<>();
+        List<LanguageModel> models = new ArrayList<>();
+        for (String id : req.models()) {
+            if (id == null || id.isBlank()) {
+                throw Refusal.invalidField("models", "a model id is empty");
+            }
+            if (!seen.add(id)) {
+                throw Refusal.invalidField("models", "model '" + id + "' is named twice");
+            }
+            models.add(registry.require(id));
+        }
+        List<String> prompts;
+        String batch;
+        if (req.prompt() != null && req.prompts() != null && !req.prompts().isNull()) {
+            throw Refusal.invalidField("prompts", "give prompt (one prompt) or prompts (a batch), not both");
+        }
+        if (req.prompt() != null) {
+            prompts = List.of(req.prompt());
+            batch = "single";
+        } else if (req.prompts() == null || req.prompts().isNull()) {
+            throw Refusal.invalidField("prompt", "give prompt (one prompt) or prompts (a list, or \"default\" for"
+                    + " the 100 everyday phrases)");
+        } else if (req.prompts().isTextual() && req.prompts().asText().equals("default")) {
+            prompts = defaultPhrases();
+            batch = "default";
+        } else if (req.prompts().isArray()) {
+            if (req.prompts().isEmpty() || req.prompts().size() > MAX_PROMPTS) {
+                throw Refusal.invalidField("prompts", "a batch has 1 to " + MAX_PROMPTS + " prompts, got "
+                        + req.prompts().size());
+            }
+            prompts = new ArrayList<>();
+            for (int i = 0; i < req.prompts().size(); i++) {
+                JsonNode p = req.prompts().get(i);
+                if (!p.isTextual() || p.asText().isEmpty()) {
+                    throw Refusal.invalidField("prompts", "prompts[" + i + "] must be a non-empty string, got " + p);
+                }
+                prompts.add(p.asText());
+            }
+            batch = "given";
+        } else {
+            throw Refusal.invalidField("prompts", "must be a list of prompts or \"default\", got " + req.prompts());
+        }
+        int vectors = req.vectors() == null ? DEFAULT_VECTORS : req.vectors();
+        if (vectors < 1 || vectors > MAX_VECTORS) {
+            throw Refusal.invalidField("vectors", "must be between 1 and " + MAX_VECTORS
+                    + ", got " + vectors);
+        }
+        JacobianService.Request[][] requests = new JacobianService.Request[prompts.size()][models.size()];
+        for (int m = 0; m < models.size(); m++) {
+            LanguageModel model = models.get(m);
+            // the model output as the only swept layer: the combined spectrum with its decoded vectors, at no cost
+            var layers = JsonNodeFactory.instance.arrayNode().add(model.config().numLayers());
+            for (int p = 0; p < prompts.size(); p++) {
+                AnalysisPlanner.Spec spec = new AnalysisPlanner.Spec(model.id(), prompts.get(p), req.dtype(),
+                        req.topK(), "auto", layers, null, null, false);
+                try {
+                    // the comparison shows spectra only: no ordinary Jacobian (3/4 of an analysis' cost), and the
+                    // method and memory checks count without it
+                    requests[p][m] = planner.plan(spec, false, false);
+                } catch (Refusal e) {
+                    boolean promptField = e.code().equals("invalid_prompt");
+                    if (batch.equals("single") || !(promptField || e.code().equals("too_large"))) {
+                        throw e; // a field of its own (dtype, topK), or the one prompt: as /api/jacobian names it
+                    }
+                    Refusal named = new Refusal(e.kind(), promptField ? "invalid_prompts" : e.code(),
+                            "prompts[" + p + "] on model '" + model.id() + "': " + e.getMessage());
+                    e.details().forEach(named::detail);
+                    throw named;
+                }
+            }
+        }
+        var first = requests[0][0].options();
+        List<ModelInfo> infos = models.stream().map(ModelInfo::of).toList();
+        return new Plan(new Settings(infos, List.copyOf(prompts), batch,
+                first.dtype() == ai.djl.ndarray.types.DataType.FLOAT64 ? "float64" : "float32", first.topK(), vectors),
+                requests);
     }
 }

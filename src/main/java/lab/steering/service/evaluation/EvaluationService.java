@@ -1,14 +1,17 @@
 package lab.steering.service.evaluation;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import lab.steering.eval.InvalidSetting;
 import lab.steering.eval.MiniLmEmbedder;
 import lab.steering.eval.OutputScores;
 import lab.steering.eval.SteeringBenchmark;
@@ -19,6 +22,7 @@ import lab.steering.service.jobs.JobKind;
 import lab.steering.service.jobs.JobQueue;
 import lab.steering.service.jobs.WorkLimiter;
 import lab.steering.service.models.Decoders;
+import lab.steering.service.models.ModelRegistry;
 import lab.steering.steer.EvalSuite;
 import lab.steering.steer.TextScores;
 import lab.steering.store.EvalSuiteRecord;
@@ -38,6 +42,15 @@ public class EvaluationService {
     /** The job kind of an evaluation. */
     public static final String KIND = "evaluation";
 
+    public static final int MAX_STRENGTHS = 8;
+    public static final int MAX_LAYERS = 4;
+    public static final int MAX_NEW_TOKENS = 128;
+    /** Most continuations one run may generate. */
+    public static final long MAX_OUTPUTS = 10_000;
+    public static final List<Double> DEFAULT_STRENGTHS = List.of(1.0, 2.0, 4.0);
+
+    @Inject
+    ModelRegistry registry;
     @Inject
     JobQueue queue;
     @Inject
@@ -239,6 +252,147 @@ public class EvaluationService {
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("stored " + type.getSimpleName() + " is not readable: "
                     + e.getOriginalMessage(), e);
+        }
+    }
+
+    /**
+     * An evaluation request checked against the model and this service's limits (400 invalid_FIELD naming the field,
+     * 404 unknown_model): the suite (inline, stored or the default), methods, strengths, layers and the run's size.
+     */
+    public Plan plan(EvaluationRequest req) {
+        if (req == null) {
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
+        }
+        LanguageModel model = registry.require(req.model());
+        EvalSuite suite;
+        Long suiteId = null;
+        boolean inline = req.suite() != null && !req.suite().isNull();
+        if (inline && req.suiteId() != null) {
+            throw Refusal.invalidField("suite", "give suite (inline) or suiteId (stored), not both");
+        }
+        if (inline) {
+            if (!req.suite().isObject()) {
+                throw Refusal.invalidField("suite", "must be a suite object {name, concepts, prompts}, got "
+                        + req.suite().getNodeType().name().toLowerCase(java.util.Locale.ROOT));
+            }
+            try {
+                suite = json.treeToValue(req.suite(), EvalSuite.class);
+            } catch (JsonProcessingException e) {
+                throw Refusal.invalidField("suite", "not a suite: " + e.getOriginalMessage());
+            }
+            suite = checked(suite, "suite.");
+        } else if (req.suiteId() != null) {
+            suiteId = req.suiteId();
+            long sid = suiteId;
+            suite = suite(sid).orElseThrow(() -> Refusal.invalidField("suiteId", "suite " + sid
+                    + " does not exist"));
+        } else {
+            suite = EvalSuite.defaultSuite();
+        }
+        if (req.concepts() != null && req.concepts() < 1) {
+            throw Refusal.invalidField("concepts", "at least 1, got " + req.concepts());
+        }
+        if (req.prompts() != null && req.prompts() < 2) {
+            throw Refusal.invalidField("prompts", "at least 2 (some choose, the rest are reported), got "
+                    + req.prompts());
+        }
+        suite = suite.first(req.concepts() == null ? Integer.MAX_VALUE : req.concepts(),
+                req.prompts() == null ? Integer.MAX_VALUE : req.prompts());
+        List<String> methods = req.methods() == null ? SteeringBenchmark.METHODS : req.methods();
+        if (methods.isEmpty()) {
+            throw Refusal.invalidField("methods", "name at least one of " + SteeringBenchmark.METHODS);
+        }
+        for (String m : methods) {
+            if (!SteeringBenchmark.METHODS.contains(m)) {
+                throw Refusal.invalidField("methods", "unknown method '" + m + "', known: "
+                        + SteeringBenchmark.METHODS);
+            }
+        }
+        if (new LinkedHashSet<>(methods).size() != methods.size()) {
+            throw Refusal.invalidField("methods", "a method is named twice");
+        }
+        List<Double> strengths = req.strengths() == null ? DEFAULT_STRENGTHS : req.strengths();
+        if (strengths.isEmpty() || strengths.size() > MAX_STRENGTHS) {
+            throw Refusal.invalidField("strengths", "1 to " + MAX_STRENGTHS + " strengths, got " + strengths.size());
+        }
+        for (Double s : strengths) {
+            if (s == null || !Double.isFinite(s) || Math.abs(s) > 100) {
+                throw Refusal.invalidField("strengths", "each a number between -100 and 100, got " + s);
+            }
+        }
+        if (new LinkedHashSet<>(strengths).size() != strengths.size()) {
+            throw Refusal.invalidField("strengths", "a strength is named twice");
+        }
+        int numLayers = model.config().numLayers();
+        List<Integer> layers = req.layers() == null ? List.of() : req.layers();
+        if (layers.size() > MAX_LAYERS) {
+            throw Refusal.invalidField("layers", "at most " + MAX_LAYERS + " layers, got " + layers.size());
+        }
+        for (Integer l : layers) {
+            if (l == null || l < 1 || l > numLayers) {
+                throw Refusal.invalidField("layers", "each a split layer in 1.." + numLayers + " for model '"
+                        + model.id() + "', got " + l);
+            }
+        }
+        if (new LinkedHashSet<>(layers).size() != layers.size()) {
+            throw Refusal.invalidField("layers", "a layer is named twice");
+        }
+        int tokens = req.maxNewTokens() == null ? 24 : req.maxNewTokens();
+        if (tokens < 1 || tokens > MAX_NEW_TOKENS) {
+            throw Refusal.invalidField("maxNewTokens", "must be between 1 and " + MAX_NEW_TOKENS + ", got " + tokens);
+        }
+        double temperature = req.temperature() == null ? 0 : req.temperature();
+        if (!(temperature >= 0 && temperature <= 2)) {
+            throw Refusal.invalidField("temperature", "must be between 0 (greedy) and 2, got " + temperature);
+        }
+        double fraction = req.selectFraction() == null ? 0.3 : req.selectFraction();
+        if (!(fraction >= 0.05 && fraction <= 0.95)) {
+            throw Refusal.invalidField("selectFraction", "must be between 0.05 and 0.95, got " + fraction);
+        }
+        int rank = req.rank() == null ? 8 : req.rank();
+        if (rank < 1 || rank > model.config().hiddenSize()) {
+            throw Refusal.invalidField("rank", "must be between 1 and " + model.config().hiddenSize() + " (d), got "
+                    + rank);
+        }
+        int resamples = req.resamples() == null ? 1000 : req.resamples();
+        if (resamples < 100 || resamples > 10_000) {
+            throw Refusal.invalidField("resamples", "must be between 100 and 10000, got " + resamples);
+        }
+        SteeringBenchmark.Settings settings = new SteeringBenchmark.Settings(methods, strengths, layers, tokens,
+                temperature, req.seed() == null ? 7 : req.seed(), fraction, rank, resamples);
+        long steered = settings.orderedMethods().stream().filter(SteeringBenchmark.STEERED::contains).count();
+        long outputs = (long) suite.concepts().size() * suite.prompts().size()
+                * (2 + steered * strengths.size() * Math.max(1, layers.size()));
+        if (outputs > MAX_OUTPUTS) {
+            throw Refusal.invalidField("strengths", "the run would generate up to " + outputs + " continuations,"
+                    + " more than " + MAX_OUTPUTS + ": fewer strengths, layers, methods, concepts or prompts");
+        }
+        return new Plan(model.id(), suiteId, suite, settings);
+    }
+
+    /** A suite as JSON (POST /api/suites, the page's suite editor), checked (400 invalid_FIELD naming its field). */
+    public EvalSuite parseSuite(JsonNode body) {
+        if (body == null || !body.isObject()) {
+            throw new Refusal(Refusal.Kind.INVALID, "missing_body",
+                    "a suite object {name, concepts, prompts} is required");
+        }
+        EvalSuite s;
+        try {
+            s = json.treeToValue(body, EvalSuite.class);
+        } catch (JsonProcessingException e) {
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_suite", "not a suite: " + e.getOriginalMessage());
+        }
+        return checked(s, "");
+    }
+
+    /** The suite checked, a problem named as {@code prefix} + its field. */
+    static EvalSuite checked(EvalSuite s, String prefix) {
+        try {
+            return SuiteCheck.check(s);
+        } catch (InvalidSetting e) {
+            String root = prefix.isEmpty() ? e.field().replaceAll("[\\[.].*", "") : prefix.replaceAll("\\.$", "");
+            throw new Refusal(Refusal.Kind.INVALID, "invalid_" + root, prefix + e.getMessage()).detail("field",
+                    prefix + e.field());
         }
     }
 }

@@ -9,7 +9,10 @@ import java.util.List;
 import lab.steering.generate.Generation;
 import lab.steering.generate.GenerationParams;
 import lab.steering.model.LanguageModel;
+import lab.steering.service.RunRecorder;
+import lab.steering.service.Texts;
 import lab.steering.service.models.Decoders;
+import lab.steering.service.models.ModelRegistry;
 import lab.steering.steer.SteeredRun;
 import lab.steering.store.Columns;
 import lab.steering.store.GenerationRun;
@@ -22,12 +25,33 @@ public class GenerationService {
     @Inject
     ObjectMapper json;
 
-    /** The outcome and the id of the stored run. */
-    public record Result(Generation generation, long runId) {
-    }
-
     @Inject
     Decoders decoders;
+    @Inject
+    ModelRegistry registry;
+
+    /**
+     * A generation as a client asks for it, its shape checked by the caller (a prompt, parameters within their
+     * limits); a null model is the default one.
+     */
+    public record Spec(String model, String prompt, GenerationParams params) {
+    }
+
+    /** A finished generation: the model it ran on and the stored run's id (null when the database was down). */
+    public record Result(LanguageModel model, Generation generation, Long runId) {
+    }
+
+    /**
+     * Resolves the model (404 unknown_model), encodes the prompt with room for a token in its context (400
+     * invalid_prompt), decodes, and records the run: plain generation keeps working without the database.
+     */
+    public Result generate(Spec s) {
+        LanguageModel model = registry.require(s.model());
+        long[] ids = Texts.encode(model, s.prompt(), "prompt", 1);
+        Generation g = generate(model, ids, s.params());
+        Long runId = RunRecorder.unlessDatabaseDown("generation run", () -> record(model, s.prompt(), s.params(), g));
+        return new Result(model, g, runId);
+    }
 
     /** Decodes as rows of the model's batched steps ({@link Decoders}): the tokens of an unbatched run. */
     public Generation generate(LanguageModel model, long[] promptIds, GenerationParams params) {

@@ -18,8 +18,6 @@ import lab.steering.generate.Decode;
 import lab.steering.model.LanguageModel;
 import lab.steering.service.Busy;
 import lab.steering.service.ClientGone;
-import lab.steering.service.jobs.WorkLimiter;
-import lab.steering.service.models.ModelRegistry;
 
 /**
  * The batched decoder of each loaded model ({@link BatchDecoder}, made on first use): every generation of the app

@@ -6,7 +6,6 @@ import jakarta.inject.Inject;
 import lab.steering.config.LabConfig;
 import lab.steering.service.device.DevicePolicy;
 import lab.steering.service.device.DeviceProbe;
-import lab.steering.service.models.ModelRegistry;
 
 /**
  * The device the models run on, as the app reports it (/api/models, /q/health) and as heavy requests are checked

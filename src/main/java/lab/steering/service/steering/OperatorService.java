@@ -221,6 +221,26 @@ public class OperatorService {
         return library.find(id).orElseThrow(() -> unknownOperator(id));
     }
 
+    /** The library's operators of {@code model} (null: every model) matching {@code q} (null: all), newest first. */
+    public List<OperatorRecord> search(String model, String q, int limit) {
+        return library.search(model, q, limit);
+    }
+
+    /** Renames, redescribes or retags an operator (null: unchanged); 404 unknown_operator when there is none. */
+    public OperatorRecord patch(long id, String name, String description, List<String> tags) {
+        return library.patch(id, name, description, tags).orElseThrow(() -> unknownOperator(id));
+    }
+
+    /**
+     * Deletes an operator and its file (runs that used it keep their content); 404 unknown_operator when there is
+     * none.
+     */
+    public void delete(long id) {
+        if (!library.delete(id)) {
+            throw unknownOperator(id);
+        }
+    }
+
     public Loaded load(long id) {
         OperatorRecord r = record(id);
         byte[] data = library.data(id).orElseThrow(() -> unknownOperator(id));

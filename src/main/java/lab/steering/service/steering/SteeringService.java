@@ -14,6 +14,7 @@ import lab.steering.generate.GeneratedToken;
 import lab.steering.generate.GenerationParams;
 import lab.steering.model.LanguageModel;
 import lab.steering.service.Refusal;
+import lab.steering.service.RunRecorder;
 import lab.steering.service.Texts;
 import lab.steering.service.jobs.HeavyWork;
 import lab.steering.service.jobs.JobKind;
@@ -357,5 +358,15 @@ public class SteeringService {
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** Saved steering runs of {@code model} and {@code operatorId} (null: any), newest first. */
+    public List<SteeringRun> runs(String model, Long operatorId, int limit) {
+        return library.runs(model, operatorId, limit);
+    }
+
+    /** One saved run; 404 unknown_run when there is none. */
+    public SteeringRun run(long id) {
+        return library.run(id).orElseThrow(() -> Refusal.notFound("unknown_run", "run " + id + " does not exist"));
     }
 }

@@ -118,6 +118,23 @@ public class VectorService {
         return library.find(id).orElseThrow(() -> unknownVector(id));
     }
 
+    /** The library's vectors of {@code model} (null: every model) matching {@code q} (null: all), newest first. */
+    public List<VectorRecord> search(String model, String q, int limit) {
+        return library.search(model, q, limit);
+    }
+
+    /** Renames, redescribes or retags a vector (null: unchanged); 404 unknown_vector when there is none. */
+    public VectorRecord patch(long id, String name, String description, List<String> tags) {
+        return library.patch(id, name, description, tags).orElseThrow(() -> unknownVector(id));
+    }
+
+    /** Deletes a vector and its file; 404 unknown_vector when there is none. */
+    public void delete(long id) {
+        if (!library.delete(id)) {
+            throw unknownVector(id);
+        }
+    }
+
     public Loaded load(long id) {
         VectorRecord r = record(id);
         byte[] data = export(id);

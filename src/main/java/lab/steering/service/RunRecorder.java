@@ -1,4 +1,4 @@
-package lab.steering.service.steering;
+package lab.steering.service;
 
 import java.util.function.Supplier;
 import lab.steering.store.DatabaseErrors;

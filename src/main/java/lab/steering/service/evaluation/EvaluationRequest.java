@@ -1,4 +1,4 @@
-package lab.steering.web;
+package lab.steering.service.evaluation;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.util.List;
