@@ -63,6 +63,20 @@ class ArchitectureTest {
     }
 
     @Test
+    void webOnlyTranslates() {
+        noClasses().that().resideInAPackage("lab.steering.web..").and().haveSimpleNameEndingWith("Page").should()
+                .dependOnClassesThat().haveSimpleNameEndingWith("Resource")
+                .because("pages call the services (and the views they share with the resources), never a resource")
+                .check(classes);
+        noClasses().that().resideInAPackage("lab.steering.web..").should().dependOnClassesThat()
+                .haveSimpleNameEndingWith("Library").orShould().dependOnClassesThat()
+                .haveSimpleNameEndingWith("Store").orShould().dependOnClassesThat()
+                .haveSimpleName("LibrarySearch")
+                .because("the repositories are the services' (web/ may name the records they return)")
+                .check(classes);
+    }
+
+    @Test
     void serviceFeaturesHaveNoCycles() {
         slices().matching("lab.steering.service.(*)..").should().beFreeOfCycles().check(classes);
     }
