@@ -52,6 +52,13 @@ public interface LabConfig {
         /** Load the default model in the background at start (LAB_MODEL_PRELOAD); else on its first use. */
         @WithDefault("true")
         boolean preload();
+
+        /**
+         * How bfloat16 and float16 weights are held on the CPU (LAB_MODEL_WEIGHTS): compact (as stored, widened
+         * layer by layer) or float32 (widened once at load); see WeightStorage.
+         */
+        @WithDefault("compact")
+        String weights();
     }
 
     /** Batched decoding (lab.batch.*): every generation of a model shares one decoding step. */

@@ -28,6 +28,7 @@ import lab.steering.config.LabConfig;
 import lab.steering.model.LanguageModel;
 import lab.steering.model.ModelConfig;
 import lab.steering.model.ModelFolder;
+import lab.steering.model.WeightStorage;
 import org.jboss.logging.Logger;
 
 /**
@@ -142,6 +143,7 @@ public class ModelRegistry {
     private final List<String> order = new ArrayList<>(); // the default's order of preference
     private final Device device;
     private final DataType generationDtype;
+    private final WeightStorage storage;
     private final ModelMemory.Budget budget;
     private final long waitMillis;
     private final Decoders decoders;
@@ -160,6 +162,7 @@ public class ModelRegistry {
         this.requestModels = requestModels;
         this.device = DeviceSelector.select(config.device());
         this.generationDtype = DevicePolicy.generationDtype(config.gpu().dtype(), device);
+        this.storage = WeightStorage.parse(config.models().weights()).on(device);
         this.budget = config.models().memory().filter(m -> m.asLongValue() > 0)
                 .map(m -> new ModelMemory.Budget(m.asLongValue(), "LAB_MODEL_MEMORY"))
                 .orElseGet(() -> {
@@ -236,8 +239,7 @@ public class ModelRegistry {
     private void scan(Entry e) {
         try {
             e.scanned = ModelFolder.scan(e.folder);
-            e.needBytes = ModelMemory.need(ModelMemory.weightBytes(e.scanned.config(), DataType.FLOAT32,
-                    generationDtype));
+            e.needBytes = ModelMemory.need(ModelMemory.weightBytes(e.scanned, storage, generationDtype));
             e.state = State.AVAILABLE;
             e.error = null;
             if (e.needBytes > budget.bytes()) {
@@ -536,7 +538,7 @@ public class ModelRegistry {
     private void load(Entry e, CompletableFuture<LanguageModel> done) {
         long t0 = System.nanoTime();
         try {
-            LanguageModel m = LanguageModel.load(e.folder, device, DataType.FLOAT32, generationDtype);
+            LanguageModel m = LanguageModel.load(e.folder, device, DataType.FLOAT32, generationDtype, storage);
             synchronized (lock) {
                 e.model = m;
                 e.state = State.LOADED;
@@ -608,8 +610,9 @@ public class ModelRegistry {
     }
 
     private String heldAs() {
-        return generationDtype == DataType.FLOAT32 ? "float32"
-                : "float32 and " + DevicePolicy.name(generationDtype);
+        String analysis = storage == WeightStorage.COMPACT ? "float32 (bfloat16 and float16 matrices kept so)"
+                : "float32";
+        return generationDtype == DataType.FLOAT32 ? analysis : analysis + " and " + DevicePolicy.name(generationDtype);
     }
 
     private Refusal failed(Entry e) {
