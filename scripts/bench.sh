@@ -10,6 +10,7 @@
 #   scripts/bench.sh steering-benchmark [--model DIR] [--concepts N] [--prompts N] [--strengths 1,2,4] [--json OUT] ...
 #                                                    (issue 14's benchmark, SteeringBenchmarkRun; docs/evaluation.md)
 #   scripts/bench.sh ops                             (one decoding step's ops on the engine's threads and on one)
+#   scripts/bench.sh memory <model folder> compact|float32 [k]   (MemoryBench: resident size, tokens/s, top-k time)
 # Builds the benchmarks (the Maven project tools/bench, on the app's core classes) when their sources changed, then
 # runs the benchmark's main class on the CPU.
 set -euo pipefail
@@ -40,7 +41,9 @@ case "$what" in
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.BatchingBench "$@" ;;
   steering-benchmark)
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.SteeringBenchmarkRun "$@" ;;
+  memory)
+    exec java -Xmx1g -XX:MaxDirectMemorySize=16g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.MemoryBench "$@" ;;
   ops)
     exec java -Xmx1g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.OpBench "$@" ;;
-  *) echo "unknown benchmark '$what' (known: generation, jacobian, steering, steering-eval, batching, steering-benchmark, ops)" >&2; exit 2 ;;
+  *) echo "unknown benchmark '$what' (known: generation, jacobian, steering, steering-eval, batching, steering-benchmark, ops, memory)" >&2; exit 2 ;;
 esac

@@ -52,6 +52,14 @@ public interface LabConfig {
         /** Load the default model in the background at start (LAB_MODEL_PRELOAD); else on its first use. */
         @WithDefault("true")
         boolean preload();
+
+        /**
+         * How bfloat16 and float16 weights are held on the CPU (LAB_MODEL_WEIGHTS): auto (float32 when that fits the
+         * model memory budget, else compact), compact (as stored, widened layer by layer) or float32 (widened once at
+         * load); see WeightStorage.
+         */
+        @WithDefault("auto")
+        String weights();
     }
 
     /** Batched decoding (lab.batch.*): every generation of a model shares one decoding step. */

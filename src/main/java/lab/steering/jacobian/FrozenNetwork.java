@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.function.Function;
 import lab.steering.hook.Hook;
 import lab.steering.hook.Hooks;
 import lab.steering.hook.Point;
@@ -142,7 +143,10 @@ final class FrozenNetwork {
     }
 
     NDArray attnBranch(int l, NDArray x, boolean affine) {
-        Weights.Layer lw = w.layers().get(l);
+        return inLayer(l, Weights.Block.ATTENTION, x, lw -> attnBranch(lw, l, x, affine));
+    }
+
+    private NDArray attnBranch(Weights.Layer lw, int l, NDArray x, boolean affine) {
         long b = x.getShape().get(0);
         int hd = c.headDim();
         int kvh = c.numKvHeads();
@@ -160,10 +164,26 @@ final class FrozenNetwork {
     }
 
     NDArray mlpBranch(int l, NDArray x, boolean affine) {
-        Weights.Layer lw = w.layers().get(l);
+        return inLayer(l, Weights.Block.MLP, x, lw -> mlpBranch(lw, l, x, affine));
+    }
+
+    private NDArray mlpBranch(Weights.Layer lw, int l, NDArray x, boolean affine) {
         NDArray h = lw.mlpNorm() == null ? x : tf.applyNorm(x, ln2[l], lw.mlpNorm(), affine);
         NDArray out = tf.mlpOutput(lw, gate[l], tf.mlpLinear(lw, h, affine), affine);
         return lw.mlpPostNorm() == null ? out : tf.applyNorm(out, ln2Post[l], lw.mlpPostNorm(), affine);
+    }
+
+    /**
+     * {@code body} on the weights of {@code block} of decoder layer {@code l}, compact ones widened for this call into
+     * a manager closed when it returns (the widened matrices and every array computed from them, the matrix first, go
+     * with it); the result is moved to the manager of {@code input}, the activation or cotangent the layer runs on.
+     */
+    private NDArray inLayer(int l, Weights.Block block, NDArray input, Function<Weights.Layer, NDArray> body) {
+        try (NDManager weights = input.getManager().newSubManager()) {
+            NDArray out = body.apply(w.layer(l, weights, block));
+            out.attach(input.getManager());
+            return out;
+        }
     }
 
     // ---------------------------------------------------------------- transpose (cotangents as columns)
@@ -185,7 +205,10 @@ final class FrozenNetwork {
      * each kv head.
      */
     NDArray attnBranchT(int l, NDArray cot, boolean lastOnly) {
-        Weights.Layer lw = w.layers().get(l);
+        return inLayer(l, Weights.Block.ATTENTION, cot, lw -> attnBranchT(lw, l, cot, lastOnly));
+    }
+
+    private NDArray attnBranchT(Weights.Layer lw, int l, NDArray cot, boolean lastOnly) {
         long tq = cot.getShape().get(1);
         long b = cot.getShape().get(2);
         int d = c.hiddenSize();
@@ -238,7 +261,10 @@ final class FrozenNetwork {
      * matrices). The result may be a strided view of a (Tq, d, B) array (the per-token matrices' output).
      */
     NDArray mlpBranchT(int l, NDArray cot, boolean lastOnly) {
-        Weights.Layer lw = w.layers().get(l);
+        return inLayer(l, Weights.Block.MLP, cot, lw -> mlpBranchT(lw, l, cot, lastOnly));
+    }
+
+    private NDArray mlpBranchT(Weights.Layer lw, int l, NDArray cot, boolean lastOnly) {
         long tq = cot.getShape().get(1);
         long b = cot.getShape().get(2);
         NDArray in;
@@ -473,7 +499,10 @@ final class FrozenNetwork {
      * group member) order, which W_o's columns are permuted to.
      */
     private NDArray attnColumns(int l, NDArray x, int from, boolean lastOnly) {
-        Weights.Layer lw = w.layers().get(l);
+        return inLayer(l, Weights.Block.ATTENTION, x, lw -> attnColumns(lw, l, x, from, lastOnly));
+    }
+
+    private NDArray attnColumns(Weights.Layer lw, int l, NDArray x, int from, boolean lastOnly) {
         int d = c.hiddenSize();
         long tp = x.getShape().get(1);
         long b = x.getShape().get(2);
@@ -506,7 +535,10 @@ final class FrozenNetwork {
      * batched product over positions), else through the two weights with the folded factor.
      */
     private NDArray mlpColumns(int l, NDArray x, int from, boolean lastOnly) {
-        Weights.Layer lw = w.layers().get(l);
+        return inLayer(l, Weights.Block.MLP, x, lw -> mlpColumns(lw, l, x, from, lastOnly));
+    }
+
+    private NDArray mlpColumns(Weights.Layer lw, int l, NDArray x, int from, boolean lastOnly) {
         int d = c.hiddenSize();
         long ff = c.intermediateSize();
         NDArray in = lastOnly && x.getShape().get(1) > 1 ? x.get(LAST_COLUMN) : x;

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import lab.steering.model.LanguageModel;
 import lab.steering.model.Transformer;
+import lab.steering.model.Weights;
 
 /**
  * Reads vectors as tokens (METHOD.md section 4): output-space vectors (left singular vectors u, hidden states y)
@@ -124,10 +125,11 @@ public final class TokenDecoder {
         }
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            NDArray embed = tf.weights().embed();                               // (vocab, d)
-            NDArray x = matrix(m, unit).toType(embed.getDataType(), false);    // (n, d)
+            Weights w = tf.weights();
+            NDArray x = matrix(m, unit).toType(w.dataType(), false);           // (n, d)
             NDArray invNorm = m.create(inv, new Shape(1, inv.length));         // (1, vocab)
-            NDArray cos = x.matMul(embed.transpose()).mul(invNorm);            // (n, vocab)
+            NDArray cos = w.byRows(w.embed(), m, Transformer.LM_HEAD_BLOCK_BYTES, // (n, vocab)
+                    embed -> x.matMul(embed.transpose())).mul(invNorm);
             return ranked(cos, top, negative);
         }
     }
@@ -137,7 +139,9 @@ public final class TokenDecoder {
         if (inv == null) {
             try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
-                float[] norms = tf.weights().embed().square().sum(new int[] {1}).sqrt()
+                Weights w = tf.weights();
+                float[] norms = w.byRows(w.embed(), m, Transformer.LM_HEAD_BLOCK_BYTES,
+                                embed -> embed.square().sum(new int[] {1}).sqrt())
                         .toType(DataType.FLOAT32, false).toFloatArray();
                 inv = new float[norms.length];
                 for (int i = 0; i < norms.length; i++) {

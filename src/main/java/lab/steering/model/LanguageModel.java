@@ -32,7 +32,7 @@ public final class LanguageModel implements AutoCloseable {
         this.manager = manager;
         this.transformer = transformer;
         this.tokenizer = tokenizer;
-        this.weightBytes = config.parameterCount() * transformer.dataType().getNumOfBytes();
+        this.weightBytes = transformer.weights().bytes();
     }
 
     /** Loads config, tokenizer and weights (converted to float32) onto {@code device}. */
@@ -44,12 +44,19 @@ public final class LanguageModel implements AutoCloseable {
         return load(folder, device, dtype, dtype);
     }
 
+    public static LanguageModel load(Path folder, Device device, DataType dtype, DataType generationDtype) {
+        return load(folder, device, dtype, generationDtype, WeightStorage.FLOAT32);
+    }
+
     /**
      * Loads the weights in {@code dtype} (the copy that Jacobians and steering operators are computed from) and,
      * when {@code generationDtype} differs (bfloat16 or float16 on a GPU), converts them once more for generation.
+     * On the CPU, {@code storage} says whether bfloat16 and float16 weight matrices stay so ({@link Weights}); on a
+     * GPU they are converted.
      */
-    public static LanguageModel load(Path folder, Device device, DataType dtype, DataType generationDtype) {
-        LanguageModel m = load0(folder, device, dtype);
+    public static LanguageModel load(Path folder, Device device, DataType dtype, DataType generationDtype,
+                                     WeightStorage storage) {
+        LanguageModel m = load0(folder, device, dtype, storage.on(device));
         try {
             m.decoder = m.transformer(generationDtype);
         } catch (RuntimeException | Error e) { // an OutOfMemoryError too: the tensors made so far are freed
@@ -71,13 +78,13 @@ public final class LanguageModel implements AutoCloseable {
         return m;
     }
 
-    private static LanguageModel load0(Path folder, Device device, DataType dtype) {
+    private static LanguageModel load0(Path folder, Device device, DataType dtype, WeightStorage storage) {
         ModelConfig config = ModelConfig.read(folder);
         TextTokenizer tokenizer = TextTokenizer.load(folder);
         NDManager manager = NDManager.newBaseManager(device);
         manager.setName("model:" + folder.getFileName());
         try (SafetensorsReader reader = SafetensorsReader.open(folder)) {
-            Weights weights = Weights.load(config, reader, manager, dtype);
+            Weights weights = Weights.load(config, reader, manager, dtype, storage);
             Transformer transformer = new Transformer(config, weights, manager);
             return new LanguageModel(folder.getFileName().toString(), folder, config, manager, transformer, tokenizer);
         } catch (RuntimeException | Error e) { // an OutOfMemoryError too: the tensors made so far are freed
@@ -105,7 +112,7 @@ public final class LanguageModel implements AutoCloseable {
 
     /**
      * The forward pass in another dtype (e.g. float64 for exact Jacobians): the weights are converted once, on
-     * first use, and kept.
+     * first use, and kept; compact matrices are shared, and widened to that dtype layer by layer where they are used.
      */
     public synchronized Transformer transformer(DataType dtype) {
         if (closed) {
@@ -121,7 +128,7 @@ public final class LanguageModel implements AutoCloseable {
             // kept for the model's life: out of any NDScope the caller has open, which would close them
             NDScope.unregister(m.getManagedArrays().toArray(new NDArray[0]));
             twins.put(dtype, twin);
-            weightBytes += config.parameterCount() * dtype.getNumOfBytes();
+            weightBytes += twin.weights().bytes() - transformer.weights().compactBytes();
         }
         return twin;
     }
@@ -155,8 +162,9 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     /**
-     * Bytes of the weights held now: the parameters once per dtype held (the loaded weights, and each copy
-     * {@link #transformer(DataType)} made: generation's when its dtype differs, float64 for exact Jacobians).
+     * Bytes of the weights held now: the loaded weights (compact matrices at their stored size), and each copy
+     * {@link #transformer(DataType)} made (generation's when its dtype differs, float64 for exact Jacobians), less
+     * the compact matrices it shares.
      */
     public long weightBytes() {
         return weightBytes;

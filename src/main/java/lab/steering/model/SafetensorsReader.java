@@ -232,11 +232,7 @@ public final class SafetensorsReader implements AutoCloseable {
      * its shape is {@code expected}.
      */
     public FloatBuffer readFloat32(String name, long... expected) {
-        TensorInfo info = info(name);
-        if (!Arrays.equals(info.shape(), expected)) {
-            throw new ModelLoadException(info.file(), "tensor '" + name + "' has shape "
-                    + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(expected));
-        }
+        TensorInfo info = checked(name, expected);
         if (info.elements() > Integer.MAX_VALUE / 4) {
             throw new ModelLoadException(info.file(), "tensor '" + name + "' is too large (" + info.elements()
                     + " elements) for one float32 buffer");
@@ -266,6 +262,23 @@ public final class SafetensorsReader implements AutoCloseable {
         }
         dst.rewind();
         return dst;
+    }
+
+    /**
+     * The tensor's stored little-endian bytes (memory-mapped, read-only; {@code info(name).dtype()} says how to read
+     * them), after checking that its shape is {@code expected}.
+     */
+    public ByteBuffer bytes(String name, long... expected) {
+        return map(checked(name, expected));
+    }
+
+    private TensorInfo checked(String name, long... expected) {
+        TensorInfo info = info(name);
+        if (!Arrays.equals(info.shape(), expected)) {
+            throw new ModelLoadException(info.file(), "tensor '" + name + "' has shape "
+                    + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(expected));
+        }
+        return info;
     }
 
     /** The tensor as a float32 array (tests, small tensors). */

@@ -39,7 +39,7 @@ public final class Transformer {
         this.c = c;
         this.f = c.family();
         this.w = w;
-        this.dtype = w.embed().getDataType();
+        this.dtype = w.dataType();
         this.globalRope = new Rope(c);
         this.localRope = new Rope(c.headDim(), c.localRopeTheta(), null);
         this.rotateHalf = globalRope.rotateHalfMatrix(owner, dtype);
@@ -94,7 +94,7 @@ public final class Transformer {
         HookContext ctx = at.context();
 
         // embedding lookup: (batch, t, d), then any scaling and learned positions: HF hidden_states[0]
-        NDArray x = w.embed().get(new NDIndex("{}", ids));
+        NDArray x = w.embedding(ids);
         if (f.embedScale()) {
             x = x.mul(num.embedScale);
         }
@@ -107,7 +107,22 @@ public final class Transformer {
         Map<Integer, NDArray> masks = new HashMap<>();        // by window
 
         for (int l = 0; l < c.numLayers(); l++) {
-            Weights.Layer lw = w.layers().get(l);
+            x = layer(l, x, m, ropeTables, masks, at, hooks, ctx);
+        }
+        at.advance();
+        x = norm(x, w.finalNorm(), new Site(-1, Point.FINAL_SCALE), hooks, ctx);
+        return hooks.run(Site.finalNorm(), x, ctx);
+    }
+
+    /**
+     * Decoder layer {@code l} on the residual {@code x}, position tables and masks made in {@code m}; compact weights
+     * are widened for this layer alone, into a manager closed when it returns (every array the layer returns or
+     * hands to a hook is computed with an activation as the first operand, so none belongs to it).
+     */
+    private NDArray layer(int l, NDArray x, NDManager m, Map<Integer, NDArray[]> ropeTables,
+                          Map<Integer, NDArray> masks, Layout at, Hooks hooks, HookContext ctx) {
+        try (NDManager weights = m.newSubManager()) {
+            Weights.Layer lw = w.layer(l, weights, Weights.Block.BOTH);
             int window = c.window(l);
             NDArray[] cosSin = f.positions() == Family.Positions.ROPE
                     ? ropeTables.computeIfAbsent(window > 0 ? 1 : 0,
@@ -130,11 +145,8 @@ public final class Transformer {
             }
             mlp = hooks.run(Site.mlpOut(l), mlp, ctx);
             x = x.add(mlp);
-            x = hooks.run(Site.residPost(l), x, ctx);
+            return hooks.run(Site.residPost(l), x, ctx);
         }
-        at.advance();
-        x = norm(x, w.finalNorm(), new Site(-1, Point.FINAL_SCALE), hooks, ctx);
-        return hooks.run(Site.finalNorm(), x, ctx);
     }
 
     /**
@@ -277,10 +289,14 @@ public final class Transformer {
         }
     }
 
-    /** (..., d) -> (..., vocab) through lm_head. */
+    /** (..., d) -> (..., vocab) through lm_head (compact: {@link #LM_HEAD_BLOCK_BYTES} of it widened at a time). */
     public NDArray logits(NDArray hidden) {
-        return Linear.linear(hidden, w.lmHead()).singletonOrThrow();
+        return w.byRows(w.lmHead(), hidden.getManager(), LM_HEAD_BLOCK_BYTES,
+                head -> Linear.linear(hidden, head).singletonOrThrow());
     }
+
+    /** The widened rows of a compact lm_head or embedding held at once (64 MB: 8192 rows of a 2048-wide model). */
+    public static final long LM_HEAD_BLOCK_BYTES = 64L << 20;
 
     // ---------------------------------------------------------------- building blocks
 

@@ -1,6 +1,8 @@
 package lab.steering.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -15,6 +17,12 @@ import java.util.function.Function;
  * The tensors of a decoder, in one layout for every family ({@code [out, in]} for projections, fused projections
  * split, GPT-2's Conv1D weights transposed), owned by one NDManager. Hugging Face weight key strings appear only in
  * {@link #load}. Absent parts (a family without biases, without pre-norms, ...) are null.
+ * <p>
+ * The norms are in the dtype of the computation ({@link #dataType()}); so is everything else, except the weight
+ * matrices of a compact load ({@link WeightStorage#COMPACT}: embed, lmHead and the layers' projections stay in the
+ * checkpoint's bfloat16 or float16, see {@link Compact}). The forward pass and the detached Jacobian therefore take a
+ * layer through {@link #layer}, the embedding through {@link #embedding} and lm_head products through
+ * {@link #byRows}, which widen what they need for the call and no more.
  *
  * @param embed     (vocab, d) token embeddings
  * @param positions (maxPositions, d) learned position embeddings (GPT-2), or null
@@ -97,6 +105,14 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
             return out;
         }
 
+        /** This layer with the weight matrices of {@code block} (not the norms and biases) mapped by {@code f}. */
+        Layer withMatrices(Block block, Function<NDArray, NDArray> f) {
+            Function<NDArray, NDArray> a = x -> x == null || block == Block.MLP ? x : f.apply(x);
+            Function<NDArray, NDArray> g = x -> x == null || block == Block.ATTENTION ? x : f.apply(x);
+            return new Layer(attnNorm, a.apply(wq), bq, a.apply(wk), bk, a.apply(wv), bv, a.apply(wo), bo, qNorm, kNorm,
+                    attnPostNorm, mlpNorm, g.apply(gate), g.apply(up), bUp, g.apply(down), bDown, mlpPostNorm);
+        }
+
         Layer to(Function<NDArray, NDArray> f, DataType dtype) {
             Function<NDArray, NDArray> g = a -> a == null ? null : f.apply(a);
             Function<Norm, Norm> n = x -> x == null ? null : x.to(f, dtype);
@@ -105,6 +121,83 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
                     n.apply(mlpNorm), g.apply(gate), g.apply(up), g.apply(bUp), g.apply(down), g.apply(bDown),
                     n.apply(mlpPostNorm));
         }
+    }
+
+    /** The dtype of the computation: that of the norms, and of every array not kept compactly. */
+    public DataType dataType() {
+        return finalNorm.weight().getDataType();
+    }
+
+    /** Whether {@code a} is kept compactly: in another dtype than the computation's, widened where it is used. */
+    public boolean isCompact(NDArray a) {
+        return a.getDataType() != dataType();
+    }
+
+    /** The matrices of a layer that {@link #layer} widens: those of attention, of the MLP, or all. */
+    public enum Block { ATTENTION, MLP, BOTH }
+
+    /**
+     * Decoder layer {@code l} in {@link #dataType()}: as held, or with the compact matrices of {@code block} widened
+     * into {@code m} (close it once they have been used; arrays computed from a widened matrix, the matrix first,
+     * belong to it too). The other block's compact matrices are left as they are, unusable in a product.
+     */
+    public Layer layer(int l, NDManager m, Block block) {
+        return layers.get(l).withMatrices(block, a -> isCompact(a) ? Compact.widen(a, m, dataType()) : a);
+    }
+
+    /** The token embeddings of {@code ids} (batch, t) int64: (batch, t, d), in ids' manager when widened. */
+    public NDArray embedding(NDArray ids) {
+        NDArray x = embed.get(new NDIndex("{}", ids));
+        if (!isCompact(embed)) {
+            return x;
+        }
+        NDArray wide = Compact.widen(x, ids.getManager(), dataType());
+        x.close();
+        return wide;
+    }
+
+    /**
+     * {@code op} of a (rows, d) matrix (embed or lmHead), whose results over rows lie along the last axis: applied to
+     * the matrix itself, or, when it is compact, to blocks of about {@code blockBytes} of widened rows (a multiple of
+     * {@link #BLOCK_ALIGN}), the results concatenated (each block's widened rows are freed before the next is made).
+     * Owned by {@code m}.
+     */
+    public NDArray byRows(NDArray matrix, NDManager m, long blockBytes, Function<NDArray, NDArray> op) {
+        if (!isCompact(matrix)) {
+            return op.apply(matrix);
+        }
+        long rows = Compact.shape(matrix).get(0);
+        long rowBytes = Compact.shape(matrix).get(1) * dataType().getNumOfBytes();
+        long block = Math.max(1, blockBytes / rowBytes / BLOCK_ALIGN) * BLOCK_ALIGN;
+        NDList parts = new NDList();
+        for (long from = 0; from < rows; from += block) {
+            try (NDManager b = m.newSubManager()) {
+                NDArray part = op.apply(Compact.rows(matrix, from, Math.min(rows, from + block), b, dataType()));
+                part.attach(m);
+                parts.add(part);
+            }
+        }
+        return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts, -1);
+    }
+
+    /**
+     * Rows of a block of {@link #byRows} come in multiples of this: a block then starts where a tile of the product's
+     * kernel starts in the whole product, and gives its numbers bit for bit (blocks of 7 rows or 5461 did not, here).
+     */
+    static final long BLOCK_ALIGN = 1024;
+
+    /** Bytes of every distinct array. */
+    public long bytes() {
+        return all().stream().mapToLong(Weights::bytes).sum();
+    }
+
+    /** Bytes of the arrays kept compactly. */
+    public long compactBytes() {
+        return all().stream().filter(this::isCompact).mapToLong(Weights::bytes).sum();
+    }
+
+    private static long bytes(NDArray a) {
+        return a.getShape().size() * a.getDataType().getNumOfBytes();
     }
 
     /** Every distinct array (lm_head once even when tied). */
@@ -125,9 +218,14 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
         return out;
     }
 
-    /** Reads the family's HF tensor names, checking each shape against the config. */
-    public static Weights load(ModelConfig c, SafetensorsReader r, NDManager m, DataType dtype) {
-        Loader ld = new Loader(c, r, m, dtype);
+    /**
+     * Reads the family's HF tensor names, checking each shape against the config: in {@code dtype}, except that with
+     * {@link WeightStorage#COMPACT} and a float32 {@code dtype} the weight matrices stored in bfloat16 or float16 stay
+     * so.
+     */
+    public static Weights load(ModelConfig c, SafetensorsReader r, NDManager m, DataType dtype,
+                               WeightStorage storage) {
+        Loader ld = new Loader(c, r, m, dtype, storage == WeightStorage.COMPACT && dtype == DataType.FLOAT32);
         return switch (c.family().naming()) {
             case GPT2 -> ld.gpt2();
             case LLAMA, PHI3 -> ld.llamaLike();
@@ -135,7 +233,7 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
     }
 
     /** The loading of one checkpoint: the HF names of every family. */
-    private record Loader(ModelConfig c, SafetensorsReader r, NDManager m, DataType dtype) {
+    private record Loader(ModelConfig c, SafetensorsReader r, NDManager m, DataType dtype, boolean compact) {
 
         Weights llamaLike() {
             Family f = c.family();
@@ -143,7 +241,7 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
             long q = (long) c.numHeads() * c.headDim();
             long kv = (long) c.numKvHeads() * c.headDim();
             long ff = c.intermediateSize();
-            NDArray embed = tensor("model.embed_tokens.weight", c.vocabSize(), d);
+            NDArray embed = matrix("model.embed_tokens.weight", c.vocabSize(), d);
             List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < c.numLayers(); i++) {
                 String p = "model.layers." + i + ".";
@@ -153,21 +251,21 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
                 NDArray gate;
                 NDArray up;
                 if (f.naming() == Family.Naming.PHI3) {
-                    NDArray qkv = tensor(p + "self_attn.qkv_proj.weight", q + 2 * kv, d);
+                    NDArray qkv = matrix(p + "self_attn.qkv_proj.weight", q + 2 * kv, d);
                     wq = rows(qkv, 0, q, p + "self_attn.qkv_proj.weight[q]");
                     wk = rows(qkv, q, q + kv, p + "self_attn.qkv_proj.weight[k]");
                     wv = rows(qkv, q + kv, q + 2 * kv, p + "self_attn.qkv_proj.weight[v]");
-                    NDArray gu = tensor(p + "mlp.gate_up_proj.weight", 2 * ff, d);
+                    NDArray gu = matrix(p + "mlp.gate_up_proj.weight", 2 * ff, d);
                     gate = rows(gu, 0, ff, p + "mlp.gate_up_proj.weight[gate]");
                     up = rows(gu, ff, 2 * ff, p + "mlp.gate_up_proj.weight[up]");
                     qkv.close();
                     gu.close();
                 } else {
-                    wq = tensor(p + "self_attn.q_proj.weight", q, d);
-                    wk = tensor(p + "self_attn.k_proj.weight", kv, d);
-                    wv = tensor(p + "self_attn.v_proj.weight", kv, d);
-                    gate = tensor(p + "mlp.gate_proj.weight", ff, d);
-                    up = tensor(p + "mlp.up_proj.weight", ff, d);
+                    wq = matrix(p + "self_attn.q_proj.weight", q, d);
+                    wk = matrix(p + "self_attn.k_proj.weight", kv, d);
+                    wv = matrix(p + "self_attn.v_proj.weight", kv, d);
+                    gate = matrix(p + "mlp.gate_proj.weight", ff, d);
+                    up = matrix(p + "mlp.up_proj.weight", ff, d);
                 }
                 NDArray bq = f.qkvBias() ? tensor(p + "self_attn.q_proj.bias", q) : null;
                 NDArray bk = f.qkvBias() ? tensor(p + "self_attn.k_proj.bias", kv) : null;
@@ -195,9 +293,9 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
                         mlpPost = norm(p + "post_feedforward_layernorm", d);
                     }
                 }
-                layers.add(new Layer(attnNorm, wq, bq, wk, bk, wv, bv, tensor(p + "self_attn.o_proj.weight", d, q),
+                layers.add(new Layer(attnNorm, wq, bq, wk, bk, wv, bv, matrix(p + "self_attn.o_proj.weight", d, q),
                         null, qNorm, kNorm, attnPost, mlpNorm, gate, up, null,
-                        tensor(p + "mlp.down_proj.weight", d, ff), null, mlpPost));
+                        matrix(p + "mlp.down_proj.weight", d, ff), null, mlpPost));
             }
             Norm finalNorm = norm("model.norm", d);
             return new Weights(embed, null, List.copyOf(layers), finalNorm, head(embed, "model.embed_tokens.weight"));
@@ -208,7 +306,7 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
             long ff = c.intermediateSize();
             // checkpoints saved from GPT2LMHeadModel prefix "transformer."; the original gpt2 files do not
             String pre = r.contains("transformer.wte.weight") ? "transformer." : "";
-            NDArray embed = tensor(pre + "wte.weight", c.vocabSize(), d);
+            NDArray embed = matrix(pre + "wte.weight", c.vocabSize(), d);
             NDArray pos = tensor(pre + "wpe.weight", c.maxPositions(), d);
             List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < c.numLayers(); i++) {
@@ -239,7 +337,7 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
                 }
                 return embed;
             }
-            return tensor("lm_head.weight", c.vocabSize(), c.hiddenSize());
+            return matrix("lm_head.weight", c.vocabSize(), c.hiddenSize());
         }
 
         /** A norm's weight (family offset added, the stored w kept) and, for LayerNorm, its bias. */
@@ -265,11 +363,23 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
             return part;
         }
 
+        /**
+         * A Conv1D weight (in, out) as (out, in), copied in row-major order (flattening the transposed view copies it
+         * so): what {@link Compact} reads, and the same layout, hence the same kernels, for a float32 load.
+         */
         NDArray conv1d(String name, long in, long out) {
-            NDArray a = tensor(name, in, out);
-            NDArray t = a.transpose().duplicate();
+            NDArray t;
+            try (NDArray a = matrix(name, in, out); NDArray view = a.swapAxes(0, 1); NDArray flat = view.flatten()) {
+                t = flat.reshape(view.getShape());
+            }
             t.setName(name + "^T");
             return t;
+        }
+
+        /** A weight matrix: compact when the load keeps matrices compact and its checkpoint stores it so. */
+        NDArray matrix(String name, long... shape) {
+            return compact && Compact.keeps(r.info(name).dtype()) ? Compact.read(r, name, shape, m)
+                    : tensor(name, shape);
         }
 
         NDArray tensor(String name, long... shape) {
@@ -286,9 +396,15 @@ public record Weights(NDArray embed, NDArray positions, List<Layer> layers, Norm
         }
     }
 
-    /** A copy of every tensor in another dtype, owned by {@code m} (e.g. float64 for exact Jacobians). */
+    /**
+     * A copy of every tensor in another dtype, owned by {@code m} (e.g. float64 for exact Jacobians). Compact arrays
+     * are not copied but shared: the copy widens them to its dtype where they are used, as this one does.
+     */
     public Weights to(NDManager m, DataType dtype) {
         Function<NDArray, NDArray> cv = a -> {
+            if (isCompact(a)) {
+                return a;
+            }
             NDArray o = a.toType(dtype, true);
             o.attach(m);
             return o;

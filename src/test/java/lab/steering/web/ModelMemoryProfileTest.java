@@ -54,7 +54,10 @@ class ModelMemoryProfileTest {
     static final Path DIR = Path.of("target", "test-models-memory");
     static final String PROMPT = "t1 t5 t9 t3";
 
-    /** Only this test's folder (no ../shared/models), a 20 MB budget, no start-up load, short waits. */
+    /**
+     * Only this test's folder (no ../shared/models), a 20 MB budget, no start-up load, short waits, and weights held
+     * as float32 (compact weights would hold mem-huge in 7.6 MB: CompactWeightsTest covers that estimate).
+     */
     public static class SmallBudget implements QuarkusTestProfile {
         @Override
         public Map<String, String> getConfigOverrides() {
@@ -63,7 +66,8 @@ class ModelMemoryProfileTest {
                     "lab.default-model", "mem-a",
                     "lab.models.memory", "20M",
                     "lab.models.wait-seconds", "2",
-                    "lab.models.preload", "false");
+                    "lab.models.preload", "false",
+                    "lab.models.weights", "float32");
         }
     }
 

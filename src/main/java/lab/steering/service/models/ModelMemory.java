@@ -3,14 +3,16 @@ package lab.steering.service.models;
 import ai.djl.ndarray.types.DataType;
 import java.lang.management.ManagementFactory;
 import java.util.Locale;
-import lab.steering.model.ModelConfig;
+import lab.steering.model.ModelFolder;
+import lab.steering.model.WeightStorage;
 
 /**
  * The memory of loaded models: what one model needs, and the budget all loaded models share
  * ({@code lab.models.memory}, LAB_MODEL_MEMORY). Pure arithmetic, apart from reading the machine's figures.
  * <p>
  * A model's need is its weights in every dtype it is held in (parameters x bytes per element: float32 for the
- * copy Jacobians and operators start from, plus generation's copy when its dtype differs, as bfloat16 on a GPU;
+ * copy Jacobians and operators start from, or the checkpoint's own two bytes where {@link WeightStorage#COMPACT}
+ * keeps bfloat16 or float16 matrices so; plus generation's copy when its dtype differs, as bfloat16 on a GPU;
  * a float64 copy made later for exact Jacobians counts once it exists), plus {@link #MARGIN} of that and
  * {@link #FIXED_BYTES}: the margin covers the load's staging copy of a tensor (read from the file into a direct
  * buffer, then copied by DJL), the tokenizer, the batched decoder's KV cache and the analysis caches.
@@ -30,12 +32,14 @@ public final class ModelMemory {
     private ModelMemory() {
     }
 
-    /** Bytes of the weights of {@code config} held in {@code analysis} and, when it differs, {@code generation}. */
-    public static long weightBytes(ModelConfig config, DataType analysis, DataType generation) {
-        long params = config.parameterCount();
-        long bytes = params * analysis.getNumOfBytes();
-        if (generation != analysis) {
-            bytes += params * generation.getNumOfBytes();
+    /**
+     * Bytes of the weights of {@code folder} loaded with {@code storage} (float32 computation) and, when it is not
+     * float32, {@code generation}'s copy.
+     */
+    public static long weightBytes(ModelFolder folder, WeightStorage storage, DataType generation) {
+        long bytes = storage.bytes(folder);
+        if (generation != DataType.FLOAT32) {
+            bytes += folder.config().parameterCount() * generation.getNumOfBytes();
         }
         return bytes;
     }

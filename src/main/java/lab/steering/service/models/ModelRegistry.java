@@ -28,6 +28,7 @@ import lab.steering.config.LabConfig;
 import lab.steering.model.LanguageModel;
 import lab.steering.model.ModelConfig;
 import lab.steering.model.ModelFolder;
+import lab.steering.model.WeightStorage;
 import lab.steering.service.Busy;
 import lab.steering.service.Refusal;
 import lab.steering.service.device.DevicePolicy;
@@ -95,6 +96,7 @@ public class ModelRegistry {
         final Path folder;
         final boolean own; // in the project's models/ (the default's first choice)
         ModelFolder scanned; // null when the scan failed
+        WeightStorage storage; // how its weights are held once loaded (chosen at the scan)
         long needBytes;
         State state;
         String error;
@@ -148,6 +150,7 @@ public class ModelRegistry {
     private final List<String> order = new ArrayList<>(); // the default's order of preference
     private final Device device;
     private final DataType generationDtype;
+    private final WeightStorage storage; // null: auto, chosen per model (Entry.storage)
     private final ModelMemory.Budget budget;
     private final long waitMillis;
     private final Decoders decoders;
@@ -166,6 +169,8 @@ public class ModelRegistry {
         this.requestModels = requestModels;
         this.device = DeviceSelector.select(config.device());
         this.generationDtype = DevicePolicy.generationDtype(config.gpu().dtype(), device);
+        String weights = config.models().weights().trim();
+        this.storage = weights.equalsIgnoreCase("auto") ? null : WeightStorage.parse(weights).on(device);
         this.budget = config.models().memory().filter(m -> m.asLongValue() > 0)
                 .map(m -> new ModelMemory.Budget(m.asLongValue(), "LAB_MODEL_MEMORY"))
                 .orElseGet(() -> {
@@ -242,8 +247,8 @@ public class ModelRegistry {
     private void scan(Entry e) {
         try {
             e.scanned = ModelFolder.scan(e.folder);
-            e.needBytes = ModelMemory.need(ModelMemory.weightBytes(e.scanned.config(), DataType.FLOAT32,
-                    generationDtype));
+            e.storage = storage(e.scanned);
+            e.needBytes = ModelMemory.need(ModelMemory.weightBytes(e.scanned, e.storage, generationDtype));
             e.state = State.AVAILABLE;
             e.error = null;
             if (e.needBytes > budget.bytes()) {
@@ -542,7 +547,7 @@ public class ModelRegistry {
     private void load(Entry e, CompletableFuture<LanguageModel> done) {
         long t0 = System.nanoTime();
         try {
-            LanguageModel m = LanguageModel.load(e.folder, device, DataType.FLOAT32, generationDtype);
+            LanguageModel m = LanguageModel.load(e.folder, device, DataType.FLOAT32, generationDtype, e.storage);
             synchronized (lock) {
                 e.model = m;
                 e.state = State.LOADED;
@@ -593,7 +598,7 @@ public class ModelRegistry {
                 String.format(Locale.ROOT, "model '%s' needs about %.0f MB"
                         + " (%s parameters held as %s, plus %.0f%% and %.0f MB), more than the model memory budget"
                         + " of %.0f MB (%s)", e.id, ModelMemory.mb(e.needBytes),
-                e.scanned.config().parameterCount(), heldAs(), ModelMemory.MARGIN * 100,
+                e.scanned.config().parameterCount(), heldAs(e.storage), ModelMemory.MARGIN * 100,
                 ModelMemory.mb(ModelMemory.FIXED_BYTES), budget.megabytes(), budget.source()))
                 .detail("model", e.id)
                 .detail("needMb", Math.round(ModelMemory.mb(e.needBytes)))
@@ -613,9 +618,23 @@ public class ModelRegistry {
                 .detail("heldByRequestMb", Math.round(ModelMemory.mb(heldBytes)));
     }
 
-    private String heldAs() {
-        return generationDtype == DataType.FLOAT32 ? "float32"
-                : "float32 and " + DevicePolicy.name(generationDtype);
+    /**
+     * How a scanned model's weights are held: as configured, or with {@code auto} widened to float32 (the fastest
+     * per token) when that fits the memory budget, else compact (a bfloat16 or float16 checkpoint's matrices kept in
+     * their two bytes, widened layer by layer as they run). Called with the lock held.
+     */
+    private WeightStorage storage(ModelFolder scanned) {
+        if (storage != null) {
+            return storage;
+        }
+        long wide = ModelMemory.need(ModelMemory.weightBytes(scanned, WeightStorage.FLOAT32, generationDtype));
+        return wide <= budget.bytes() ? WeightStorage.FLOAT32 : WeightStorage.COMPACT.on(device);
+    }
+
+    private String heldAs(WeightStorage held) {
+        String analysis = held == WeightStorage.COMPACT ? "float32 (bfloat16 and float16 matrices kept so)"
+                : "float32";
+        return generationDtype == DataType.FLOAT32 ? analysis : analysis + " and " + DevicePolicy.name(generationDtype);
     }
 
     private Refusal failed(Entry e) {

@@ -10,7 +10,8 @@ import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import lab.steering.model.LanguageModel;
-import lab.steering.model.ModelConfig;
+import lab.steering.model.ModelFolder;
+import lab.steering.model.WeightStorage;
 import lab.steering.testing.TinyCheckpoint;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,8 +53,7 @@ class ModelMemoryTest {
         // bfloat16 on disk, float32 in memory: the estimate counts the dtype the weights are held in
         Path folder = TinyCheckpoint.llama().hidden(128).layers(3).heads(4).kvHeads(2).intermediate(256).vocab(2048)
                 .tied(false).dtype("BF16").seed(3).writeTo(tmp.resolve("m"));
-        ModelConfig config = ModelConfig.read(folder);
-        long estimate = ModelMemory.weightBytes(config, DataType.FLOAT32, DataType.FLOAT32);
+        long estimate = ModelMemory.weightBytes(ModelFolder.scan(folder), WeightStorage.FLOAT32, DataType.FLOAT32);
         long before = settledDirectUsed();
         try (LanguageModel model = LanguageModel.load(folder, Device.cpu())) {
             long held = settledDirectUsed() - before;
@@ -82,10 +82,10 @@ class ModelMemoryTest {
     @Test
     void generationsOwnCopyCountsWhenItsDtypeDiffers() throws Exception {
         Path folder = TinyCheckpoint.llama().seed(4).writeTo(tmp.resolve("g"));
-        ModelConfig c = ModelConfig.read(folder);
-        long params = c.parameterCount();
-        assertEquals(params * 4, ModelMemory.weightBytes(c, DataType.FLOAT32, DataType.FLOAT32));
-        assertEquals(params * 6, ModelMemory.weightBytes(c, DataType.FLOAT32, DataType.BFLOAT16));
+        ModelFolder f = ModelFolder.scan(folder);
+        long params = f.config().parameterCount();
+        assertEquals(params * 4, ModelMemory.weightBytes(f, WeightStorage.FLOAT32, DataType.FLOAT32));
+        assertEquals(params * 6, ModelMemory.weightBytes(f, WeightStorage.FLOAT32, DataType.BFLOAT16));
         try (LanguageModel m = LanguageModel.load(folder, Device.cpu(), DataType.FLOAT32, DataType.FLOAT64)) {
             assertEquals(params * 12, m.weightBytes()); // the float32 weights and generation's float64 copy
         }
