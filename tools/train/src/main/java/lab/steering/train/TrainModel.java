@@ -23,6 +23,18 @@ import lab.steering.model.Weights;
  */
 public final class TrainModel implements AutoCloseable {
 
+    /**
+     * The Hugging Face names the trainer keeps its parameters by (checkpoints, the published safetensors, which the
+     * core's Weights.load reads back: PublisherTest). A layer's tensors are in the order {@link Llama#layer} takes
+     * them; this list is the only place they are named on the training side.
+     */
+    private static final String EMBED = "model.embed_tokens.weight";
+    private static final String FINAL_NORM = "model.norm.weight";
+    private static final String LAYER_PREFIX = "model.layers.";
+    private static final String[] LAYER_TENSORS = {"input_layernorm.weight", "self_attn.q_proj.weight",
+            "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+            "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"};
+
     private final ModelConfig config;
     private final NDManager manager;
     private final Weights weights;
@@ -45,15 +57,14 @@ public final class TrainModel implements AutoCloseable {
         }
         List<Weights.Layer> layers = new ArrayList<>();
         for (int i = 0; i < config.numLayers(); i++) {
-            String p = "model.layers." + i + ".";
-            layers.add(Llama.layer(params.get(p + "input_layernorm.weight"),
-                    params.get(p + "self_attn.q_proj.weight"), params.get(p + "self_attn.k_proj.weight"),
-                    params.get(p + "self_attn.v_proj.weight"), params.get(p + "self_attn.o_proj.weight"),
-                    params.get(p + "post_attention_layernorm.weight"), params.get(p + "mlp.gate_proj.weight"),
-                    params.get(p + "mlp.up_proj.weight"), params.get(p + "mlp.down_proj.weight")));
+            NDArray[] t = new NDArray[LAYER_TENSORS.length];
+            for (int k = 0; k < t.length; k++) {
+                t[k] = params.get(LAYER_PREFIX + i + "." + LAYER_TENSORS[k]);
+            }
+            layers.add(Llama.layer(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]));
         }
-        NDArray embed = params.get("model.embed_tokens.weight");
-        this.weights = Llama.weights(embed, List.copyOf(layers), params.get("model.norm.weight"), embed);
+        NDArray embed = params.get(EMBED);
+        this.weights = Llama.weights(embed, List.copyOf(layers), params.get(FINAL_NORM), embed);
         this.transformer = new Transformer(config, weights, manager);
     }
 
@@ -103,21 +114,15 @@ public final class TrainModel implements AutoCloseable {
         long q = (long) c.numHeads() * c.headDim();
         long kv = (long) c.numKvHeads() * c.headDim();
         long ff = c.intermediateSize();
+        long[][] layer = {{d}, {q, d}, {kv, d}, {kv, d}, {d, q}, {d}, {ff, d}, {ff, d}, {d, ff}}; // LAYER_TENSORS
         LinkedHashMap<String, long[]> s = new LinkedHashMap<>();
-        s.put("model.embed_tokens.weight", new long[] {c.vocabSize(), d});
+        s.put(EMBED, new long[] {c.vocabSize(), d});
         for (int i = 0; i < c.numLayers(); i++) {
-            String p = "model.layers." + i + ".";
-            s.put(p + "input_layernorm.weight", new long[] {d});
-            s.put(p + "self_attn.q_proj.weight", new long[] {q, d});
-            s.put(p + "self_attn.k_proj.weight", new long[] {kv, d});
-            s.put(p + "self_attn.v_proj.weight", new long[] {kv, d});
-            s.put(p + "self_attn.o_proj.weight", new long[] {d, q});
-            s.put(p + "post_attention_layernorm.weight", new long[] {d});
-            s.put(p + "mlp.gate_proj.weight", new long[] {ff, d});
-            s.put(p + "mlp.up_proj.weight", new long[] {ff, d});
-            s.put(p + "mlp.down_proj.weight", new long[] {d, ff});
+            for (int k = 0; k < LAYER_TENSORS.length; k++) {
+                s.put(LAYER_PREFIX + i + "." + LAYER_TENSORS[k], layer[k]);
+            }
         }
-        s.put("model.norm.weight", new long[] {d});
+        s.put(FINAL_NORM, new long[] {d});
         return s;
     }
 
@@ -127,7 +132,7 @@ public final class TrainModel implements AutoCloseable {
      * also the output layer: rows of rare tokens get almost no gradient, so decay would erase them.
      */
     public static boolean decays(String name) {
-        return name.startsWith("model.layers.") && name.endsWith("proj.weight");
+        return name.startsWith(LAYER_PREFIX) && name.endsWith("proj.weight");
     }
 
     public ModelConfig config() {
