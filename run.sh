@@ -44,6 +44,16 @@ if [[ -d ../shared/models ]]; then
   esac
 fi
 
+# Loaded float32 weights live in direct buffers, and the default model memory budget is the smaller of half the
+# memory and 3/4 of the JVM's direct memory limit (docs/models.md): a limit of 2/3 of the memory makes that budget
+# half the memory (12 GB on 24 GB: a 3B bfloat16 model, held compact, fits). JAVA_OPTS can set it otherwise.
+if [[ "${JAVA_OPTS:-}" != *MaxDirectMemorySize* ]]; then
+  mem_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null || echo 0)
+  if (( mem_kb > 0 )); then
+    JAVA_OPTS="${JAVA_OPTS:-} -XX:MaxDirectMemorySize=$(( mem_kb * 2 / 3 ))k"
+  fi
+fi
+
 echo "run.sh: starting Steering Lab on http://localhost:$PORT  (Ctrl-C stops it)"
 # shellcheck disable=SC2086 # JAVA_OPTS is a list of JVM options
 exec java ${JAVA_OPTS:-} -Dquarkus.http.port="$PORT" -jar "$JAR" "$@"
