@@ -1,11 +1,10 @@
 package lab.steering.web;
 
-import java.util.HashSet;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import lab.steering.generate.GenerationParams;
 import lab.steering.service.Refusal;
-import lab.steering.service.Texts;
+import lab.steering.service.steering.LibraryEntry;
 import lab.steering.service.steering.OperatorService;
 import lab.steering.service.steering.SteeringService;
 
@@ -60,9 +59,7 @@ public final class SteeringRequests {
         if (req == null) {
             throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
-        name(req.name(), false);
-        description(req.description());
-        tags(req.tags());
+        LibraryEntry.check(req.name(), false, req.description(), req.tags());
         return req;
     }
 
@@ -100,13 +97,6 @@ public final class SteeringRequests {
     static final double MAX_REPETITION_PENALTY = 10;
     static final int MAX_NO_REPEAT_NGRAM = 32;
 
-    static final int MAX_NAME = 200;
-    static final int MAX_DESCRIPTION = 4000;
-    static final int MAX_TAGS = 20;
-    static final int MAX_TAG = 50;
-    static final int MAX_SWEEP_STRENGTHS = 16;
-    static final int MAX_SWEEP_CELLS = 64;
-    static final int MAX_SWEEP_TOKENS = 256;
 
     /** A library listing's {@code limit}: 1..500, default 100. */
     static int limit(String limit) {
@@ -151,42 +141,26 @@ public final class SteeringRequests {
         required(req.operatorId(), "operatorId");
         required(req.prompt(), "prompt");
         List<Double> strengths = req.strengths();
-        if (strengths == null || strengths.isEmpty() || strengths.size() > MAX_SWEEP_STRENGTHS) {
-            throw Refusal.invalidField("strengths", "must list 1.." + MAX_SWEEP_STRENGTHS
-                    + " values");
-        }
-        for (Double s : strengths) {
-            strength(s == null ? Double.NaN : s, "strengths");
-        }
-        List<Integer> layers = req.layers();
-        if (layers != null) {
-            if (layers.contains(null) || new HashSet<>(layers).size() != layers.size()) {
-                throw Refusal.invalidField("layers", "must be distinct layer numbers");
-            }
-            int cells = strengths.size() * Math.max(1, layers.size());
-            if (cells > MAX_SWEEP_CELLS) {
-                throw Refusal.invalidField("layers", strengths.size() + " strengths x " + layers.size()
-                        + " layers = " + cells + " cells, at most " + MAX_SWEEP_CELLS);
+        if (strengths != null) {
+            for (Double s : strengths) {
+                strength(s == null ? Double.NaN : s, "strengths");
             }
         }
-        GenerationParams params = params(req.maxNewTokens(), 24, MAX_SWEEP_TOKENS,
+        GenerationParams params = params(req.maxNewTokens(), 24, SteeringService.MAX_SWEEP_TOKENS,
                 req.temperature(), req.topK(), req.topP(), req.seed(), req.repetitionPenalty(),
                 req.noRepeatNgramSize());
         return new SteeringService.SweepSpec(req.operatorId(), req.model(), req.prompt(), strengths,
-                layers, params);
+                req.layers(), params);
     }
 
     /**
-     * A build request's shape (400 missing_body, invalid_FIELD: name, description, tags, a concept prompt) as the
-     * service's request; {@link OperatorService#plan} checks the rest against the model and its limits.
+     * A build request's shape (400 missing_body, invalid_conceptPrompt when there is none) as the service's request;
+     * {@link OperatorService#plan} checks the rest against the library's and the model's limits.
      */
     static OperatorService.BuildRequest build(Build req) {
         if (req == null) {
             throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
-        name(req.name(), true);
-        description(req.description());
-        tags(req.tags());
         required(req.conceptPrompt(), "conceptPrompt");
         return new OperatorService.BuildRequest(req.model(), req.name(), req.description(), req.tags(),
                 req.conceptPrompt(), req.layer(), req.form(), req.rank(), req.energy());
@@ -194,46 +168,9 @@ public final class SteeringRequests {
 
     /** An import's optional name, description and tags (comma separated), checked; the tags as a list. */
     static List<String> importFields(String name, String description, String tags) {
-        name(name, false);
-        description(description);
         List<String> tagList = OperatorsPage.tagList(tags);
-        tags(tagList);
+        LibraryEntry.check(name, false, description, tagList);
         return tagList;
-    }
-
-    static void name(String name, boolean required) {
-        if (name == null && !required) {
-            return;
-        }
-        if (name == null || name.isBlank()) {
-            throw Refusal.invalidField("name", "must not be empty");
-        }
-        if (name.length() > MAX_NAME) {
-            throw Refusal.invalidField("name", "must be at most " + MAX_NAME + " characters");
-        }
-        Texts.noNul("name", name);
-    }
-
-    static void description(String description) {
-        if (description != null && description.length() > MAX_DESCRIPTION) {
-            throw Refusal.invalidField("description", "must be at most " + MAX_DESCRIPTION + " characters");
-        }
-        Texts.noNul("description", description);
-    }
-
-    static void tags(List<String> tags) {
-        if (tags == null) {
-            return;
-        }
-        if (tags.size() > MAX_TAGS) {
-            throw Refusal.invalidField("tags", "at most " + MAX_TAGS + " tags, got " + tags.size());
-        }
-        for (String t : tags) {
-            if (t == null || t.isBlank() || t.length() > MAX_TAG) {
-                throw Refusal.invalidField("tags", "each tag must be 1.." + MAX_TAG + " characters, got '" + t + "'");
-            }
-            Texts.noNul("tags", t);
-        }
     }
 
     static double strength(Double s, String field) {

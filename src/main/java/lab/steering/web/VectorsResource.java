@@ -16,7 +16,6 @@ import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import java.net.URI;
 import java.util.List;
-import lab.steering.model.LanguageModel;
 import lab.steering.service.Refusal;
 import lab.steering.service.steering.SteeringService;
 import lab.steering.service.steering.VectorService;
@@ -50,20 +49,9 @@ public class VectorsResource {
         if (req == null) {
             throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
         }
-        SteeringRequests.name(req.name(), true);
-        SteeringRequests.description(req.description());
-        SteeringRequests.tags(req.tags());
-        LanguageModel model = steering.resolve(req.model());
         SteeringRequests.required(req.conceptPrompt(), "conceptPrompt");
-        if (req.layer() != null && req.layers() != null) {
-            throw Refusal.invalidField("layers", "give layer or layers, not both");
-        }
-        int[] layers = req.layers() != null
-                ? VectorService.checkLayers(model, req.layers(), "layers")
-                : VectorService.checkLayers(model, List.of(req.layer() != null ? req.layer()
-                : VectorService.defaultLayer(model)), "layer");
-        VectorRecord r = vectors.build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(),
-                req.contrastPrompt(), layers);
+        VectorRecord r = vectors.build(new VectorService.BuildRequest(req.model(), req.name(), req.description(),
+                req.tags(), req.conceptPrompt(), req.contrastPrompt(), req.layer(), req.layers()));
         return Response.created(URI.create("/api/vectors/" + r.id)).entity(views.vector(r)).build();
     }
 

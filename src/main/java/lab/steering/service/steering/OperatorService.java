@@ -94,10 +94,12 @@ public class OperatorService {
     }
 
     /**
-     * The build's checks against the model and this service's limits (400 invalid_FIELD naming the field, 404
-     * unknown_model): the form and its rank or energy, the layer, the concept prompt's tokens and the dense size.
+     * The build's checks against the library's, the model's and this service's limits (400 invalid_FIELD naming the
+     * field, 404 unknown_model): name, description and tags ({@link LibraryEntry}), the form and its rank or energy,
+     * the layer, the concept prompt's tokens and the dense size.
      */
     public BuildPlan plan(BuildRequest req) {
+        LibraryEntry.check(req.name(), true, req.description(), req.tags());
         LanguageModel model = registry.require(req.model());
         String form = req.form() == null ? "full" : req.form();
         if (!form.equals("full") && !form.equals("lowrank")) {
@@ -228,6 +230,7 @@ public class OperatorService {
 
     /** Renames, redescribes or retags an operator (null: unchanged); 404 unknown_operator when there is none. */
     public OperatorRecord patch(long id, String name, String description, List<String> tags) {
+        LibraryEntry.check(name, false, description, tags);
         return library.patch(id, name, description, tags).orElseThrow(() -> unknownOperator(id));
     }
 
@@ -289,6 +292,7 @@ public class OperatorService {
      */
     public OperatorRecord importFile(byte[] data, String modelId, String name, String description, List<String> tags,
                                      String sha256) {
+        LibraryEntry.check(name, false, description, tags);
         checkUpload(data, sha256, ".safetensors");
         OperatorFile.Decoded d;
         try {

@@ -6,6 +6,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -48,6 +49,10 @@ public class SteeringService {
 
     /** Documented range of the strength lambda: negative values push away from the concept. */
     public static final double MAX_STRENGTH = 10;
+    /** A sweep's grid: at most this many strengths, cells (strengths x layers) and new tokens per cell. */
+    public static final int MAX_SWEEP_STRENGTHS = 16;
+    public static final int MAX_SWEEP_CELLS = 64;
+    public static final int MAX_SWEEP_TOKENS = 256;
     /** Raised and lowered tokens reported per generated token. */
     public static final int TOP_SHIFTS = 5;
 
@@ -247,6 +252,23 @@ public class SteeringService {
                             List<Integer> layers, GenerationParams params) {
     }
 
+    /** The grid's size (400 invalid_strengths, invalid_layers): 1..16 strengths, distinct layers, 64 cells. */
+    static void checkGrid(List<Double> strengths, List<Integer> layers) {
+        if (strengths == null || strengths.isEmpty() || strengths.size() > MAX_SWEEP_STRENGTHS) {
+            throw Refusal.invalidField("strengths", "must list 1.." + MAX_SWEEP_STRENGTHS + " values");
+        }
+        if (layers != null) {
+            if (layers.contains(null) || new HashSet<>(layers).size() != layers.size()) {
+                throw Refusal.invalidField("layers", "must be distinct layer numbers");
+            }
+            int cells = strengths.size() * Math.max(1, layers.size());
+            if (cells > MAX_SWEEP_CELLS) {
+                throw Refusal.invalidField("layers", strengths.size() + " strengths x " + layers.size()
+                        + " layers = " + cells + " cells, at most " + MAX_SWEEP_CELLS);
+            }
+        }
+    }
+
     /** One cell of the grid. */
     public record SweepCell(int layer, double strength, String completion, int tokens, String finishReason,
                             Double conceptScore, double perplexity) {
@@ -271,6 +293,7 @@ public class SteeringService {
 
     /** As above, with the client's Idempotency-Key (null: none): a retry gets the first request's grid. */
     public SweepResult sweep(SweepSpec s, String idempotencyKey) {
+        checkGrid(s.strengths(), s.layers());
         OperatorRecord record = operators.record(s.operatorId());
         LanguageModel model = operators.modelFor(record, s.model());
         List<Integer> layers = s.layers() == null || s.layers().isEmpty() ? List.of(record.layer) : s.layers();

@@ -72,9 +72,33 @@ public class VectorService {
         return layers.stream().mapToInt(Integer::intValue).sorted().toArray();
     }
 
+    /**
+     * A vector build as a client asks for it (a concept prompt given); {@code layer} or {@code layers} (null: the
+     * default layer, {@link #defaultLayer}); a null model is the default one.
+     */
+    public record BuildRequest(String model, String name, String description, List<String> tags,
+                               String conceptPrompt, String contrastPrompt, Integer layer, List<Integer> layers) {
+    }
+
+    /**
+     * Checks the request against the library's and the model's limits (400 invalid_FIELD, 404 unknown_model), then
+     * builds and stores the vector (one per layer asked for, in one file).
+     */
+    public VectorRecord build(BuildRequest req) {
+        LibraryEntry.check(req.name(), true, req.description(), req.tags());
+        LanguageModel model = registry.require(req.model());
+        if (req.layer() != null && req.layers() != null) {
+            throw Refusal.invalidField("layers", "give layer or layers, not both");
+        }
+        int[] layers = req.layers() != null ? checkLayers(model, req.layers(), "layers")
+                : checkLayers(model, List.of(req.layer() != null ? req.layer() : defaultLayer(model)), "layer");
+        return build(model, req.name(), req.description(), req.tags(), req.conceptPrompt(), req.contrastPrompt(),
+                layers);
+    }
+
     /** Builds the vector of {@code conceptPrompt} minus {@code contrastPrompt} at {@code layers} and stores it. */
-    public VectorRecord build(LanguageModel model, String name, String description, List<String> tags,
-                              String conceptPrompt, String contrastPrompt, int[] layers) {
+    private VectorRecord build(LanguageModel model, String name, String description, List<String> tags,
+                               String conceptPrompt, String contrastPrompt, int[] layers) {
         long[] concept = Texts.tokens(model, conceptPrompt, "conceptPrompt");
         if (concept.length == 0 || concept.length > OperatorService.MAX_CONCEPT_TOKENS) {
             throw Refusal.invalidField("conceptPrompt", "encodes to " + concept.length
@@ -125,6 +149,7 @@ public class VectorService {
 
     /** Renames, redescribes or retags a vector (null: unchanged); 404 unknown_vector when there is none. */
     public VectorRecord patch(long id, String name, String description, List<String> tags) {
+        LibraryEntry.check(name, false, description, tags);
         return library.patch(id, name, description, tags).orElseThrow(() -> unknownVector(id));
     }
 
@@ -168,6 +193,7 @@ public class VectorService {
      */
     public VectorRecord importFile(byte[] data, String modelId, String name, String description, List<String> tags,
                                    String sha256) {
+        LibraryEntry.check(name, false, description, tags);
         OperatorService.checkUpload(data, sha256, ".gguf");
         ControlVectorFile.Decoded d;
         try {
