@@ -23,12 +23,10 @@ import jakarta.ws.rs.core.StreamingOutput;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import lab.steering.config.LabConfig;
 import lab.steering.jacobian.Analysis;
 import lab.steering.service.Refusal;
 import lab.steering.service.analysis.JacobianJobs;
 import lab.steering.service.analysis.JacobianService;
-import lab.steering.service.models.ModelRegistry;
 
 /**
  * /analyze: a prompt's detached-Jacobian analysis. The form submits a job (POST /analyze); the job fragment polls
@@ -148,10 +146,6 @@ public class AnalyzePage {
 
     @Inject
     ModelViews models;
-    @Inject
-    ModelRegistry registry;
-    @Inject
-    LabConfig config;
     @Inject
     JacobianService service;
     @Inject

@@ -20,11 +20,9 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import lab.steering.config.LabConfig;
 import lab.steering.service.Refusal;
 import lab.steering.service.comparison.CompareRequest;
 import lab.steering.service.comparison.ComparisonService;
-import lab.steering.service.models.ModelRegistry;
 
 /**
  * /compare: the architecture comparison. The form submits a batch (POST /compare) and goes to the comparison's own
@@ -137,12 +135,6 @@ public class ComparePage {
 
     @Inject
     ModelViews models;
-    @Inject
-    ModelRegistry registry;
-    @Inject
-    LabConfig config;
-    @Inject
-    lab.steering.service.analysis.AnalysisPlanner planner;
     @Inject
     ComparisonService service;
 

@@ -11,12 +11,10 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.core.StreamingOutput;
-import lab.steering.config.LabConfig;
 import lab.steering.jacobian.Analysis;
 import lab.steering.service.Refusal;
 import lab.steering.service.analysis.JacobianJobs;
 import lab.steering.service.analysis.JacobianService;
-import lab.steering.service.models.ModelRegistry;
 
 /**
  * The detached Jacobian of a prompt: POST /api/jacobian (the analysis), /api/jacobian/export (the stack as a
@@ -29,13 +27,9 @@ import lab.steering.service.models.ModelRegistry;
 public class JacobianResource {
 
     @Inject
-    ModelRegistry registry;
-    @Inject
     JacobianService service;
     @Inject
     JacobianJobs jobs;
-    @Inject
-    LabConfig config;
     @Inject
     lab.steering.service.analysis.AnalysisPlanner planner;
 

@@ -33,8 +33,6 @@ public class OperatorsResource {
     @Inject
     OperatorService steering;
     @Inject
-    lab.steering.service.models.ModelRegistry registry;
-    @Inject
     LibraryViews views;
     @Inject
     ObjectMapper json;

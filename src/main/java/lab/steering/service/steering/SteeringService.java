@@ -21,7 +21,6 @@ import lab.steering.service.jobs.HeavyWork;
 import lab.steering.service.jobs.JobKind;
 import lab.steering.service.jobs.JobQueue;
 import lab.steering.service.models.Decoders;
-import lab.steering.service.models.DeviceStatus;
 import lab.steering.service.models.ModelFingerprints;
 import lab.steering.service.models.ModelRegistry;
 import lab.steering.steer.ControlVectorInjector;
@@ -66,8 +65,6 @@ public class SteeringService {
     HeavyWork heavy;
     @Inject
     Decoders decoders;
-    @Inject
-    DeviceStatus device;
     @Inject
     lab.steering.config.LabConfig config;
     @Inject
