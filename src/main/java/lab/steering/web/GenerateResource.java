@@ -22,7 +22,6 @@ public class GenerateResource {
 
     @POST
     public GenerateResponse generate(GenerateRequest req) {
-        GenerationService.Spec spec = GenerateRequest.spec(req, config.maxNewTokens());
-        return GenerateResponse.of(generation.generate(spec), spec.params().seed());
+        return GenerateResponse.of(generation.generate(GenerateRequest.spec(req, config.maxNewTokens())));
     }
 }

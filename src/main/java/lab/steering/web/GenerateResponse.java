@@ -18,8 +18,8 @@ public record GenerateResponse(String model, List<PromptToken> promptTokens, Str
     public record Timings(double promptMs, double perTokenMs) {
     }
 
-    /** The answer to a finished generation; {@code seed} as the request's parameters had it. */
-    static GenerateResponse of(GenerationService.Result r, Long seed) {
+    /** The answer to a finished generation. */
+    static GenerateResponse of(GenerationService.Result r) {
         Generation g = r.generation();
         List<PromptToken> prompt = new ArrayList<>();
         for (int i = 0; i < g.promptIds().length; i++) {
@@ -27,6 +27,6 @@ public record GenerateResponse(String model, List<PromptToken> promptTokens, Str
         }
         return new GenerateResponse(r.model().id(), prompt, g.completion(),
                 g.tokens().stream().map(t -> new Token(t.id(), t.text(), t.logprob())).toList(),
-                g.finishReason().name(), seed, new Timings(g.promptMs(), g.perTokenMs()), r.runId());
+                g.finishReason().name(), r.params().seed(), new Timings(g.promptMs(), g.perTokenMs()), r.runId());
     }
 }

@@ -60,8 +60,7 @@ public class HomePage {
                     Forms.parse(topP, "topP", Double::valueOf), Forms.parse(seed, "seed", Long::valueOf),
                     Forms.number(repetitionPenalty, "repetitionPenalty"),
                     Forms.integer(noRepeatNgramSize, "noRepeatNgramSize"));
-            GenerationService.Spec spec = GenerateRequest.spec(req, config.maxNewTokens());
-            gen = GenerateResponse.of(generation.generate(spec), spec.params().seed());
+            gen = GenerateResponse.of(generation.generate(GenerateRequest.spec(req, config.maxNewTokens())));
         } catch (Refusal e) {
             error = e.getMessage();
         }

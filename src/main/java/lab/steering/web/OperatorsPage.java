@@ -68,16 +68,12 @@ public class OperatorsPage {
         }
 
         SteeringRequests.Build request() {
-            return new SteeringRequests.Build(name, Forms.blankToNull(description), tagList(tags),
+            return new SteeringRequests.Build(name, Forms.blankToNull(description), SteeringRequests.tags(tags),
                     Forms.blankToNull(model), conceptPrompt, Forms.integer(layer, "layer"), Forms.blankToNull(form),
                     lowRank() ? Forms.integer(rank, "rank") : null, lowRank() ? Forms.number(energy, "energy") : null);
         }
     }
 
-    static List<String> tagList(String tags) {
-        return tags == null || tags.isBlank() ? null
-                : Arrays.stream(tags.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
-    }
 
     /** A layer in the picker; {@code dflt} marks 2L/3. */
     public record LayerOption(int layer, boolean dflt, boolean selected) {
@@ -326,8 +322,7 @@ public class OperatorsPage {
                 throw Refusal.invalidField("file", "choose an exported operator file");
             }
             byte[] data = Files.readAllBytes(file.uploadedFile());
-            List<String> tagList = SteeringRequests.importFields(Forms.blankToNull(name), null,
-                    Forms.blankToNull(tags));
+            List<String> tagList = SteeringRequests.tags(Forms.blankToNull(tags));
             long created = operatorService.importFile(data, Forms.blankToNull(model), Forms.blankToNull(name), null,
                     tagList, null).id;
             return Response.seeOther(URI.create("/operators/" + created)).build();
@@ -365,10 +360,9 @@ public class OperatorsPage {
                          @FormParam("description") String description, @FormParam("tags") String tags) {
         long id = Forms.id(given, "an operator");
         try {
-            SteeringRequests.Patch req = SteeringRequests.checked(new SteeringRequests.Patch(name, description,
-                    tags == null ? null : tagList(tags) == null ? List.of() : tagList(tags)));
-            LibraryViews.OperatorView v = views.operator(operatorService.patch(id, req.name(), req.description(),
-                    req.tags()));
+            List<String> tagList = tags == null ? null // absent: unchanged; blank: no tags
+                    : java.util.Objects.requireNonNullElse(SteeringRequests.tags(tags), List.<String>of());
+            LibraryViews.OperatorView v = views.operator(operatorService.patch(id, name, description, tagList));
             return Response.ok(Templates.one(v, FormErrors.NONE, "saved")).build();
         } catch (RuntimeException e) {
             FormErrors err = FormErrors.of(e);

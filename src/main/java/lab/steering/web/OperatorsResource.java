@@ -67,18 +67,14 @@ public class OperatorsResource {
     @PATCH
     @Path("/{id}")
     @Consumes(MediaType.APPLICATION_JSON)
-    public LibraryViews.OperatorView patch(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
-                              @RequestBody(content = @Content(schema = @Schema(
-                                      implementation = SteeringRequests.Patch.class)))
-                              com.fasterxml.jackson.databind.JsonNode body)
+    public LibraryViews.OperatorView patch(
+            @PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
+            @RequestBody(content = @Content(schema = @Schema(implementation = SteeringRequests.Patch.class)))
+            com.fasterxml.jackson.databind.JsonNode body)
             throws com.fasterxml.jackson.core.JsonProcessingException {
         long n = Forms.id(id, "an operator");
-        return patch(n, SteeringRequests.patch(body, json, "operator"));
-    }
-
-    LibraryViews.OperatorView patch(long id, SteeringRequests.Patch given) {
-        SteeringRequests.Patch req = SteeringRequests.checked(given);
-        return views.operator(steering.patch(id, req.name(), req.description(), req.tags()));
+        SteeringRequests.Patch req = SteeringRequests.patch(body, json, "operator");
+        return views.operator(steering.patch(n, req.name(), req.description(), req.tags()));
     }
 
     @DELETE
@@ -126,7 +122,7 @@ public class OperatorsResource {
     public Response importFile(byte[] body, @QueryParam("model") String model, @QueryParam("name") String name,
                                @QueryParam("description") String description, @QueryParam("tags") String tags,
                                @QueryParam("sha256") String sha256) {
-        List<String> tagList = SteeringRequests.importFields(name, description, tags);
+        List<String> tagList = SteeringRequests.tags(tags);
         OperatorRecord r = steering.importFile(body, model, name, description, tagList, sha256);
         return Response.created(URI.create("/api/operators/" + r.id)).entity(views.operator(r)).build();
     }

@@ -37,7 +37,7 @@ public final class SteeringRequests {
     /**
      * A PATCH body of a library item ({@code what}: "operator", "vector"), checked: a JSON object naming only
      * {@link #PATCHABLE} fields (anything else, a layer or a prompt, would be ignored in silence: the item is made
-     * from those) with valid values.
+     * from those). Their values are the service's to check ({@link LibraryEntry}).
      */
     static Patch patch(com.fasterxml.jackson.databind.JsonNode body, com.fasterxml.jackson.databind.ObjectMapper json,
                        String what) throws com.fasterxml.jackson.core.JsonProcessingException {
@@ -51,16 +51,7 @@ public final class SteeringRequests {
                         + what + " for another concept or layer)");
             }
         }
-        return checked(json.treeToValue(body, Patch.class));
-    }
-
-    /** A patch whose fields are checked (400 invalid_FIELD). */
-    static Patch checked(Patch req) {
-        if (req == null) {
-            throw new Refusal(Refusal.Kind.INVALID, "missing_body", "a JSON body is required");
-        }
-        LibraryEntry.check(req.name(), false, req.description(), req.tags());
-        return req;
+        return json.treeToValue(body, Patch.class);
     }
 
     /**
@@ -166,11 +157,13 @@ public final class SteeringRequests {
                 req.conceptPrompt(), req.layer(), req.form(), req.rank(), req.energy());
     }
 
-    /** An import's optional name, description and tags (comma separated), checked; the tags as a list. */
-    static List<String> importFields(String name, String description, String tags) {
-        List<String> tagList = OperatorsPage.tagList(tags);
-        LibraryEntry.check(name, false, description, tagList);
-        return tagList;
+    /**
+     * Tags as a form or an import's query gives them (comma separated) as a list, null for none; the service checks
+     * them with the name and description ({@link LibraryEntry}).
+     */
+    static List<String> tags(String tags) {
+        return tags == null || tags.isBlank() ? null
+                : java.util.Arrays.stream(tags.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
     }
 
     static double strength(Double s, String field) {

@@ -64,16 +64,18 @@ public class VectorsResource {
 
     @GET
     @Path("/{id}")
-    public LibraryViews.VectorView get(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
+    public LibraryViews.VectorView get(
+            @PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id) {
         return views.vector(vectors.record(Forms.id(id, "a vector")));
     }
 
     @PATCH
     @Path("/{id}")
     @Consumes(MediaType.APPLICATION_JSON)
-    public LibraryViews.VectorView patch(@PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
-                            @RequestBody(content = @Content(schema = @Schema(
-                                    implementation = SteeringRequests.Patch.class))) JsonNode body)
+    public LibraryViews.VectorView patch(
+            @PathParam("id") @Parameter(schema = @Schema(type = SchemaType.INTEGER)) String id,
+            @RequestBody(content = @Content(schema = @Schema(implementation = SteeringRequests.Patch.class)))
+            JsonNode body)
             throws com.fasterxml.jackson.core.JsonProcessingException {
         long n = Forms.id(id, "a vector");
         SteeringRequests.Patch req = SteeringRequests.patch(body, json, "vector");
@@ -115,7 +117,7 @@ public class VectorsResource {
     public Response importFile(byte[] body, @QueryParam("model") String model, @QueryParam("name") String name,
                                @QueryParam("description") String description, @QueryParam("tags") String tags,
                                @QueryParam("sha256") String sha256) {
-        List<String> tagList = SteeringRequests.importFields(name, description, tags);
+        List<String> tagList = SteeringRequests.tags(tags);
         VectorRecord r = vectors.importFile(body, model, name, description, tagList, sha256);
         return Response.created(URI.create("/api/vectors/" + r.id)).entity(views.vector(r)).build();
     }

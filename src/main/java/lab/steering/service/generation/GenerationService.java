@@ -37,8 +37,11 @@ public class GenerationService {
     public record Spec(String model, String prompt, GenerationParams params) {
     }
 
-    /** A finished generation: the model it ran on and the stored run's id (null when the database was down). */
-    public record Result(LanguageModel model, Generation generation, Long runId) {
+    /**
+     * A finished generation: the model it ran on, the parameters (their seed drawn when the request gave none) and the
+     * stored run's id (null when the database was down).
+     */
+    public record Result(LanguageModel model, GenerationParams params, Generation generation, Long runId) {
     }
 
     /**
@@ -50,7 +53,7 @@ public class GenerationService {
         long[] ids = Texts.encode(model, s.prompt(), "prompt", 1);
         Generation g = generate(model, ids, s.params());
         Long runId = RunRecorder.unlessDatabaseDown("generation run", () -> record(model, s.prompt(), s.params(), g));
-        return new Result(model, g, runId);
+        return new Result(model, s.params(), g, runId);
     }
 
     /** Decodes as rows of the model's batched steps ({@link Decoders}): the tokens of an unbatched run. */
