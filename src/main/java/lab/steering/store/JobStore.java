@@ -234,6 +234,32 @@ public final class JobStore {
     }
 
     /**
+     * Ends an attempt that failed for a reason outside the job (the database went away while it ran or wrote its
+     * result): back to the queue while attempts < max_attempts, counting this one, else failed with
+     * {@code errorCode} and "gave up after N attempts: WHY". False when the job was not this worker's any more.
+     */
+    public boolean retry(UUID id, String owner, int attempt, String why, String errorCode) {
+        String sql = "UPDATE job SET "
+                + "status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END, "
+                + "stage = CASE WHEN attempts < max_attempts THEN 'queued (' || ? || ')' ELSE 'failed' END, "
+                + "error = CASE WHEN attempts < max_attempts THEN error "
+                + "ELSE 'gave up after ' || attempts || ' attempts: ' || ? END, "
+                + "error_code = CASE WHEN attempts < max_attempts THEN error_code ELSE ? END, "
+                + "finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE clock_timestamp() END, "
+                + "owner = CASE WHEN attempts < max_attempts THEN NULL ELSE owner END, "
+                + "progress = CASE WHEN attempts < max_attempts THEN 0 ELSE progress END, lease_until = NULL "
+                + "WHERE id = ? AND owner = ? AND attempts = ? AND status = 'running'";
+        return update(sql, ps -> {
+            ps.setString(1, why);
+            ps.setString(2, why);
+            ps.setString(3, errorCode);
+            ps.setObject(4, id);
+            ps.setString(5, owner);
+            ps.setInt(6, attempt);
+        }, "retry job " + id) == 1;
+    }
+
+    /**
      * Running jobs whose lease ran out (their instance stopped or hangs): cancelled when that was requested,
      * requeued while attempts < max_attempts, else failed with "worker OWNER stopped; gave up after N attempts".
      * Several reapers at once are safe: each locks the rows it changes and skips those locked by another (or by

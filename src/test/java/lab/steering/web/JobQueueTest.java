@@ -275,6 +275,54 @@ class JobQueueTest {
         assertEquals("cancelled", queue.cancel(queued.toString()).orElseThrow().status());
     }
 
+    /** A kind whose result cannot be written on its first {@code failing} attempts: the database connection is lost. */
+    static JobKind losingTheDatabase(int failing) {
+        return new JobKind() {
+            @Override
+            public String name() {
+                return "kind-outage";
+            }
+
+            @Override
+            public Outcome run(JobStore.Job job, Progress progress) {
+                STARTS.computeIfAbsent(job.id(), k -> new CopyOnWriteArrayList<>()).add("attempt " + job.attempts());
+                return () -> {
+                    if (job.attempts() <= failing) {
+                        throw new IllegalStateException("commit failed", new java.sql.SQLTransientConnectionException(
+                                "An I/O error occurred while sending to the backend", "08006"));
+                    }
+                    return Map.of("attempt", job.attempts());
+                };
+            }
+        };
+    }
+
+    /** A database outage is not the job's fault: the attempt goes back to the queue instead of failing the job. */
+    @Test
+    void aJobThatLosesTheDatabaseIsRetriedNotFailed() throws Exception {
+        UUID id = UUID.randomUUID();
+        assertTrue(queue.store().insert(id, "kind-outage", null, "{}", 3, 1_000_000));
+        replica("replica-o", 1, 30, Map.of("kind-outage", losingTheDatabase(1)));
+        JobStore.Job done = awaitJob(id, JobStore.Job::finished, "finished");
+        assertEquals("done", done.status(), done.error());
+        assertEquals(2, done.attempts());
+        assertTrue(done.result().contains("\"attempt\":2"), done.result());
+        assertEquals(List.of("attempt 1", "attempt 2"), STARTS.get(id));
+    }
+
+    /** ... but only as long as attempts remain: then it fails, saying why. */
+    @Test
+    void aJobThatKeepsLosingTheDatabaseFailsAfterItsAttempts() throws Exception {
+        UUID id = UUID.randomUUID();
+        assertTrue(queue.store().insert(id, "kind-outage", null, "{}", 2, 1_000_000));
+        replica("replica-p", 1, 30, Map.of("kind-outage", losingTheDatabase(Integer.MAX_VALUE)));
+        JobStore.Job failed = awaitJob(id, JobStore.Job::finished, "finished");
+        assertEquals("failed", failed.status());
+        assertEquals("database_unavailable", failed.errorCode());
+        assertEquals("gave up after 2 attempts: the database was unavailable during attempt 2", failed.error());
+        assertEquals(List.of("attempt 1", "attempt 2"), STARTS.get(id));
+    }
+
     /** A fenced write: once a job was reaped and claimed again, its former worker can write nothing. */
     @Test
     void aWorkerThatLostItsLeaseCannotWrite() throws Exception {

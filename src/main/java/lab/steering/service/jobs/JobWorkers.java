@@ -257,14 +257,23 @@ public final class JobWorkers implements AutoCloseable {
                 safely(() -> store.finish(job.id(), me, attempt, "failed", null, e.getMessage(), e.kind().status(),
                         e.code()));
             }
-        } catch (RuntimeException | Error e) {
+        } catch (RuntimeException e) {
+            if (halted) {
+                return;
+            }
+            if (lab.steering.store.DatabaseErrors.unavailable(e)) {
+                // not the job's fault: another attempt once the database is back (or, if it is still away when
+                // this write is tried, the reaper requeues the job when its lease runs out)
+                LOG.warnf("job %s (%s): the database went away during attempt %d on %s (%s); back to the queue",
+                        job.id(), job.kind(), attempt, me, e.getMessage());
+                safely(() -> store.retry(job.id(), me, attempt, "the database was unavailable during attempt "
+                        + attempt, "database_unavailable"));
+            } else {
+                failed(job, me, attempt, e);
+            }
+        } catch (Error e) {
             if (!halted) {
-                LOG.errorf(e, "job %s (%s) failed on %s", job.id(), job.kind(), me);
-                // the job's error is what its waiting request answers: a database failure's message quotes SQL
-                String msg = lab.steering.store.DatabaseErrors.fromTheDatabase(e)
-                        ? "a database statement failed (details in the log of instance " + me + ")"
-                        : e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
-                safely(() -> store.finish(job.id(), me, attempt, "failed", null, msg, null, "job_failed"));
+                failed(job, me, attempt, e);
             }
         } finally {
             running.remove(job.id());
@@ -272,6 +281,16 @@ public final class JobWorkers implements AutoCloseable {
                 LOG.debugf("job %s: interrupt cleared", job.id());
             }
         }
+    }
+
+    /** Marks the job failed: its waiting request answers with the message. */
+    private void failed(JobStore.Job job, String me, int attempt, Throwable e) {
+        LOG.errorf(e, "job %s (%s) failed on %s", job.id(), job.kind(), me);
+        // a database failure's message quotes SQL and values: those stay in the log
+        String msg = lab.steering.store.DatabaseErrors.fromTheDatabase(e)
+                ? "a database statement failed (details in the log of instance " + me + ")"
+                : e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+        safely(() -> store.finish(job.id(), me, attempt, "failed", null, msg, null, "job_failed"));
     }
 
     private void progress(Running r, String stage, double fraction) {
