@@ -2,9 +2,11 @@ package lab.steering.steer;
 
 import ai.djl.ndarray.NDManager;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
 import lab.steering.generate.GenerationParams;
@@ -53,8 +55,13 @@ public final class SteeringEval {
         }
     }
 
-    /** A method's share of pairs that succeed, and its pairs. */
-    public record MethodResult(String method, int pairs, int successes, List<Pair> details) {
+    /**
+     * A method's share of pairs that succeed, and its pairs. {@code chance} is the same rule's share when each pair
+     * is scored on the continuations steered by the <em>other</em> concepts ({@link #chance}): the rate at which the
+     * rule counts a success that the concept did not cause, since any push away from the unsteered text may happen
+     * to bring in a common word of the list ("hot", "play", "tail").
+     */
+    public record MethodResult(String method, int pairs, int successes, double chance, List<Pair> details) {
         public double rate() {
             return pairs == 0 ? 0 : (double) successes / pairs;
         }
@@ -90,6 +97,7 @@ public final class SteeringEval {
         for (int i = 0; i < s.methods().size(); i++) {
             perMethod.add(new ArrayList<>());
         }
+        Map<String, Set<String>> conceptWords = wordLists(suite);
         int total = suite.concepts().size();
         int done = 0;
         for (EvalSuite.Concept c : suite.concepts()) {
@@ -99,8 +107,7 @@ public final class SteeringEval {
             for (String method : s.methods()) {
                 steerers.add(steering(model, method, c, conceptIds, layer));
             }
-            Set<String> words = new LinkedHashSet<>();
-            c.words().forEach(w -> words.add(w.toLowerCase(Locale.ROOT)));
+            Set<String> words = conceptWords.get(c.name());
             int np = suite.prompts().size();
             int ns = s.strengths().size();
             List<SteeredRun.Decoding> all = new ArrayList<>();
@@ -146,7 +153,8 @@ public final class SteeringEval {
         for (int mi = 0; mi < s.methods().size(); mi++) {
             List<Pair> pairs = perMethod.get(mi);
             results.add(new MethodResult(s.methods().get(mi), pairs.size(),
-                    (int) pairs.stream().filter(Pair::success).count(), List.copyOf(pairs)));
+                    (int) pairs.stream().filter(Pair::success).count(), chance(pairs, conceptWords),
+                    List.copyOf(pairs)));
         }
         return new Report(model.id(), suite.name(), layer, s, List.copyOf(results), (System.nanoTime() - t0) / 1e9);
     }
@@ -166,6 +174,53 @@ public final class SteeringEval {
             }
             default -> throw new IllegalArgumentException("unknown method '" + method + "', known: " + METHODS);
         }
+    }
+
+    /**
+     * The control of a method's rate: for each pair (concept c, prompt p), the fraction of the other concepts c' of
+     * the same prompt for which some strength's continuation, steered by c', would count as a success for c (a word
+     * of c's list that the unsteered text lacks, perplexity ratio and repetition as the rule); averaged over the
+     * pairs. A method that brings in its own concept scores well above it; one that only shakes the text, near it.
+     * 0 when a prompt has a single concept.
+     */
+    public static double chance(List<Pair> pairs, Map<String, Set<String>> words) {
+        double sum = 0;
+        int n = 0;
+        for (Pair p : pairs) {
+            Set<String> plainWords = words(p.unsteered());
+            Set<String> mine = words.get(p.concept());
+            int others = 0;
+            int hits = 0;
+            for (Pair q : pairs) {
+                if (!q.prompt().equals(p.prompt()) || q.concept().equals(p.concept())) {
+                    continue;
+                }
+                others++;
+                for (Try t : q.tries()) {
+                    if (t.ratio() <= MAX_PERPLEXITY_RATIO && t.longestRun() < MAX_RUN
+                            && words(t.text()).stream().anyMatch(w -> mine.contains(w) && !plainWords.contains(w))) {
+                        hits++;
+                        break;
+                    }
+                }
+            }
+            if (others > 0) {
+                sum += (double) hits / others;
+                n++;
+            }
+        }
+        return n == 0 ? 0 : sum / n;
+    }
+
+    /** Each concept's words, lower-cased. */
+    static Map<String, Set<String>> wordLists(EvalSuite suite) {
+        Map<String, Set<String>> out = new LinkedHashMap<>();
+        for (EvalSuite.Concept c : suite.concepts()) {
+            Set<String> w = new LinkedHashSet<>();
+            c.words().forEach(x -> w.add(x.toLowerCase(Locale.ROOT)));
+            out.put(c.name(), w);
+        }
+        return out;
     }
 
     /** Scores one steered continuation against the unsteered one (the rule in the class comment). */

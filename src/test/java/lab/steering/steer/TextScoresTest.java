@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
@@ -99,5 +100,35 @@ class TextScoresTest {
                 "a token 4 times in a row");
         assertTrue(SteeringEval.score("bark", new long[] {9, 9, 9, 1, 9}, 20, 20, plain, concept, 2).success(),
                 "3 in a row is allowed");
+    }
+
+    private static SteeringEval.Try tried(String text, double ratio, int run) {
+        return new SteeringEval.Try(1, text, 10 * ratio, ratio, List.of(), run, false);
+    }
+
+    private static SteeringEval.Pair pair(String concept, String prompt, String unsteered, SteeringEval.Try... tries) {
+        return new SteeringEval.Pair(concept, prompt, "operator", unsteered, 10, List.of(tries), null);
+    }
+
+    /**
+     * The chance control, worked out by hand: three concepts, two prompts. Prompt p: dog's pair is hit by cat's
+     * continuation ("puppy"; "dog" was already unsteered) but not by rain's (its "puppy" text fails the perplexity
+     * rule): 1/2; cat's pair by neither ("purr" comes only in a loop that fails the run rule): 0; rain's pair by
+     * cat's ("wet"): 1/2. Prompt q: dog's by rain's ("bark", ratio exactly 2): 1/2; cat's by none: 0; rain's by
+     * dog's ("rain"; cat's "wet" fails the perplexity rule): 1/2. Mean 2 / 6.
+     */
+    @Test
+    void chanceScoresEachPairOnTheOtherConceptsContinuations() {
+        Map<String, Set<String>> words = Map.of("dog", Set.of("dog", "puppy", "bark"), "cat",
+                Set.of("cat", "kitten", "purr"), "rain", Set.of("rain", "wet"));
+        List<SteeringEval.Pair> pairs = List.of(
+                pair("dog", "p", "a dog sat", tried("the dog sat", 1, 1)),
+                pair("cat", "p", "a dog sat", tried("a puppy got wet", 1.5, 1), tried("kitten kitten", 1, 4)),
+                pair("rain", "p", "a dog sat", tried("a puppy", 2.5, 1), tried("purr purr", 1, 4)),
+                pair("dog", "q", "it was", tried("rain", 1, 1)),
+                pair("cat", "q", "it was", tried("wet", 3, 1)),
+                pair("rain", "q", "it was", tried("the dog began to bark", 2, 3)));
+        assertEquals(2.0 / 6, SteeringEval.chance(pairs, words), 1e-15);
+        assertEquals(0, SteeringEval.chance(pairs.subList(0, 1), words));
     }
 }

@@ -89,8 +89,8 @@ public final class SteeringEvaluation {
                     r.suite(), suite.concepts().size(), suite.prompts().size(), r.layer(), strengths,
                     params.maxNewTokens(), params.repetitionPenalty(), params.noRepeatNgramSize(), r.seconds());
             for (SteeringEval.MethodResult mr : r.methods()) {
-                System.out.printf(Locale.ROOT, "%-9s %3d / %3d pairs = %5.1f%%%n", mr.method(), mr.successes(),
-                        mr.pairs(), 100 * mr.rate());
+                System.out.printf(Locale.ROOT, "%-9s %3d / %3d pairs = %5.1f%%   (by chance: %5.1f%%)%n", mr.method(),
+                        mr.successes(), mr.pairs(), 100 * mr.rate(), 100 * mr.chance());
             }
             if (a.containsKey("json")) {
                 new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)

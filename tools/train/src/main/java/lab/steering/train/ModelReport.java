@@ -202,11 +202,14 @@ public final class ModelReport {
                 suite.concepts().size(), suite.prompts().size(), eval.settings().params().maxNewTokens(),
                 eval.layer(), eval.settings().strengths(), SteeringEval.MAX_PERPLEXITY_RATIO, SteeringEval.MAX_RUN,
                 suite.concepts().size(), suite.prompts().size()));
-        md.append(old != null ? "| method | pairs | this model | earlier model |\n|---|---:|---:|---:|\n"
-                : "| method | pairs | this model |\n|---|---:|---:|\n");
+        md.append("*By chance* scores each pair on the continuations steered by the other concepts (the same prompt, "
+                + "every strength; `SteeringEval.chance`): how often the rule counts a success the concept did not "
+                + "cause. A method steers toward its concept as far as its rate exceeds that.\n\n");
+        md.append(old != null ? "| method | pairs | this model | by chance | earlier model |\n|---|---:|---:|---:|---:|\n"
+                : "| method | pairs | this model | by chance |\n|---|---:|---:|---:|\n");
         for (SteeringEval.MethodResult mr : eval.methods()) {
-            md.append(String.format(Locale.ROOT, "| %s | %d | **%d (%.0f%%)** |", mr.method(), mr.pairs(),
-                    mr.successes(), 100 * mr.rate()));
+            md.append(String.format(Locale.ROOT, "| %s | %d | **%d (%.0f%%)** | %.0f%% |", mr.method(), mr.pairs(),
+                    mr.successes(), 100 * mr.rate(), 100 * mr.chance()));
             if (old != null) {
                 for (JsonNode om : old.get("methods")) {
                     if (om.get("method").asText().equals(mr.method())) {
