@@ -12,7 +12,8 @@
 #   CORPUS_DIR [target/corpus]   TRAIN_OUT [target/train]   MODEL_NAME [steering-lab-base]   MODELS_DIR [models]
 #   VOCAB_SIZE [8192] (tokenizer)   TRAIN_CONFIG [tools/train/steering-lab-base.properties]   TRAIN_STEPS (overrides steps= of the config)
 #   TRAIN_HOURS (stop this invocation, with a checkpoint, after that many hours; rerun to continue)
-#   INIT_FROM (a new run starts from this model folder's weights: a warm restart, fresh optimizer and schedule)
+#   INIT_FROM (a new run starts from this model folder's weights and tokenizer: a warm restart, fresh optimizer and
+#              schedule)   CORPUS_ARGS (options for CorpusBuilder when stage 1 builds the corpus, e.g. --stories 100000)
 #   COMPARE_MODEL (an earlier model folder for the card's comparison)   COMPARE_EVAL (its steering-eval JSON)
 #   TRAIN_THREADS [2]   JAVA_OPTS [-Xmx4g -XX:MaxDirectMemorySize=512m]   SKIP_COMPILE=1 (use the classes already built)
 # The Java code is the Maven project tools/train (built on the app's core classes by tools/classpath.sh).
@@ -75,11 +76,18 @@ if [[ ! -s "$CORPUS_DIR/train.txt" || ! -s "$CORPUS_DIR/valid.txt" ]]; then
     exit 1
   fi
   log "building the corpus into $CORPUS_DIR"
-  CORPUS_DIR="$CORPUS_DIR" SKIP_COMPILE=1 tools/train/corpus.sh
+  # shellcheck disable=SC2086 # CORPUS_ARGS is a list of options
+  CORPUS_DIR="$CORPUS_DIR" SKIP_COMPILE=1 tools/train/corpus.sh ${CORPUS_ARGS:-}
 fi
 
 # 2. tokenizer
 TOKENIZER="$CORPUS_DIR/tokenizer"
+if [[ ! -s "$TOKENIZER/tokenizer.json" && -n "${INIT_FROM:-}" ]]; then
+  # a warm restart keeps the ids of the model it starts from
+  log "the tokenizer of $INIT_FROM into $TOKENIZER"
+  mkdir -p "$TOKENIZER"
+  cp "$INIT_FROM"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$TOKENIZER"/
+fi
 if [[ ! -s "$TOKENIZER/tokenizer.json" ]]; then
   if [[ ! -x tools/train/tokenizer.sh ]]; then
     echo "train.sh: $TOKENIZER/tokenizer.json is missing and tools/train/tokenizer.sh (BpeTrainer + TokenizerCheck) is" \
