@@ -6,6 +6,7 @@
 #                                                    LAB_BENCH_FULL_LARGE=1 also runs its full Jacobian, ~6 min)
 #   scripts/bench.sh steering [model folder] [concept prompt]   (default: models/steering-lab-base)
 #   scripts/bench.sh steering-eval [--model DIR] [--concepts N] [--prompts N] [--json OUT] ...   (SteeringEvaluation)
+#   scripts/bench.sh operator-specificity [--model DIR] [--concepts 10] [--prompts 5] [--layer L]   (OperatorSpecificity)
 #   scripts/bench.sh batching [model folder] [--rows 32] [--repeats 2]   (BatchingBench: batched vs one by one)
 #   scripts/bench.sh steering-benchmark [--model DIR] [--concepts N] [--prompts N] [--strengths 1,2,4] [--json OUT] ...
 #                                                    (issue 14's benchmark, SteeringBenchmarkRun; docs/evaluation.md)
@@ -39,11 +40,13 @@ case "$what" in
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.SteeringEvaluation "$@" ;;
   batching)
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.BatchingBench "$@" ;;
+  operator-specificity)
+    exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.OperatorSpecificity "$@" ;;
   steering-benchmark)
     exec java -Xmx4g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.SteeringBenchmarkRun "$@" ;;
   memory)
     exec java -Xmx1g -XX:MaxDirectMemorySize=16g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.MemoryBench "$@" ;;
   ops)
     exec java -Xmx1g ${LAB_THREADS:+-Dai.djl.pytorch.num_threads=$LAB_THREADS} -cp "$cp" lab.steering.bench.OpBench "$@" ;;
-  *) echo "unknown benchmark '$what' (known: generation, jacobian, steering, steering-eval, batching, steering-benchmark, ops, memory)" >&2; exit 2 ;;
+  *) echo "unknown benchmark '$what' (known: generation, jacobian, steering, steering-eval, operator-specificity, batching, steering-benchmark, ops, memory)" >&2; exit 2 ;;
 esac

@@ -1,0 +1,168 @@
+package lab.steering.bench;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import lab.steering.jacobian.Spectrum;
+import lab.steering.jacobian.Svd;
+import lab.steering.model.LanguageModel;
+import lab.steering.steer.EvalSuite;
+import lab.steering.steer.OperatorBuilder;
+import lab.steering.steer.SteeringOperator;
+
+/**
+ * Why the operators of a model steer toward their concepts or not, from the operators alone (no generation). For the
+ * first concepts of a suite, at a split layer, the dense operator J_C of each concept prompt and:
+ * <ul>
+ *   <li>per concept: the Frobenius norm of the last token's J (the prompt's final punctuation, in the shipped suite)
+ *   against the mean of the others, and the stable rank of the last J and of [J_0 ... J_{T-1}];</li>
+ *   <li>per prompt of the suite: the operator's running sum at the prompt's last position,
+ *   {@code a = sum_k J_C[k mod T_c] x_k} (x_k: the prompt's input embeddings; what the injection adds there, up to
+ *   its scale), for every concept; the mean cosine between two concepts' {@code a} (near 1: the injection is the
+ *   prompt's, whatever the concept), and the mean cosine of a concept's {@code a} with the concept prompt's own
+ *   output {@code y_C = sum_i J_C[i] x_i^C} against that with the other concepts' outputs (the gap is what is
+ *   specific to the concept).</li>
+ * </ul>
+ * <pre>scripts/bench.sh operator-specificity [--model DIR] [--suite FILE] [--concepts 10] [--prompts 5] [--layer L]</pre>
+ * docs/training.md (session 10) has the committed model's figures.
+ */
+public final class OperatorSpecificity {
+
+    private OperatorSpecificity() {
+    }
+
+    public static void main(String[] args) {
+        System.setProperty("ai.djl.offline", "true");
+        Map<String, String> a = SteeringEvaluation.args(args);
+        Path folder = Path.of(a.getOrDefault("model", "models/steering-lab-base"));
+        Map<String, String> cut = new java.util.HashMap<>(a);
+        cut.putIfAbsent("concepts", "10");
+        cut.putIfAbsent("prompts", "5");
+        EvalSuite suite = SteeringEvaluation.suite(cut);
+        try (LanguageModel m = LanguageModel.load(folder, Device.cpu(), DataType.FLOAT32)) {
+            int layer = a.containsKey("layer") ? Integer.parseInt(a.get("layer"))
+                    : OperatorBuilder.defaultLayer(m.config().numLayers());
+            int d = m.config().hiddenSize();
+            System.out.printf(Locale.ROOT, "model %s, layer %d, %d concepts x %d prompts%n", m.id(), layer,
+                    suite.concepts().size(), suite.prompts().size());
+            System.out.println("concept   tokens  |J_last|_F  mean |J_i|_F (others)  stable rank J_last  [J_0..J_T-1]");
+            List<SteeringOperator> ops = new ArrayList<>();
+            List<double[]> outputs = new ArrayList<>();
+            for (EvalSuite.Concept c : suite.concepts()) {
+                long[] ids = m.tokenizer().encode(c.conceptPrompt());
+                SteeringOperator op = OperatorBuilder.full(m, ids, layer, DataType.FLOAT32, r -> { });
+                ops.add(op);
+                outputs.add(apply(op, embeddings(m, ids)));
+                int t = op.tokens();
+                double others = 0;
+                double[][] all = new double[t][];
+                for (int i = 0; i < t; i++) {
+                    all[i] = widen(op.full()[i]);
+                    if (i < t - 1) {
+                        others += Math.sqrt(frobeniusSq(all[i]));
+                    }
+                }
+                Spectrum last = Svd.top(all[t - 1], d, 1);
+                Spectrum concat = Svd.concatenated(all, d, 1);
+                System.out.printf(Locale.ROOT, "%-9s %6d  %10.1f  %22.1f  %18.1f  %12.1f%n", c.name(), t,
+                        Math.sqrt(frobeniusSq(all[t - 1])), t > 1 ? others / (t - 1) : 0, last.stableRank(),
+                        concat.stableRank());
+            }
+            System.out.println("prompt                                      cos(a_c, a_c')  cos(a_c, y_c)  cos(a_c, y_c')");
+            double[] sums = new double[3];
+            for (String prompt : suite.prompts()) {
+                double[][] x = embeddings(m, m.tokenizer().encode(prompt));
+                List<double[]> as = new ArrayList<>();
+                for (SteeringOperator op : ops) {
+                    as.add(apply(op, x));
+                }
+                int n = ops.size();
+                double between = 0;
+                double own = 0;
+                double other = 0;
+                for (int i = 0; i < n; i++) {
+                    own += cosine(as.get(i), outputs.get(i));
+                    for (int j = 0; j < n; j++) {
+                        if (i != j) {
+                            between += cosine(as.get(i), as.get(j));
+                            other += cosine(as.get(i), outputs.get(j));
+                        }
+                    }
+                }
+                int pairs = Math.max(1, n * (n - 1));
+                double[] row = {between / pairs, own / n, other / pairs};
+                for (int k = 0; k < 3; k++) {
+                    sums[k] += row[k] / suite.prompts().size();
+                }
+                System.out.printf(Locale.ROOT, "%-42.42s  %14.3f  %13.3f  %14.3f%n", prompt, row[0], row[1], row[2]);
+            }
+            System.out.printf(Locale.ROOT, "%-42s  %14.3f  %13.3f  %14.3f%n", "mean", sums[0], sums[1], sums[2]);
+        }
+    }
+
+    /** The input embeddings of {@code ids}, (t, d). */
+    static double[][] embeddings(LanguageModel m, long[] ids) {
+        try (NDManager local = m.manager().newSubManager()) {
+            NDArray x = m.transformer().weights().embedding(local.create(ids).reshape(1, ids.length))
+                    .toType(DataType.FLOAT64, false);
+            double[] flat = x.toDoubleArray();
+            int d = m.config().hiddenSize();
+            double[][] out = new double[ids.length][d];
+            for (int t = 0; t < ids.length; t++) {
+                System.arraycopy(flat, t * d, out[t], 0, d);
+            }
+            return out;
+        }
+    }
+
+    /** {@code sum_k J[k mod T] x_k} over every position k of x. */
+    static double[] apply(SteeringOperator op, double[][] x) {
+        int d = op.dim();
+        double[] a = new double[d];
+        for (int k = 0; k < x.length; k++) {
+            float[] j = op.full()[k % op.tokens()];
+            for (int r = 0; r < d; r++) {
+                double s = 0;
+                for (int c = 0; c < d; c++) {
+                    s += j[r * d + c] * x[k][c];
+                }
+                a[r] += s;
+            }
+        }
+        return a;
+    }
+
+    static double cosine(double[] u, double[] v) {
+        double uv = 0;
+        double uu = 0;
+        double vv = 0;
+        for (int i = 0; i < u.length; i++) {
+            uv += u[i] * v[i];
+            uu += u[i] * u[i];
+            vv += v[i] * v[i];
+        }
+        return uv / Math.sqrt(uu * vv);
+    }
+
+    private static double frobeniusSq(double[] m) {
+        double s = 0;
+        for (double v : m) {
+            s += v * v;
+        }
+        return s;
+    }
+
+    private static double[] widen(float[] f) {
+        double[] out = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            out[i] = f[i];
+        }
+        return out;
+    }
+}
