@@ -11,6 +11,7 @@ import java.util.Locale;
 import java.util.Map;
 import lab.steering.jacobian.Spectrum;
 import lab.steering.jacobian.Svd;
+import lab.steering.jacobian.TokenDecoder;
 import lab.steering.model.LanguageModel;
 import lab.steering.steer.EvalSuite;
 import lab.steering.steer.OperatorBuilder;
@@ -27,7 +28,8 @@ import lab.steering.steer.SteeringOperator;
  *   its scale), for every concept; the mean cosine between two concepts' {@code a} (near 1: the injection is the
  *   prompt's, whatever the concept), and the mean cosine of a concept's {@code a} with the concept prompt's own
  *   output {@code y_C = sum_i J_C[i] x_i^C} against that with the other concepts' outputs (the gap is what is
- *   specific to the concept).</li>
+ *   specific to the concept);</li>
+ *   <li>for the last prompt, the top tokens of each concept's {@code y_C} and {@code a} through lm_head.</li>
  * </ul>
  * <pre>scripts/bench.sh operator-specificity [--model DIR] [--suite FILE] [--concepts 10] [--prompts 5] [--layer L]</pre>
  * docs/training.md (session 10) has the committed model's figures.
@@ -103,7 +105,29 @@ public final class OperatorSpecificity {
                 System.out.printf(Locale.ROOT, "%-42.42s  %14.3f  %13.3f  %14.3f%n", prompt, row[0], row[1], row[2]);
             }
             System.out.printf(Locale.ROOT, "%-42s  %14.3f  %13.3f  %14.3f%n", "mean", sums[0], sums[1], sums[2]);
+            String last = suite.prompts().get(suite.prompts().size() - 1);
+            double[][] x = embeddings(m, m.tokenizer().encode(last));
+            double[][] vectors = new double[2 * ops.size()][];
+            for (int i = 0; i < ops.size(); i++) {
+                vectors[2 * i] = outputs.get(i);
+                vectors[2 * i + 1] = apply(ops.get(i), x);
+            }
+            List<TokenDecoder.Ranked> ranked = new TokenDecoder(m).byLogit(vectors, 6, false, DataType.FLOAT32);
+            System.out.printf(Locale.ROOT, "top tokens through lm_head: y_C (the concept prompt's output) | a_C at the "
+                    + "last position of \"%s\"%n", last);
+            for (int i = 0; i < ops.size(); i++) {
+                System.out.printf(Locale.ROOT, "%-9s %s | %s%n", suite.concepts().get(i).name(),
+                        tokens(ranked.get(2 * i)), tokens(ranked.get(2 * i + 1)));
+            }
         }
+    }
+
+    private static String tokens(TokenDecoder.Ranked r) {
+        StringBuilder b = new StringBuilder();
+        for (TokenDecoder.Scored t : r.positive()) {
+            b.append(b.length() == 0 ? "" : " ").append('`').append(t.token().replace("\n", "\\n")).append('`');
+        }
+        return b.toString();
     }
 
     /** The input embeddings of {@code ids}, (t, d). */
