@@ -53,7 +53,7 @@ public record Fidelity(String text, int tokens, double meanCosine, double minCos
     }
 
     /** v_k for every position of {@code ids}, by the injector's own code, in float64. */
-    static double[][] vectors(LanguageModel model, SteeringOperator op, long[] ids) {
+    public static double[][] vectors(LanguageModel model, SteeringOperator op, long[] ids) {
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             Injector inj = new Injector(op, 1, m, DataType.FLOAT64);
@@ -70,7 +70,8 @@ public record Fidelity(String text, int tokens, double meanCosine, double minCos
         }
     }
 
-    static double cosine(double[] a, double[] b) {
+    /** cos(a, b); 1 when both are zero, 0 when one is. */
+    public static double cosine(double[] a, double[] b) {
         double ab = 0;
         double aa = 0;
         double bb = 0;

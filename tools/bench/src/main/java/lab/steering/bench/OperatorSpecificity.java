@@ -1,8 +1,6 @@
 package lab.steering.bench;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -14,6 +12,7 @@ import lab.steering.jacobian.Svd;
 import lab.steering.jacobian.TokenDecoder;
 import lab.steering.model.LanguageModel;
 import lab.steering.steer.EvalSuite;
+import lab.steering.steer.Fidelity;
 import lab.steering.steer.OperatorBuilder;
 import lab.steering.steer.SteeringOperator;
 
@@ -60,7 +59,7 @@ public final class OperatorSpecificity {
                 long[] ids = m.tokenizer().encode(c.conceptPrompt());
                 SteeringOperator op = OperatorBuilder.full(m, ids, layer, DataType.FLOAT32, r -> { });
                 ops.add(op);
-                outputs.add(apply(op, embeddings(m, ids)));
+                outputs.add(runningSum(m, op, ids));
                 int t = op.tokens();
                 double others = 0;
                 double[][] all = new double[t][];
@@ -79,21 +78,21 @@ public final class OperatorSpecificity {
             System.out.println("prompt                                      cos(a_c, a_c')  cos(a_c, y_c)  cos(a_c, y_c')");
             double[] sums = new double[3];
             for (String prompt : suite.prompts()) {
-                double[][] x = embeddings(m, m.tokenizer().encode(prompt));
+                long[] promptIds = m.tokenizer().encode(prompt);
                 List<double[]> as = new ArrayList<>();
                 for (SteeringOperator op : ops) {
-                    as.add(apply(op, x));
+                    as.add(runningSum(m, op, promptIds));
                 }
                 int n = ops.size();
                 double between = 0;
                 double own = 0;
                 double other = 0;
                 for (int i = 0; i < n; i++) {
-                    own += cosine(as.get(i), outputs.get(i));
+                    own += Fidelity.cosine(as.get(i), outputs.get(i));
                     for (int j = 0; j < n; j++) {
                         if (i != j) {
-                            between += cosine(as.get(i), as.get(j));
-                            other += cosine(as.get(i), outputs.get(j));
+                            between += Fidelity.cosine(as.get(i), as.get(j));
+                            other += Fidelity.cosine(as.get(i), outputs.get(j));
                         }
                     }
                 }
@@ -106,11 +105,11 @@ public final class OperatorSpecificity {
             }
             System.out.printf(Locale.ROOT, "%-42s  %14.3f  %13.3f  %14.3f%n", "mean", sums[0], sums[1], sums[2]);
             String last = suite.prompts().get(suite.prompts().size() - 1);
-            double[][] x = embeddings(m, m.tokenizer().encode(last));
+            long[] lastIds = m.tokenizer().encode(last);
             double[][] vectors = new double[2 * ops.size()][];
             for (int i = 0; i < ops.size(); i++) {
                 vectors[2 * i] = outputs.get(i);
-                vectors[2 * i + 1] = apply(ops.get(i), x);
+                vectors[2 * i + 1] = runningSum(m, ops.get(i), lastIds);
             }
             List<TokenDecoder.Ranked> ranked = new TokenDecoder(m).byLogit(vectors, 6, false, DataType.FLOAT32);
             System.out.printf(Locale.ROOT, "top tokens through lm_head: y_C (the concept prompt's output) | a_C at the "
@@ -130,48 +129,15 @@ public final class OperatorSpecificity {
         return b.toString();
     }
 
-    /** The input embeddings of {@code ids}, (t, d). */
-    static double[][] embeddings(LanguageModel m, long[] ids) {
-        try (NDManager local = m.manager().newSubManager()) {
-            NDArray x = m.transformer().weights().embedding(local.create(ids).reshape(1, ids.length))
-                    .toType(DataType.FLOAT64, false);
-            double[] flat = x.toDoubleArray();
-            int d = m.config().hiddenSize();
-            double[][] out = new double[ids.length][d];
-            for (int t = 0; t < ids.length; t++) {
-                System.arraycopy(flat, t * d, out[t], 0, d);
-            }
-            return out;
-        }
-    }
-
-    /** {@code sum_k J[k mod T] x_k} over every position k of x. */
-    static double[] apply(SteeringOperator op, double[][] x) {
-        int d = op.dim();
-        double[] a = new double[d];
-        for (int k = 0; k < x.length; k++) {
-            float[] j = op.full()[k % op.tokens()];
-            for (int r = 0; r < d; r++) {
-                double s = 0;
-                for (int c = 0; c < d; c++) {
-                    s += j[r * d + c] * x[k][c];
-                }
-                a[r] += s;
+    /** {@code sum_k J[k mod T] x_k} over every position k of {@code ids}, by the injector's own code. */
+    static double[] runningSum(LanguageModel m, SteeringOperator op, long[] ids) {
+        double[] a = new double[op.dim()];
+        for (double[] v : Fidelity.vectors(m, op, ids)) {
+            for (int i = 0; i < a.length; i++) {
+                a[i] += v[i];
             }
         }
         return a;
-    }
-
-    static double cosine(double[] u, double[] v) {
-        double uv = 0;
-        double uu = 0;
-        double vv = 0;
-        for (int i = 0; i < u.length; i++) {
-            uv += u[i] * v[i];
-            uu += u[i] * u[i];
-            vv += v[i] * v[i];
-        }
-        return uv / Math.sqrt(uu * vv);
     }
 
     private static double frobeniusSq(double[] m) {
