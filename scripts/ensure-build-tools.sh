@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the build can run: a JDK >= 17 (javac), and curl or wget plus unzip,
-# which the Maven wrapper (./mvnw, "only-script") needs to fetch Maven itself.
+# Make sure the build can run: a JDK >= 17 (javac, jar), and the machine's own Maven (Debian's maven),
+# with which the project's wrapper (./mvnw) fetches the Maven version it pins, the first time.
 # Idempotent; installs missing Debian packages only when run as root.
 # Prints nothing when everything is present.
 set -euo pipefail
@@ -22,11 +22,10 @@ if [[ -z $major || $major -lt 17 ]]; then
   # Debian 12: OpenJDK 17; later releases: a newer JDK, which builds release 17 as well.
   missing+=(default-jdk-headless)
 fi
-command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 || missing+=(curl)
-command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
 ((${#missing[@]} == 0)) && exit 0
 
-[[ $(id -u) -eq 0 ]] || die "missing: ${missing[*]} (need a JDK >= 17, curl or wget, unzip); run as root to install them"
+[[ $(id -u) -eq 0 ]] || die "missing: ${missing[*]} (need a JDK >= 17 and Maven); run as root to install them"
 say "installing ${missing[*]} (apt-get)"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null || die "apt-get update failed"
