@@ -9,6 +9,7 @@ import static org.hamcrest.Matchers.hasItems;
 import static org.hamcrest.Matchers.notNullValue;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -153,6 +154,32 @@ class ModelMemoryProfileTest {
         given().get("/models").then().statusCode(200)
                 .body(containsString("data-model=\"mem-huge\" data-state=\"failed\""))
                 .body(containsString("of 20 MB in use"));
+    }
+
+    /** A model folder copied in while the app runs is listed and used without a restart; one removed is forgotten. */
+    @Test
+    void foldersAddedOrRemovedWhileRunningAreSeen() throws IOException {
+        Path late = DIR.resolve("mem-late");
+        Path gone = DIR.resolve("mem-gone");
+        try {
+            given().get("/api/models").then().statusCode(200); // listed before the folders exist
+            generate("mem-late").then().statusCode(404).body("error", equalTo("unknown_model"));
+            tiny(7).writeTo(late);
+            tiny(8).writeTo(gone);
+            // named before any listing has seen it: the request itself looks again
+            generate("mem-late").then().statusCode(200).body("model", equalTo("mem-late"));
+            assertEquals("loaded", state("mem-late"));
+            assertEquals("available", state("mem-gone"));
+
+            lab.steering.TestModels.emptyFolder(gone);
+            Files.delete(gone);
+            assertNull(state("mem-gone"), "a folder removed is no longer listed");
+            generate("mem-gone").then().statusCode(404).body("error", equalTo("unknown_model"));
+            given().get("/models").then().statusCode(200).body(containsString("data-model=\"mem-late\""));
+        } finally {
+            lab.steering.TestModels.emptyFolder(gone);
+            Files.delete(gone); // mem-late stays: it is loaded, as a model in use would be
+        }
     }
 
     @Test

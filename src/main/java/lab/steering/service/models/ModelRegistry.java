@@ -10,18 +10,23 @@ import jakarta.enterprise.event.Event;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.stream.Stream;
 import lab.steering.config.LabConfig;
@@ -147,7 +152,10 @@ public class ModelRegistry {
 
     private final Object lock = new Object();
     private final Map<String, Entry> entries = new TreeMap<>();
-    private final List<String> order = new ArrayList<>(); // the default's order of preference
+    private final List<String> order = new CopyOnWriteArrayList<>(); // the default's preference
+    private final List<Path> dirs; // the models folders, the project's own first
+    private final Map<Path, FileTime> listed = new HashMap<>(); // at the last listing
+    private final Set<Path> ignored = new HashSet<>(); // folders whose id another folder has (warned once)
     private final Device device;
     private final DataType generationDtype;
     private final WeightStorage storage; // null: auto, chosen per model (Entry.storage)
@@ -179,7 +187,7 @@ public class ModelRegistry {
                             gpu == null ? null : gpu.totalBytes());
                 });
         this.waitMillis = (long) (config.models().waitSeconds() * 1000);
-        List<Path> dirs = folders(config);
+        this.dirs = folders(config);
         for (int i = 0; i < dirs.size(); i++) {
             scanAll(dirs.get(i), i == 0);
         }
@@ -218,10 +226,13 @@ public class ModelRegistry {
         return dirs;
     }
 
-    private void scanAll(Path dir, boolean own) {
+    /** Scans the model folders of {@code dir} not seen yet; their ids, in order. Called with the lock held. */
+    private List<String> scanAll(Path dir, boolean own) {
+        List<String> added = new ArrayList<>();
+        listed.put(dir, modified(dir));
         if (!Files.isDirectory(dir)) {
             LOG.warnf("models folder %s does not exist", dir.toAbsolutePath());
-            return;
+            return added;
         }
         List<Path> candidates;
         try (Stream<Path> s = Files.list(dir)) {
@@ -229,17 +240,65 @@ public class ModelRegistry {
                     .sorted().toList();
         } catch (IOException e) {
             LOG.errorf("cannot list models folder %s: %s", dir, e.getMessage());
-            return;
+            return added;
         }
         for (Path folder : candidates) {
             String id = folder.getFileName().toString();
-            if (entries.containsKey(id)) {
-                LOG.warnf("model %s in %s ignored: a model with that id was found before", id, folder);
+            Entry known = entries.get(id);
+            if (known != null) {
+                if (!known.folder.equals(folder.toAbsolutePath()) && ignored.add(folder.toAbsolutePath())) {
+                    LOG.warnf("model %s in %s ignored: a model with that id was found before", id, folder);
+                }
                 continue;
             }
             Entry e = new Entry(id, folder.toAbsolutePath(), own);
             entries.put(id, e);
             scan(e);
+            added.add(id);
+        }
+        return added;
+    }
+
+    private static FileTime modified(Path dir) {
+        try {
+            return Files.getLastModifiedTime(dir);
+        } catch (IOException e) {
+            return null; // not there (yet)
+        }
+    }
+
+    /**
+     * Looks at the models folders again where one changed since it was last listed (its modification time moves
+     * when a folder is added, removed or renamed in it): new model folders are scanned and can be used at once, and
+     * a model whose folder is gone is forgotten unless it is loaded or in use. One stat per models folder when
+     * nothing changed; the model lists and a request for an unknown id call it.
+     */
+    public void refresh() {
+        synchronized (lock) {
+            for (int i = 0; i < dirs.size(); i++) {
+                Path dir = dirs.get(i);
+                if (Objects.equals(modified(dir), listed.get(dir))) {
+                    continue;
+                }
+                Path absolute = dir.toAbsolutePath();
+                List<String> gone = entries.values().stream()
+                        .filter(e -> e.folder.getParent().equals(absolute) && !Files.isDirectory(e.folder)
+                                && e.model == null && e.loading == null && e.users == 0)
+                        .map(e -> e.id).toList();
+                for (String id : gone) {
+                    entries.remove(id);
+                    order.remove(id);
+                    LOG.infof("model %s forgotten: its folder is gone", id);
+                }
+                List<String> added = scanAll(dir, i == 0);
+                order.addAll(added);
+                if (!added.isEmpty()) {
+                    LOG.infof("new models in %s: %s", dir, added);
+                }
+            }
+            if (defaultId == null || !entries.containsKey(defaultId)) {
+                defaultId = order.stream().filter(this::usable).findFirst().orElse(null);
+            }
         }
     }
 
@@ -293,6 +352,12 @@ public class ModelRegistry {
         Entry e;
         synchronized (lock) {
             e = id == null ? null : entries.get(id);
+        }
+        if (e == null && id != null) {
+            refresh(); // a folder added since
+            synchronized (lock) {
+                e = entries.get(id);
+            }
         }
         if (e == null) {
             return Optional.empty();
@@ -665,6 +730,7 @@ public class ModelRegistry {
 
     /** Every model with its state, by id (nothing is loaded). */
     public List<Status> statuses() {
+        refresh();
         synchronized (lock) {
             List<Status> out = new ArrayList<>();
             for (Entry e : entries.values()) {
@@ -683,6 +749,7 @@ public class ModelRegistry {
 
     /** The ids of the models a request may name (all but the failed ones), by id. */
     public List<String> ids() {
+        refresh();
         synchronized (lock) {
             return entries.values().stream().filter(e -> e.state != State.FAILED).map(e -> e.id).toList();
         }
@@ -697,6 +764,7 @@ public class ModelRegistry {
 
     /** The folders that failed (to scan, to load, or to fit the budget), with the reasons. */
     public Collection<Failure> failures() {
+        refresh();
         synchronized (lock) {
             return entries.values().stream().filter(e -> e.state == State.FAILED)
                     .map(e -> new Failure(e.id, e.folder.toString(), e.error)).toList();
