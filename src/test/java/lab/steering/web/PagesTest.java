@@ -240,7 +240,8 @@ class PagesTest {
     @Test
     void operatorsPageBuildsListsFiltersEditsAndDeletes() {
         given().get("/operators").then().statusCode(200)
-                .body(containsString("id=\"build\""), containsString("(default 2L/3)"), containsString("id=\"import\""));
+                .body(containsString("id=\"build\""), containsString("(default 2L/3)"), containsString("id=\"import\""),
+                        containsString("id=\"concept-hint\""));
         String form = given().header("HX-Request", "true").contentType(ContentType.URLENC)
                 .formParam("name", "pages " + SCRIPT).formParam("model", MODEL).formParam("conceptPrompt", "The dog barked")
                 .formParam("form", "lowrank").formParam("rank", "4").formParam("tags", "ui, test")
