@@ -197,8 +197,7 @@ public final class SteeringEval {
                 }
                 others++;
                 for (Try t : q.tries()) {
-                    if (t.ratio() <= MAX_PERPLEXITY_RATIO && t.longestRun() < MAX_RUN
-                            && words(t.text()).stream().anyMatch(w -> mine.contains(w) && !plainWords.contains(w))) {
+                    if (succeeds(newWords(t.text(), plainWords, mine), t.ratio(), t.longestRun())) {
                         hits++;
                         break;
                     }
@@ -233,16 +232,26 @@ public final class SteeringEval {
 
     static Try score(String text, long[] ids, double perplexity, double plainPerplexity, Set<String> plainWords,
                      Set<String> conceptWords, double strength) {
+        List<String> fresh = newWords(text, plainWords, conceptWords);
+        int run = longestRun(ids);
+        double ratio = perplexity / plainPerplexity;
+        return new Try(strength, text, perplexity, ratio, fresh, run, succeeds(fresh, ratio, run));
+    }
+
+    /** The concept words of {@code text} that the unsteered text lacks, in order of appearance. */
+    private static List<String> newWords(String text, Set<String> plainWords, Set<String> conceptWords) {
         List<String> fresh = new ArrayList<>();
         for (String w : words(text)) {
             if (conceptWords.contains(w) && !plainWords.contains(w)) {
                 fresh.add(w);
             }
         }
-        int run = longestRun(ids);
-        double ratio = perplexity / plainPerplexity;
-        boolean ok = !fresh.isEmpty() && ratio <= MAX_PERPLEXITY_RATIO && run < MAX_RUN;
-        return new Try(strength, text, perplexity, ratio, List.copyOf(fresh), run, ok);
+        return List.copyOf(fresh);
+    }
+
+    /** The success rule (the class comment): a new concept word, fluent enough, no token looping. */
+    private static boolean succeeds(List<String> newWords, double ratio, int longestRun) {
+        return !newWords.isEmpty() && ratio <= MAX_PERPLEXITY_RATIO && longestRun < MAX_RUN;
     }
 
     /** The distinct words of a text ({@link TextScores#words}), in order of appearance. */

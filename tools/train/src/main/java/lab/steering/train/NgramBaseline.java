@@ -53,26 +53,12 @@ public final class NgramBaseline {
         int[] fit = split[0];
         int[] held = split[1];
         Counts heldCounts = new Counts(fit, vocab);
-        double bestL = 0;
-        double bestLppl = Double.POSITIVE_INFINITY;
-        for (int i = 1; i <= 99; i++) {
-            double l = i / 100.0;
-            double p = heldCounts.jmPpl(held, l);
-            if (p < bestLppl) {
-                bestLppl = p;
-                bestL = l;
-            }
-        }
-        double bestD = 0;
-        double bestDppl = Double.POSITIVE_INFINITY;
-        for (int i = 1; i <= 99; i++) {
-            double d = i / 100.0;
-            double p = heldCounts.knPpl(held, d);
-            if (p < bestDppl) {
-                bestDppl = p;
-                bestD = d;
-            }
-        }
+        double[] jmBest = gridMin(l -> heldCounts.jmPpl(held, l));
+        double[] knBest = gridMin(d -> heldCounts.knPpl(held, d));
+        double bestL = jmBest[0];
+        double bestLppl = jmBest[1];
+        double bestD = knBest[0];
+        double bestDppl = knBest[1];
         Counts c = new Counts(train, vocab);
         ObjectNode r = JSON.createObjectNode();
         r.put("trainTokens", train.length);
@@ -96,6 +82,21 @@ public final class NgramBaseline {
         r.put("bigram", knBetter ? "bigramKneserNey" : "bigramJelinekMercer");
         r.put("bigramPpl", Math.min(kn.get("ppl").asDouble(), jm.get("ppl").asDouble()));
         return r;
+    }
+
+    /** {x, f(x)} at the x of 0.01, 0.02, ..., 0.99 where f is least (the first such x). */
+    static double[] gridMin(java.util.function.DoubleUnaryOperator f) {
+        double best = 0;
+        double bestValue = Double.POSITIVE_INFINITY;
+        for (int i = 1; i <= 99; i++) {
+            double x = i / 100.0;
+            double v = f.applyAsDouble(x);
+            if (v < bestValue) {
+                bestValue = v;
+                best = x;
+            }
+        }
+        return new double[] {best, bestValue};
     }
 
     static final int BLOCK = 4096;
